@@ -1,0 +1,37 @@
+#pragma once
+// Command-line parsing for moestudio-cli: positional arguments plus --name value / --flag
+// options, with unknown options reported as errors.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace moecli {
+
+class Args {
+  public:
+    // `flags` take no value; `options` take one. Throws moe::Error on unknown or
+    // incomplete options.
+    Args(const std::vector<std::string>& argv, const std::set<std::string>& flags,
+         const std::set<std::string>& options);
+
+    const std::vector<std::string>& positional() const { return positional_; }
+    bool flag(const std::string& name) const { return flags_.count(name) != 0; }
+    bool has(const std::string& name) const { return values_.count(name) != 0; }
+    std::optional<std::string> get(const std::string& name) const;
+    std::string get_or(const std::string& name, const std::string& fallback) const;
+    long long get_int(const std::string& name, long long fallback) const;
+    double get_double(const std::string& name, double fallback) const;
+
+  private:
+    std::vector<std::string> positional_;
+    std::set<std::string> flags_;
+    std::map<std::string, std::string> values_;
+};
+
+// "1,2,3" -> {1, 2, 3}; throws moe::Error naming the option on malformed input.
+std::vector<int32_t> parse_id_list(const std::string& text, const std::string& option);
+
+}  // namespace moecli

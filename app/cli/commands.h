@@ -1,0 +1,13 @@
+#pragma once
+// One function per moestudio-cli subcommand; each returns the process exit status.
+#include <string>
+#include <vector>
+
+namespace moecli {
+
+int cmd_info(const std::vector<std::string>& argv);
+int cmd_generate(const std::vector<std::string>& argv);
+int cmd_logits(const std::vector<std::string>& argv);
+int cmd_make_demo(const std::vector<std::string>& argv);
+
+}  // namespace moecli

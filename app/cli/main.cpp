@@ -1,0 +1,60 @@
+// moestudio-cli: the headless face of MoE Studio (used by users, scripts and tests).
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "core/error.h"
+
+namespace {
+
+constexpr const char* kUsage = R"(moestudio-cli — run Mixture-of-Experts LLMs on CPU (+GPU)
+
+usage: moestudio-cli COMMAND [ARGS]
+
+commands:
+  info MODEL                         model summary as JSON
+  generate MODEL (--prompt TEXT | --prompt-ids 1,2,3) [--max-new-tokens N]
+           [--greedy | --temperature T --top-p P --top-k K --min-p M --seed S]
+           [--repetition-penalty R] [--ids] [--threads N]
+                                     generate text (or, with --ids, token ids)
+  logits MODEL --prompt-ids 1,2,3 --out FILE.safetensors [--threads N]
+                                     write F32 logits [n_prompt, vocab]
+  --rope-freq-bf16 (generate, logits): round rotary frequencies to bf16 as transformers
+                                     does after model.to(bfloat16), to reproduce such references
+  make-demo --out DIR                write the built-in demo model (random weights)
+
+MODEL is a Hugging Face folder (config.json + *.safetensors).
+  --version, --help
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") ||
+        !std::strcmp(argv[1], "help")) {
+        std::fputs(kUsage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const std::string cmd = argv[1];
+    if (cmd == "--version") {
+        std::printf("moestudio-cli %s\n", MOE_VERSION);
+        return 0;
+    }
+    const std::vector<std::string> rest(argv + 2, argv + argc);
+    try {
+        if (cmd == "info") return moecli::cmd_info(rest);
+        if (cmd == "generate") return moecli::cmd_generate(rest);
+        if (cmd == "logits") return moecli::cmd_logits(rest);
+        if (cmd == "make-demo") return moecli::cmd_make_demo(rest);
+        std::fprintf(stderr, "moestudio-cli: unknown command '%s' (try --help)\n", cmd.c_str());
+        return 2;
+    } catch (const moe::Error& e) {
+        std::fprintf(stderr, "moestudio-cli %s: error: %s\n", cmd.c_str(), e.what());
+        return 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "moestudio-cli %s: internal error: %s\n", cmd.c_str(), e.what());
+        return 3;
+    }
+}

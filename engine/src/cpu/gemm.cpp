@@ -1,0 +1,79 @@
+#include "cpu/gemm.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "core/error.h"
+#include "core/parallel.h"
+
+namespace moe {
+
+WeightMatrix WeightMatrix::row_slice(int64_t begin, int64_t count) const {
+    WeightMatrix s = *this;
+    s.rows = count;
+    s.data = static_cast<const uint8_t*>(data) + size_t(begin * cols) * dtype_size(dtype);
+    s.scale_row0 = scale_row0 + begin;
+    return s;
+}
+
+void WeightMatrix::row_to_f32(int64_t r, float* out, int64_t c0, int64_t c1) const {
+    const size_t esize = dtype_size(dtype);
+    const auto* row = static_cast<const uint8_t*>(data) + size_t(r * cols + c0) * esize;
+    convert_to_f32(dtype, row, out, size_t(c1 - c0));
+    if (dtype == DType::F8_E4M3 && block_scale) {
+        const float* srow = block_scale + ((scale_row0 + r) / block) * scale_cols;
+        for (int64_t c = c0; c < c1; ++c) out[c - c0] *= srow[c / block];
+    }
+}
+
+float dot_f32(const float* a, const float* b, int64_t n) {
+    float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+    for (int64_t i = 0; i < n; ++i) acc += a[i] * b[i];
+    return acc;
+}
+
+void gemm_xwt(const float* x, int64_t T, const WeightMatrix& w, float* y) {
+    constexpr int64_t kRowBlock = 8;
+    const int64_t K = w.cols;
+    const int64_t blocks = (w.rows + kRowBlock - 1) / kRowBlock;
+    parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
+        std::vector<float> wf(size_t(kRowBlock * K));
+        for (int64_t b = b0; b < b1; ++b) {
+            const int64_t r0 = b * kRowBlock;
+            const int64_t nr = std::min(kRowBlock, w.rows - r0);
+            for (int64_t i = 0; i < nr; ++i) w.row_to_f32(r0 + i, &wf[size_t(i * K)]);
+            for (int64_t t = 0; t < T; ++t) {
+                const float* xt = x + t * K;
+                float* yt = y + t * w.rows + r0;
+                for (int64_t i = 0; i < nr; ++i) yt[i] = dot_f32(xt, &wf[size_t(i * K)], K);
+            }
+        }
+    });
+}
+
+void gemm_xw(const float* x, int64_t T, const WeightMatrix& w, float* y) {
+    const int64_t N = w.cols, K = w.rows;
+    // Each task owns a range of output columns, so writes never overlap.
+    constexpr int64_t kColBlock = 64;
+    const int64_t blocks = (N + kColBlock - 1) / kColBlock;
+    parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
+        std::vector<float> part(static_cast<size_t>(kColBlock));
+        for (int64_t b = b0; b < b1; ++b) {
+            const int64_t c0 = b * kColBlock, c1 = std::min(N, c0 + kColBlock);
+            for (int64_t t = 0; t < T; ++t) std::fill(y + t * N + c0, y + t * N + c1, 0.0f);
+            for (int64_t k = 0; k < K; ++k) {
+                w.row_to_f32(k, part.data(), c0, c1);
+                for (int64_t t = 0; t < T; ++t) {
+                    const float xv = x[t * K + k];
+                    float* yt = y + t * N + c0;
+                    const int64_t n = c1 - c0;
+#pragma omp simd
+                    for (int64_t c = 0; c < n; ++c) yt[c] += xv * part[size_t(c)];
+                }
+            }
+        }
+    });
+}
+
+}  // namespace moe

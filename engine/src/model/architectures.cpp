@@ -1,0 +1,54 @@
+#include "model/architectures.h"
+
+#include <filesystem>
+
+#include "core/error.h"
+
+namespace moe {
+
+const std::vector<ArchitectureEntry>& supported_architectures() {
+    static const std::vector<ArchitectureEntry> kEntries = {
+        {"llama", arch::build_llama},
+        {"mistral", arch::build_llama},
+        {"qwen3_moe", arch::build_qwen3_moe},
+        {"qwen2_moe", arch::build_qwen2_moe},
+        {"mixtral", arch::build_mixtral},
+        {"olmoe", arch::build_olmoe},
+        {"deepseek_v2", arch::build_deepseek_v2},
+        {"deepseek_v3", arch::build_deepseek_v3},
+        {"kimi_k2", arch::build_deepseek_v3},
+        {"glm4_moe", arch::build_glm4_moe},
+        {"gpt_oss", arch::build_gpt_oss},
+    };
+    return kEntries;
+}
+
+std::unique_ptr<Model> load_model(const std::string& path, const LoadOptions& options) {
+    namespace fs = std::filesystem;
+    if (!fs::exists(path)) throw Error(path + ": no such file or folder");
+    if (!fs::is_directory(path)) {
+        if (fs::path(path).extension() == ".gguf") {
+            throw Error(path +
+                        ": GGUF models are not supported by this build yet; use a Hugging "
+                        "Face folder (config.json + *.safetensors)");
+        }
+        throw Error(path + ": expected a model folder with config.json and *.safetensors");
+    }
+    HfConfig config = HfConfig::load_folder(path);
+    config.set_bf16_rope_frequencies(options.bf16_rope_frequencies);
+    const std::string type = config.model_type();
+    for (const auto& e : supported_architectures()) {
+        if (type == e.model_type) {
+            auto model = e.build(config, WeightStore::open_folder(path));
+            model->finalize_info(path);
+            return model;
+        }
+    }
+    std::string names;
+    for (const auto& e : supported_architectures())
+        names += std::string(names.empty() ? "" : ", ") + e.model_type;
+    throw Error(config.origin() + ": unsupported architecture (model_type '" + type +
+                "'); supported: " + names);
+}
+
+}  // namespace moe

@@ -1,0 +1,184 @@
+#include "model/attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "core/error.h"
+#include "core/parallel.h"
+
+namespace moe {
+
+void attend_cached(const AttentionGeometry& g, const float* q, int64_t T, int64_t pos0,
+                   const LayerKvCache& cache, const float* sinks, float* out) {
+    const int64_t group = g.heads / g.kv_heads;
+    parallel_for(T * g.heads, 1, [&](int64_t i0, int64_t i1) {
+        std::vector<float> p;
+        std::vector<float> acc(size_t(g.dim_v));
+        for (int64_t i = i0; i < i1; ++i) {
+            const int64_t t = i / g.heads, h = i % g.heads, kvh = h / group;
+            const int64_t pos = pos0 + t;
+            const int64_t first =
+                g.sliding_window > 0 ? std::max<int64_t>(0, pos - g.sliding_window + 1) : 0;
+            const int64_t n = pos - first + 1;
+            const float* qh = q + (t * g.heads + h) * g.dim_qk;
+            p.resize(size_t(n));
+            float mx = -std::numeric_limits<float>::infinity();
+            for (int64_t j = 0; j < n; ++j) {
+                const float* kj = cache.k_at(first + j) + kvh * g.dim_qk;
+                p[size_t(j)] = dot_f32(qh, kj, g.dim_qk) * g.scale;
+                mx = std::max(mx, p[size_t(j)]);
+            }
+            const float sink = sinks ? sinks[h] : 0.0f;
+            if (sinks) mx = std::max(mx, sink);
+            float denom = sinks ? std::exp(sink - mx) : 0.0f;
+            for (int64_t j = 0; j < n; ++j) {
+                p[size_t(j)] = std::exp(p[size_t(j)] - mx);
+                denom += p[size_t(j)];
+            }
+            std::fill(acc.begin(), acc.end(), 0.0f);
+            for (int64_t j = 0; j < n; ++j) {
+                const float w = p[size_t(j)] / denom;
+                const float* vj = g.values_in_keys ? cache.k_at(first + j)
+                                                   : cache.v_at(first + j) + kvh * g.dim_v;
+#pragma omp simd
+                for (int64_t d = 0; d < g.dim_v; ++d) acc[size_t(d)] += w * vj[d];
+            }
+            std::copy(acc.begin(), acc.end(), out + (t * g.heads + h) * g.dim_v);
+        }
+    });
+}
+
+LayerKvCache GqaAttention::make_cache() const {
+    LayerKvCache c;
+    c.k_width = cfg.kv_heads * cfg.head_dim;
+    c.v_width = cfg.kv_heads * cfg.head_dim;
+    return c;
+}
+
+void GqaAttention::forward(const float* x, int64_t T, int64_t pos0, LayerKvCache& cache,
+                           float* out) const {
+    require(cache.positions() == pos0, "attention cache out of step with the sequence");
+    const int64_t qw = cfg.heads * cfg.head_dim, kw = cfg.kv_heads * cfg.head_dim;
+    std::vector<float> q(size_t(T * qw)), k(size_t(T * kw)), v(size_t(T * kw));
+    q_proj.forward(x, T, q.data());
+    k_proj.forward(x, T, k.data());
+    v_proj.forward(x, T, v.data());
+    if (cfg.clip_qkv > 0.0f) {
+        for (auto* buf : {&q, &k, &v}) {
+            for (float& f : *buf) f = std::clamp(f, -cfg.clip_qkv, cfg.clip_qkv);
+        }
+    }
+    if (cfg.qk_norm == GqaAttentionConfig::QkNorm::PerHead) {
+        q_norm.apply(q.data(), T * cfg.heads, q.data());
+        k_norm.apply(k.data(), T * cfg.kv_heads, k.data());
+    } else if (cfg.qk_norm == GqaAttentionConfig::QkNorm::Whole) {
+        q_norm.apply(q.data(), T, q.data());
+        k_norm.apply(k.data(), T, k.data());
+    }
+    for (int64_t t = 0; t < T; ++t) {
+        rope.apply(q.data() + t * qw, cfg.heads, cfg.head_dim, pos0 + t);
+        rope.apply(k.data() + t * kw, cfg.kv_heads, cfg.head_dim, pos0 + t);
+    }
+    cache.k.insert(cache.k.end(), k.begin(), k.end());
+    cache.v.insert(cache.v.end(), v.begin(), v.end());
+
+    AttentionGeometry g;
+    g.heads = cfg.heads;
+    g.kv_heads = cfg.kv_heads;
+    g.dim_qk = g.dim_v = cfg.head_dim;
+    g.scale = cfg.scale;
+    g.sliding_window = cfg.sliding_window;
+    std::vector<float> attn(size_t(T * qw));
+    attend_cached(g, q.data(), T, pos0, cache, sinks.empty() ? nullptr : sinks.data(), attn.data());
+    o_proj.forward(attn.data(), T, out);
+}
+
+LayerKvCache MlaAttention::make_cache() const {
+    LayerKvCache c;
+    c.k_width = cfg.kv_lora_rank + cfg.qk_rope_dim;  // [normalised latent, roped shared key]
+    c.v_width = 0;                                   // values are the latent itself
+    return c;
+}
+
+void MlaAttention::forward(const float* x, int64_t T, int64_t pos0, LayerKvCache& cache,
+                           float* out) const {
+    require(cache.positions() == pos0, "attention cache out of step with the sequence");
+    const int64_t H = cfg.heads, nope = cfg.qk_nope_dim, rope_d = cfg.qk_rope_dim;
+    const int64_t qk = nope + rope_d, R = cfg.kv_lora_rank, vd = cfg.v_head_dim;
+
+    std::vector<float> q(size_t(T * H * qk));
+    if (cfg.q_lora_rank > 0) {
+        std::vector<float> qa(size_t(T * cfg.q_lora_rank));
+        q_a_proj.forward(x, T, qa.data());
+        q_a_norm.apply(qa.data(), T, qa.data());
+        q_b_proj.forward(qa.data(), T, q.data());
+    } else {
+        q_proj.forward(x, T, q.data());
+    }
+    std::vector<float> kva(size_t(T * (R + rope_d)));
+    kv_a_proj.forward(x, T, kva.data());
+    kv_a_norm.apply(kva.data(), T, kva.data(), R + rope_d);
+    for (int64_t t = 0; t < T; ++t) {
+        float* row = kva.data() + t * (R + rope_d);
+        rope.apply(row + R, 1, rope_d, pos0 + t);
+        cache.k.insert(cache.k.end(), row, row + R + rope_d);
+        for (int64_t h = 0; h < H; ++h)
+            rope.apply(q.data() + (t * H + h) * qk + nope, 1, rope_d, pos0 + t);
+    }
+
+    // Absorb W_UK into the query: q_lat[t,h] = W_UK_h^T q_nope[t,h]  ([R] per head), and
+    // append the roped part so one dot product against [c_kv, k_pe] gives the score.
+    const int64_t qw = R + rope_d;
+    std::vector<float> qcat(size_t(T * H * qw));
+    parallel_for(H, 1, [&](int64_t h0, int64_t h1) {
+        std::vector<float> qn(size_t(T * nope)), ql(size_t(T * R));
+        for (int64_t h = h0; h < h1; ++h) {
+            for (int64_t t = 0; t < T; ++t) {
+                const float* src = q.data() + (t * H + h) * qk;
+                std::copy(src, src + nope, qn.data() + t * nope);
+            }
+            const WeightMatrix wuk = kv_b_proj.w.row_slice(h * (nope + vd), nope);
+            gemm_xw(qn.data(), T, wuk, ql.data());
+            for (int64_t t = 0; t < T; ++t) {
+                float* dst = qcat.data() + (t * H + h) * qw;
+                std::copy(ql.data() + t * R, ql.data() + (t + 1) * R, dst);
+                const float* pe = q.data() + (t * H + h) * qk + nope;
+                std::copy(pe, pe + rope_d, dst + R);
+            }
+        }
+    });
+
+    // Scores and the weighted latent sum: each cached position is one [c_kv, k_pe] key whose
+    // first R values double as the value.
+    AttentionGeometry g;
+    g.heads = H;
+    g.kv_heads = 1;
+    g.dim_qk = qw;
+    g.dim_v = R;
+    g.scale = cfg.scale;
+    g.values_in_keys = true;
+    std::vector<float> olat(size_t(T * H * R));
+    attend_cached(g, qcat.data(), T, pos0, cache, nullptr, olat.data());
+
+    // Un-absorb W_UV: o[t,h] = W_UV_h o_lat[t,h].
+    std::vector<float> o(size_t(T * H * vd));
+    parallel_for(H, 1, [&](int64_t h0, int64_t h1) {
+        std::vector<float> ol(size_t(T * R)), oh(size_t(T * vd));
+        for (int64_t h = h0; h < h1; ++h) {
+            for (int64_t t = 0; t < T; ++t) {
+                const float* src = olat.data() + (t * H + h) * R;
+                std::copy(src, src + R, ol.data() + t * R);
+            }
+            const WeightMatrix wuv = kv_b_proj.w.row_slice(h * (nope + vd) + nope, vd);
+            gemm_xwt(ol.data(), T, wuv, oh.data());
+            for (int64_t t = 0; t < T; ++t) {
+                std::copy(oh.data() + t * vd, oh.data() + (t + 1) * vd,
+                          o.data() + (t * H + h) * vd);
+            }
+        }
+    });
+    o_proj.forward(o.data(), T, out);
+}
+
+}  // namespace moe

@@ -1,0 +1,97 @@
+#include "model/decoder_model.h"
+
+#include <map>
+#include <regex>
+
+#include "core/error.h"
+#include "model/moe_block.h"
+
+namespace moe {
+
+KvCache DecoderModel::new_cache() const {
+    std::vector<LayerKvCache> per_layer;
+    per_layer.reserve(layers.size());
+    for (const auto& l : layers) per_layer.push_back(l.attention->make_cache());
+    return KvCache(std::move(per_layer));
+}
+
+void DecoderModel::forward(std::span<const int32_t> tokens, KvCache& cache,
+                           std::vector<float>& logits, bool all_positions) {
+    const int64_t T = int64_t(tokens.size());
+    require(T > 0, "forward needs at least one token");
+    const int64_t pos0 = cache.size();
+    std::vector<float> x(size_t(T * hidden)), h(size_t(T * hidden)), y(size_t(T * hidden));
+    for (int64_t t = 0; t < T; ++t) {
+        const int32_t id = tokens[size_t(t)];
+        if (id < 0 || id >= vocab) {
+            throw Error("token id " + std::to_string(id) + " is outside the vocabulary of " +
+                        std::to_string(vocab));
+        }
+        embed.row_to_f32(id, x.data() + t * hidden);
+    }
+    for (size_t li = 0; li < layers.size(); ++li) {
+        const DecoderLayer& L = layers[li];
+        L.input_norm.apply(x.data(), T, h.data());
+        L.attention->forward(h.data(), T, pos0, cache.layer(li), y.data());
+        for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
+        L.post_attention_norm.apply(x.data(), T, h.data());
+        L.ffn->forward(h.data(), T, y.data());
+        for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
+    }
+    cache.advance(T);
+    const int64_t first = all_positions ? 0 : T - 1;
+    const int64_t rows = T - first;
+    final_norm.apply(x.data() + first * hidden, rows, h.data());
+    logits.resize(size_t(rows * vocab));
+    lm_head.forward(h.data(), rows, logits.data());
+}
+
+void DecoderModel::finalize_info(const std::string& path) {
+    ModelInfo& i = info_;
+    i.architecture = config.model_type();
+    i.path = path;
+    i.layers = int64_t(layers.size());
+    i.hidden_size = hidden;
+    i.vocab_size = vocab;
+    i.max_context = config.get_int("max_position_embeddings", 0);
+    i.eos_token_ids = config.eos_token_ids();
+    i.bos_token_id = config.bos_token_id().value_or(-1);
+
+    // Parameters: every stored weight of the layers in use (not FP8 scale grids, not extra
+    // multi-token-prediction layers past num_hidden_layers).
+    static const std::regex layer_re(R"(^model\.layers\.(\d+)\.)");
+    std::map<std::string, int64_t> bytes_by_dtype;
+    int64_t total = 0;
+    for (const auto& name : store.names()) {
+        if (name.ends_with("_scale_inv")) continue;
+        std::smatch m;
+        if (std::regex_search(name, m, layer_re) && std::stoll(m[1]) >= i.layers) continue;
+        const TensorView& t = store.get(name);
+        total += t.numel();
+        bytes_by_dtype[std::string(dtype_name(t.dtype))] += int64_t(t.nbytes);
+    }
+    i.params_total = total;
+    int64_t inactive = 0;
+    for (const auto& L : layers) {
+        const auto* moe = dynamic_cast<const MoeBlock*>(L.ffn.get());
+        if (!moe || moe->experts.empty()) continue;
+        ++i.moe_layers;
+        i.experts = int64_t(moe->experts.size());
+        i.experts_per_token = moe->router.cfg.top_k;
+        const Expert& e = moe->experts.front();
+        const int64_t per_expert = e.gate.w.rows * e.gate.w.cols + e.up.w.rows * e.up.w.cols +
+                                   e.down.w.rows * e.down.w.cols + int64_t(e.gate.bias.size()) +
+                                   int64_t(e.up.bias.size()) + int64_t(e.down.bias.size());
+        inactive += per_expert * (i.experts - i.experts_per_token);
+    }
+    i.params_active = total - inactive;
+    int64_t best = -1;
+    for (const auto& [name, b] : bytes_by_dtype) {
+        if (b > best) {
+            best = b;
+            i.dtype = name;
+        }
+    }
+}
+
+}  // namespace moe

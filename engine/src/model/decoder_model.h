@@ -1,0 +1,47 @@
+#pragma once
+// The pre-norm decoder stack every supported architecture shares:
+//   x = embed(tokens); per layer: x += attn(norm1(x)); x += ffn(norm2(x)); logits = head(norm(x))
+// Architectures differ only in the blocks they put in each layer (see model/arch/).
+#include <memory>
+#include <vector>
+
+#include "formats/hf_config.h"
+#include "formats/safetensors.h"
+#include "model/attention.h"
+#include "model/feed_forward.h"
+#include "model/model.h"
+
+namespace moe {
+
+struct DecoderLayer {
+    RmsNorm input_norm, post_attention_norm;
+    std::unique_ptr<AttentionBlock> attention;
+    std::unique_ptr<FeedForward> ffn;
+};
+
+class DecoderModel : public Model {
+  public:
+    DecoderModel(HfConfig config, WeightStore store)
+        : config(std::move(config)), store(std::move(store)) {}
+
+    const ModelInfo& info() const override { return info_; }
+    KvCache new_cache() const override;
+    void forward(std::span<const int32_t> tokens, KvCache& cache, std::vector<float>& logits,
+                 bool all_positions) override;
+
+    // Fills info() from the loaded blocks and the stored tensors (parameter counts, dtype).
+    void finalize_info(const std::string& path);
+
+    HfConfig config;
+    WeightStore store;  // owns the mappings every weight view points into
+    int64_t hidden = 0, vocab = 0;
+    WeightMatrix embed;  // [vocab, hidden]
+    std::vector<DecoderLayer> layers;
+    RmsNorm final_norm;
+    Linear lm_head;
+
+  private:
+    ModelInfo info_;
+};
+
+}  // namespace moe

@@ -1,0 +1,89 @@
+#include "model/linear.h"
+
+#include "core/error.h"
+
+namespace moe {
+
+void Linear::forward(const float* x, int64_t T, float* y) const {
+    gemm_xwt(x, T, w, y);
+    if (bias.empty()) return;
+    const int64_t n = w.rows;
+    for (int64_t t = 0; t < T; ++t) {
+        float* yt = y + t * n;
+        for (int64_t i = 0; i < n; ++i) yt[i] += bias[size_t(i)];
+    }
+}
+
+namespace {
+
+bool is_float_weight(DType t) {
+    return t == DType::F32 || t == DType::BF16 || t == DType::F16 || t == DType::F8_E4M3;
+}
+
+}  // namespace
+
+Linear load_linear(const WeightStore& ws, const std::string& name, int64_t out, int64_t in) {
+    const TensorView& t = ws.get(name, {out, in});
+    if (!is_float_weight(t.dtype)) {
+        throw Error(ws.origin() + ": " + t.describe() +
+                    ": unsupported weight type (expected F32, F16, BF16 or F8_E4M3)");
+    }
+    Linear l;
+    l.w.dtype = t.dtype;
+    l.w.rows = out;
+    l.w.cols = in;
+    l.w.data = t.data;
+    if (t.dtype == DType::F8_E4M3) {
+        const std::string sname = name + "_scale_inv";
+        const TensorView* s = ws.find(sname);
+        if (!s) {
+            throw Error(ws.origin() + ": " + t.describe() + " is FP8 but its block scales '" +
+                        sname + "' are missing");
+        }
+        if (s->shape.size() != 2 || s->shape[0] <= 0 || s->shape[1] <= 0) {
+            throw Error(ws.origin() + ": " + s->describe() + ": expected a 2-D block-scale grid");
+        }
+        // DeepSeek-V3's fine-grained FP8: 128x128 blocks, the last row/column of blocks may
+        // be partial (so the block size cannot be inferred from the grid).
+        const int64_t block = 128;
+        if ((out + block - 1) / block != s->shape[0] || (in + block - 1) / block != s->shape[1]) {
+            throw Error(ws.origin() + ": " + s->describe() + " does not tile " + t.describe() +
+                        " in 128x128 blocks (expected " +
+                        shape_string({(out + block - 1) / block, (in + block - 1) / block}) + ")");
+        }
+        auto scales = std::make_shared<std::vector<float>>(size_t(s->numel()));
+        convert_to_f32(s->dtype, s->data, scales->data(), scales->size());
+        l.w.block_scale = scales->data();
+        l.w.block = block;
+        l.w.scale_cols = s->shape[1];
+        l.owner = scales;
+    }
+    return l;
+}
+
+Linear load_linear(const WeightStore& ws, const std::string& name, int64_t out, int64_t in,
+                   const std::string& bias_name, bool bias_required) {
+    Linear l = load_linear(ws, name, out, in);
+    if (bias_required || ws.has(bias_name)) l.bias = load_vector(ws, bias_name, out);
+    return l;
+}
+
+std::vector<float> load_vector(const WeightStore& ws, const std::string& name, int64_t n) {
+    const TensorView& t = ws.get(name, {n});
+    std::vector<float> v(static_cast<size_t>(n));
+    convert_to_f32(t.dtype, t.data, v.data(), v.size());
+    return v;
+}
+
+Linear make_linear(DType dtype, int64_t out, int64_t in, std::shared_ptr<const void> storage,
+                   const void* data) {
+    Linear l;
+    l.w.dtype = dtype;
+    l.w.rows = out;
+    l.w.cols = in;
+    l.w.data = data;
+    l.owner = std::move(storage);
+    return l;
+}
+
+}  // namespace moe

@@ -1,0 +1,55 @@
+#pragma once
+// A loaded causal language model: token ids in, next-token logits out, with a KV cache.
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "model/kv_cache.h"
+
+namespace moe {
+
+// What `moestudio-cli info` reports and the UI shows about a model.
+struct ModelInfo {
+    std::string architecture;  // model_type, e.g. "qwen3_moe"
+    std::string path;
+    int64_t layers = 0;
+    int64_t hidden_size = 0;
+    int64_t vocab_size = 0;
+    int64_t experts = 0;            // routed experts per MoE layer (0 for dense models)
+    int64_t experts_per_token = 0;  // top-k
+    int64_t moe_layers = 0;
+    int64_t shared_experts = 0;
+    int64_t params_total = 0;
+    int64_t params_active = 0;  // per token: total minus the routed experts not chosen
+    std::string dtype;          // dominant stored weight type, e.g. "BF16"
+    int64_t max_context = 0;
+    std::vector<int64_t> eos_token_ids;
+    int64_t bos_token_id = -1;
+};
+
+class Model {
+  public:
+    virtual ~Model() = default;
+    virtual const ModelInfo& info() const = 0;
+    virtual KvCache new_cache() const = 0;
+    // Runs `tokens` at positions cache.size() ... and appends them to the cache. Writes the
+    // logits of every position ([n, vocab]) when all_positions, else only of the last
+    // ([vocab]).
+    virtual void forward(std::span<const int32_t> tokens, KvCache& cache,
+                         std::vector<float>& logits, bool all_positions) = 0;
+};
+
+struct LoadOptions {
+    // Reproduce transformers after `model.to(torch.bfloat16)`, which rounds the rotary
+    // frequencies to bf16 (references made that way, e.g. the hf-tiny goldens). Off by default:
+    // exact fp32 frequencies, as from_pretrained and llama.cpp use.
+    bool bf16_rope_frequencies = false;
+};
+
+// Loads a model from a Hugging Face folder (config.json + safetensors). Throws moe::Error
+// naming the file, tensor or setting at fault.
+std::unique_ptr<Model> load_model(const std::string& path, const LoadOptions& options = {});
+
+}  // namespace moe

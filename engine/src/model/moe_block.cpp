@@ -1,0 +1,84 @@
+#include "model/moe_block.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace moe {
+
+void ExpertActivation::apply(const float* gate, const float* up, float* h, int64_t n) const {
+    if (kind == Kind::SiluGlu) {
+        for (int64_t i = 0; i < n; ++i) h[i] = silu(gate[i]) * up[i];
+        return;
+    }
+    for (int64_t i = 0; i < n; ++i) {
+        const float g = std::min(gate[i], limit);
+        const float u = std::clamp(up[i], -limit, limit);
+        h[i] = (u + 1.0f) * (g / (1.0f + std::exp(-alpha * g)));
+    }
+}
+
+void run_experts_reference(const std::vector<Expert>& experts, const ExpertActivation& act,
+                           const float* x, int64_t T, int64_t hidden, const Routing& routing,
+                           const std::vector<bool>* skip, float* out) {
+    std::fill(out, out + T * hidden, 0.0f);
+    const int64_t k = routing.k;
+    std::vector<std::vector<std::pair<int64_t, float>>> assigned(experts.size());
+    for (int64_t t = 0; t < T; ++t) {
+        for (int64_t j = 0; j < k; ++j) {
+            const auto e = size_t(routing.ids[size_t(t * k + j)]);
+            assigned.at(e).push_back({t, routing.weights[size_t(t * k + j)]});
+        }
+    }
+    std::vector<float> xs, g, u, y;
+    for (size_t e = 0; e < experts.size(); ++e) {
+        const auto& tokens = assigned[e];
+        if (tokens.empty() || (skip && (*skip)[e])) continue;
+        const Expert& ex = experts[e];
+        const int64_t n = int64_t(tokens.size()), inter = ex.gate.out_features();
+        xs.resize(size_t(n * hidden));
+        for (int64_t i = 0; i < n; ++i) {
+            std::copy(x + tokens[size_t(i)].first * hidden,
+                      x + (tokens[size_t(i)].first + 1) * hidden, xs.data() + i * hidden);
+        }
+        g.resize(size_t(n * inter));
+        u.resize(size_t(n * inter));
+        y.resize(size_t(n * hidden));
+        ex.gate.forward(xs.data(), n, g.data());
+        ex.up.forward(xs.data(), n, u.data());
+        act.apply(g.data(), u.data(), g.data(), n * inter);
+        ex.down.forward(g.data(), n, y.data());
+        for (int64_t i = 0; i < n; ++i) {
+            const auto [t, w] = tokens[size_t(i)];
+            float* o = out + t * hidden;
+            const float* yi = y.data() + i * hidden;
+            for (int64_t d = 0; d < hidden; ++d) o[d] += w * yi[d];
+        }
+    }
+}
+
+void MoeBlock::run_experts(const float* x, int64_t T, const Routing& routing, float* out) const {
+    run_experts_reference(experts, activation, x, T, hidden, routing, nullptr, out);
+}
+
+void MoeBlock::add_shared(const float* x, int64_t T, float* out) const {
+    if (!shared) return;
+    std::vector<float> s(size_t(T * hidden));
+    shared->forward(x, T, s.data());
+    std::vector<float> gate(size_t(T), 1.0f);
+    if (has_shared_gate) {
+        shared_gate.forward(x, T, gate.data());
+        for (float& v : gate) v = 1.0f / (1.0f + std::exp(-v));
+    }
+    for (int64_t t = 0; t < T; ++t) {
+        for (int64_t d = 0; d < hidden; ++d)
+            out[t * hidden + d] += gate[size_t(t)] * s[size_t(t * hidden + d)];
+    }
+}
+
+void MoeBlock::forward(const float* x, int64_t T, float* out) const {
+    const Routing routing = route(x, T);
+    run_experts(x, T, routing, out);
+    add_shared(x, T, out);
+}
+
+}  // namespace moe

@@ -1,0 +1,52 @@
+#pragma once
+// The MoE feed-forward block, exposed as separate steps so that the expert step can be handed
+// to other backends (fast CPU kernels, GPU-resident experts) without touching routing:
+//   route(x) -> Routing;  run_experts(x, routing, mask) -> out;  shared experts added last.
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "model/feed_forward.h"
+#include "model/router.h"
+
+namespace moe {
+
+// One routed expert: gate/up [inter, hidden] and down [hidden, inter] (biases optional).
+struct Expert {
+    Linear gate, up, down;
+};
+
+struct ExpertActivation {
+    enum class Kind { SiluGlu, ClampedSwiGlu } kind = Kind::SiluGlu;
+    // gpt-oss: gate = min(gate, limit); up = clamp(up, -limit, limit);
+    //          h = (up + 1) * gate * sigmoid(alpha * gate)
+    float alpha = 1.702f;
+    float limit = 7.0f;
+    void apply(const float* gate, const float* up, float* h, int64_t n) const;
+};
+
+// Reference expert step: out [T, hidden] = sum_j weights[t,j] * expert_{ids[t,j]}(x[t]).
+// Experts whose `skip` entry is true are left out (they run elsewhere, e.g. on the GPU).
+// Tokens are grouped per expert so that each expert's weights are read once per call.
+void run_experts_reference(const std::vector<Expert>& experts, const ExpertActivation& act,
+                           const float* x, int64_t T, int64_t hidden, const Routing& routing,
+                           const std::vector<bool>* skip, float* out);
+
+class MoeBlock : public FeedForward {
+  public:
+    Router router;
+    std::vector<Expert> experts;
+    ExpertActivation activation;
+    std::unique_ptr<GatedMlp> shared;  // shared expert(s), or null
+    Linear shared_gate;                // Qwen2-MoE: sigmoid(x . w) scales the shared output
+    bool has_shared_gate = false;
+    int64_t hidden = 0;
+
+    Routing route(const float* x, int64_t T) const { return router.route(x, T); }
+    void run_experts(const float* x, int64_t T, const Routing& routing, float* out) const;
+    // Adds the shared expert output to out.
+    void add_shared(const float* x, int64_t T, float* out) const;
+    void forward(const float* x, int64_t T, float* out) const override;
+};
+
+}  // namespace moe

@@ -1,0 +1,42 @@
+#pragma once
+// MoE routers: token -> top-k expert ids and weights, with every routing rule of the supported
+// architectures (softmax top-k with optional renormalisation; DeepSeek-V2 group-limited greedy;
+// DeepSeek-V3/GLM sigmoid scores + correction bias + group-limited top-k; scaling factor).
+#include <cstdint>
+#include <vector>
+
+#include "model/linear.h"
+
+namespace moe {
+
+struct RouterConfig {
+    int64_t experts = 0, top_k = 0;
+    enum class Scoring { Softmax, Sigmoid } scoring = Scoring::Softmax;
+    bool norm_topk_prob = false;
+    float routed_scaling_factor = 1.0f;
+    // Group-limited selection: only experts of the best `topk_group` of `n_group` groups.
+    int64_t n_group = 1, topk_group = 1;
+    // How a group is scored: its best expert (DeepSeek-V2) or the sum of its best two
+    // (DeepSeek-V3, on bias-corrected scores).
+    enum class GroupScore { Max, Top2Sum } group_score = GroupScore::Max;
+};
+
+// The router's decision for T tokens: ids[t*k + j], weights[t*k + j].
+struct Routing {
+    int64_t tokens = 0, k = 0;
+    std::vector<int32_t> ids;
+    std::vector<float> weights;
+};
+
+class Router {
+  public:
+    RouterConfig cfg;
+    Linear gate;                         // [experts, hidden], optional bias (gpt-oss)
+    std::vector<float> correction_bias;  // e_score_correction_bias (sigmoid routers) or empty
+
+    Routing route(const float* x, int64_t T) const;
+    // The rule alone, on router logits [T, experts] (exposed for tests and telemetry).
+    Routing route_logits(const float* logits, int64_t T) const;
+};
+
+}  // namespace moe
