@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "model/model.h"
+
 namespace moecli {
 
 class Args {
@@ -30,6 +32,10 @@ class Args {
     std::set<std::string> flags_;
     std::map<std::string, std::string> values_;
 };
+
+// Model-loading options shared by the commands that load a model (--rope-freq-bf16,
+// --lora, --lora-scale).
+moe::LoadOptions load_options(const Args& args);
 
 // "1,2,3" -> {1, 2, 3}; throws moe::Error naming the option on malformed input.
 std::vector<int32_t> parse_id_list(const std::string& text, const std::string& option);

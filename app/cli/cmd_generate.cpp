@@ -63,7 +63,7 @@ moe::SamplingParams sampling_from(const Args& args, const std::string& model_dir
 int cmd_generate(const std::vector<std::string>& argv) {
     const Args args(argv, {"greedy", "ids", "rope-freq-bf16"},
                     {"prompt", "prompt-ids", "max-new-tokens", "temperature", "top-p", "top-k",
-                     "min-p", "seed", "repetition-penalty", "threads"});
+                     "min-p", "seed", "repetition-penalty", "threads", "lora", "lora-scale"});
     if (args.positional().size() != 1 || args.has("prompt") == args.has("prompt-ids")) {
         throw moe::Error(
             "usage: moestudio-cli generate MODEL (--prompt TEXT | --prompt-ids 1,2,3) "
@@ -86,7 +86,7 @@ int cmd_generate(const std::vector<std::string>& argv) {
         req.prompt = parse_id_list(*args.get("prompt-ids"), "prompt-ids");
     }
     const auto model =
-        moe::load_model(path, {.bf16_rope_frequencies = args.flag("rope-freq-bf16")});
+        moe::load_model(path, load_options(args));
     if (!tokenizer && !args.flag("ids")) {
         try {
             tokenizer = moe::load_tokenizer(path);
@@ -124,6 +124,7 @@ int cmd_generate(const std::vector<std::string>& argv) {
     } else {
         std::printf("%s\n", utf8.flush().c_str());
     }
+    std::fflush(stdout);  // the text before the statistics line on a shared terminal
     const auto& s = result.stats;
     std::fprintf(stderr, "[%lld prompt tokens, %.1f tok/s | %lld generated, %.1f tok/s%s]\n",
                  (long long)s.prompt_tokens, s.prompt_tokens_per_second(),

@@ -10,7 +10,7 @@
 namespace moecli {
 
 int cmd_logits(const std::vector<std::string>& argv) {
-    const Args args(argv, {"rope-freq-bf16"}, {"prompt-ids", "out", "threads"});
+    const Args args(argv, {"rope-freq-bf16"}, {"prompt-ids", "out", "threads", "lora", "lora-scale"});
     if (args.has("threads")) moe::set_parallel_threads(int(args.get_int("threads", 0)));
     if (args.positional().size() != 1 || !args.has("prompt-ids") || !args.has("out")) {
         throw moe::Error(
@@ -18,7 +18,7 @@ int cmd_logits(const std::vector<std::string>& argv) {
     }
     const auto ids = parse_id_list(*args.get("prompt-ids"), "prompt-ids");
     const auto model = moe::load_model(args.positional()[0],
-                                       {.bf16_rope_frequencies = args.flag("rope-freq-bf16")});
+                                       load_options(args));
     moe::KvCache cache = model->new_cache();
     std::vector<float> logits;
     model->forward(ids, cache, logits, /*all_positions=*/true);

@@ -21,6 +21,7 @@ commands:
                                      generate text (or, with --ids, token ids)
   logits MODEL --prompt-ids 1,2,3 --out FILE.safetensors [--threads N]
                                      write F32 logits [n_prompt, vocab]
+  --lora ADAPTER [--lora-scale S] (generate, logits): apply a PEFT LoRA adapter folder
   --rope-freq-bf16 (generate, logits): round rotary frequencies to bf16 as transformers
                                      does after model.to(bfloat16), to reproduce such references
   make-demo --out DIR                write the built-in demo model (random weights)

@@ -21,6 +21,13 @@ QString data_dir() {
     return v.isEmpty() ? QStringLiteral(MOE_TEST_DATA_DIR) : QString::fromLocal8Bit(v);
 }
 
+// How the goldens were made: see the file comment.
+moe::LoadOptions reference_options() {
+    moe::LoadOptions o;
+    o.bf16_rope_frequencies = true;
+    return o;
+}
+
 std::vector<float> all_logits(moe::Model& m, const std::vector<int32_t>& ids) {
     moe::KvCache cache = m.new_cache();
     std::vector<float> logits;
@@ -51,7 +58,7 @@ class HfFixtures : public QObject {
     void logitsMatchTransformers() {
         QFETCH(QString, dir);
         const auto g = moetest::read_golden(dir.toStdString() + "/golden.safetensors");
-        auto model = moe::load_model(dir.toStdString(), {.bf16_rope_frequencies = true});
+        auto model = moe::load_model(dir.toStdString(), reference_options());
         QCOMPARE(model->info().vocab_size, g.vocab);
         const double rel = moetest::relative_max_error(all_logits(*model, g.input_ids), g.logits);
         QVERIFY2(rel <= 2e-3, qPrintable(QString("relative error %1").arg(rel)));
@@ -61,7 +68,7 @@ class HfFixtures : public QObject {
     void greedyIdsMatchTransformers() {
         QFETCH(QString, dir);
         const auto g = moetest::read_golden(dir.toStdString() + "/golden.safetensors");
-        auto model = moe::load_model(dir.toStdString(), {.bf16_rope_frequencies = true});
+        auto model = moe::load_model(dir.toStdString(), reference_options());
         moe::GenerateRequest req;
         req.prompt = g.input_ids;
         req.max_new_tokens = int(g.greedy_ids.size());

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "model/lora_adapter.h"
 
 namespace moe {
 
@@ -41,6 +42,9 @@ std::unique_ptr<Model> load_model(const std::string& path, const LoadOptions& op
         if (type == e.model_type) {
             auto model = e.build(config, WeightStore::open_folder(path));
             model->finalize_info(path);
+            if (!options.lora_path.empty()) {
+                apply_lora(*model, load_peft_adapter(options.lora_path), options.lora_scale);
+            }
             return model;
         }
     }

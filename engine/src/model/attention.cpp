@@ -94,6 +94,20 @@ void GqaAttention::forward(const float* x, int64_t T, int64_t pos0, LayerKvCache
     o_proj.forward(attn.data(), T, out);
 }
 
+void GqaAttention::visit_linears(const LinearVisitor& f) {
+    for (Linear* l : {&q_proj, &k_proj, &v_proj, &o_proj}) f(*l);
+}
+
+void MlaAttention::visit_linears(const LinearVisitor& f) {
+    if (cfg.q_lora_rank > 0) {
+        f(q_a_proj);
+        f(q_b_proj);
+    } else {
+        f(q_proj);
+    }
+    for (Linear* l : {&kv_a_proj, &kv_b_proj, &o_proj}) f(*l);
+}
+
 LayerKvCache MlaAttention::make_cache() const {
     LayerKvCache c;
     c.k_width = cfg.kv_lora_rank + cfg.qk_rope_dim;  // [normalised latent, roped shared key]

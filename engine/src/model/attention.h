@@ -18,6 +18,8 @@ class AttentionBlock {
     virtual void forward(const float* x, int64_t T, int64_t pos0, LayerKvCache& cache,
                          float* out) const = 0;
     virtual LayerKvCache make_cache() const = 0;
+    // Calls f on every linear layer of the block (adapters, placement, telemetry use this).
+    virtual void visit_linears(const LinearVisitor& f) = 0;
 };
 
 // Scaled-dot-product attention over a cache for `heads` query heads, each reading KV head
@@ -55,6 +57,7 @@ class GqaAttention : public AttentionBlock {
     void forward(const float* x, int64_t T, int64_t pos0, LayerKvCache& cache,
                  float* out) const override;
     LayerKvCache make_cache() const override;
+    void visit_linears(const LinearVisitor& f) override;
 };
 
 // DeepSeek's multi-head latent attention. The cache holds the normalised latent c_kv and the
@@ -82,6 +85,7 @@ class MlaAttention : public AttentionBlock {
     void forward(const float* x, int64_t T, int64_t pos0, LayerKvCache& cache,
                  float* out) const override;
     LayerKvCache make_cache() const override;
+    void visit_linears(const LinearVisitor& f) override;
 };
 
 }  // namespace moe

@@ -46,6 +46,14 @@ void DecoderModel::forward(std::span<const int32_t> tokens, KvCache& cache,
     lm_head.forward(h.data(), rows, logits.data());
 }
 
+void DecoderModel::visit_linears(const LinearVisitor& f) {
+    for (auto& L : layers) {
+        L.attention->visit_linears(f);
+        L.ffn->visit_linears(f);
+    }
+    f(lm_head);
+}
+
 void DecoderModel::finalize_info(const std::string& path) {
     ModelInfo& i = info_;
     i.architecture = config.model_type();

@@ -29,6 +29,9 @@ class DecoderModel : public Model {
     void forward(std::span<const int32_t> tokens, KvCache& cache, std::vector<float>& logits,
                  bool all_positions) override;
 
+    // Calls f on every linear layer (attention, MLPs, routers, experts, lm_head).
+    void visit_linears(const LinearVisitor& f);
+
     // Fills info() from the loaded blocks and the stored tensors (parameter counts, dtype).
     void finalize_info(const std::string& path);
 

@@ -12,6 +12,7 @@ class FeedForward {
     virtual ~FeedForward() = default;
     // x [T, hidden] -> out [T, hidden] (overwritten).
     virtual void forward(const float* x, int64_t T, float* out) const = 0;
+    virtual void visit_linears(const LinearVisitor& f) = 0;
 };
 
 // SiLU-gated MLP: down(silu(gate(x)) * up(x)).
@@ -19,6 +20,11 @@ class GatedMlp : public FeedForward {
   public:
     Linear gate, up, down;
     void forward(const float* x, int64_t T, float* out) const override;
+    void visit_linears(const LinearVisitor& f) override {
+        f(gate);
+        f(up);
+        f(down);
+    }
 };
 
 inline float silu(float v) {

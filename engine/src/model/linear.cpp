@@ -6,12 +6,47 @@ namespace moe {
 
 void Linear::forward(const float* x, int64_t T, float* y) const {
     gemm_xwt(x, T, w, y);
-    if (bias.empty()) return;
-    const int64_t n = w.rows;
-    for (int64_t t = 0; t < T; ++t) {
-        float* yt = y + t * n;
-        for (int64_t i = 0; i < n; ++i) yt[i] += bias[size_t(i)];
+    const int64_t n = w.rows, k = w.cols;
+    if (!bias.empty()) {
+        for (int64_t t = 0; t < T; ++t) {
+            float* yt = y + t * n;
+            for (int64_t i = 0; i < n; ++i) yt[i] += bias[size_t(i)];
+        }
     }
+    for (const LoraTerm& l : lora) {
+        std::vector<float> h(static_cast<size_t>(l.rank));
+        for (int64_t t = 0; t < T; ++t) {
+            const float* xt = x + t * k;
+            for (int64_t r = 0; r < l.rank; ++r) h[size_t(r)] = dot_f32(xt, &l.a[size_t(r * k)], k);
+            float* yt = y + t * n;
+            for (int64_t i = 0; i < n; ++i) yt[i] += l.scale * dot_f32(&l.b[size_t(i * l.rank)], h.data(), l.rank);
+        }
+    }
+}
+
+void Linear::merge_lora() {
+    if (lora.empty()) return;
+    const int64_t n = w.rows, k = w.cols;
+    auto merged = std::make_shared<std::vector<float>>(size_t(n * k));
+    for (int64_t i = 0; i < n; ++i) {
+        float* row = merged->data() + i * k;
+        w.row_to_f32(i, row);
+        for (const LoraTerm& l : lora) {
+            for (int64_t r = 0; r < l.rank; ++r) {
+                const float coef = l.scale * l.b[size_t(i * l.rank + r)];
+                const float* a = &l.a[size_t(r * k)];
+                for (int64_t c = 0; c < k; ++c) row[c] += coef * a[c];
+            }
+        }
+    }
+    WeightMatrix m;
+    m.dtype = DType::F32;
+    m.rows = n;
+    m.cols = k;
+    m.data = merged->data();
+    w = m;
+    owner = merged;
+    lora.clear();
 }
 
 namespace {
@@ -29,6 +64,7 @@ Linear load_linear(const WeightStore& ws, const std::string& name, int64_t out, 
                     ": unsupported weight type (expected F32, F16, BF16 or F8_E4M3)");
     }
     Linear l;
+    l.name = name.ends_with(".weight") ? name.substr(0, name.size() - 7) : name;
     l.w.dtype = t.dtype;
     l.w.rows = out;
     l.w.cols = in;

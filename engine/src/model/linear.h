@@ -1,6 +1,7 @@
 #pragma once
 // A frozen linear layer y = x W^T + b whose weight stays in its stored type (memory-mapped),
 // plus the helpers that load weights from a WeightStore with shape checks.
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,16 +12,33 @@
 
 namespace moe {
 
+// A low-rank adapter term added to a frozen layer: y += scale * (x A^T) B^T.
+struct LoraTerm {
+    int64_t rank = 0;
+    std::vector<float> a;  // [rank, in]
+    std::vector<float> b;  // [out, rank]
+    float scale = 1.0f;    // alpha / rank (or / sqrt(rank)) times the user's scale
+};
+
 struct Linear {
+    std::string name;  // module name, e.g. "model.layers.0.self_attn.q_proj"
     WeightMatrix w;
     std::vector<float> bias;            // empty = no bias
     std::shared_ptr<const void> owner;  // keeps repacked or scale data alive
+    std::vector<LoraTerm> lora;         // adapters applied on top of w
+    // Set by blocks that read `w` directly instead of calling forward() (MLA's absorbed
+    // kv_b_proj): adapters on such a layer are merged into an fp32 copy of the weight.
+    bool reads_weight_directly = false;
 
     int64_t out_features() const { return w.rows; }
     int64_t in_features() const { return w.cols; }
-    // y [T, out] = x [T, in] W^T (+ bias)
+    // y [T, out] = x [T, in] W^T (+ bias) (+ adapters)
     void forward(const float* x, int64_t T, float* y) const;
+    // Replaces w by an fp32 copy with every adapter term added, and drops the terms.
+    void merge_lora();
 };
+
+using LinearVisitor = std::function<void(Linear&)>;
 
 // Loads `name` (e.g. "model.layers.0.self_attn.q_proj.weight") as [out, in]. FP8 weights take
 // their `<name>_scale_inv` block scales. `bias_name` is loaded when given and present; when

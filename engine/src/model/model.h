@@ -46,6 +46,9 @@ struct LoadOptions {
     // frequencies to bf16 (references made that way, e.g. the hf-tiny goldens). Off by default:
     // exact fp32 frequencies, as from_pretrained and llama.cpp use.
     bool bf16_rope_frequencies = false;
+    // A LoRA adapter to apply (PEFT folder), at this multiplier of its own alpha/r scaling.
+    std::string lora_path;
+    float lora_scale = 1.0f;
 };
 
 // Loads a model from a Hugging Face folder (config.json + safetensors). Throws moe::Error

@@ -75,6 +75,17 @@ void MoeBlock::add_shared(const float* x, int64_t T, float* out) const {
     }
 }
 
+void MoeBlock::visit_linears(const LinearVisitor& f) {
+    f(router.gate);
+    for (Expert& e : experts) {
+        f(e.gate);
+        f(e.up);
+        f(e.down);
+    }
+    if (shared) shared->visit_linears(f);
+    if (has_shared_gate) f(shared_gate);
+}
+
 void MoeBlock::forward(const float* x, int64_t T, float* out) const {
     const Routing routing = route(x, T);
     run_experts(x, T, routing, out);

@@ -47,6 +47,7 @@ class MoeBlock : public FeedForward {
     // Adds the shared expert output to out.
     void add_shared(const float* x, int64_t T, float* out) const;
     void forward(const float* x, int64_t T, float* out) const override;
+    void visit_linears(const LinearVisitor& f) override;
 };
 
 }  // namespace moe

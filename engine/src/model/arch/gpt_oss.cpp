@@ -90,6 +90,10 @@ std::unique_ptr<DecoderModel> build_gpt_oss(const HfConfig& c, WeightStore ws) {
         convert_to_f32(db.dtype, db.data, down_bias.data(), down_bias.size());
         for (int64_t e = 0; e < experts; ++e) {
             Expert x = repack_expert(gu, dn, e, H, inter);
+            const std::string xp = ep + std::to_string(e) + ".";
+            x.gate.name = xp + "gate_proj";
+            x.up.name = xp + "up_proj";
+            x.down.name = xp + "down_proj";
             x.gate.bias.resize(size_t(inter));
             x.up.bias.resize(size_t(inter));
             for (int64_t j = 0; j < inter; ++j) {

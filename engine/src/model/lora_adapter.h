@@ -1,0 +1,34 @@
+#pragma once
+// LoRA adapters applied to a loaded model at inference time: PEFT folders
+// (adapter_config.json + adapter_model.safetensors) and, through the GGUF loader, llama.cpp
+// adapters. Each term adds scale * B(A x) to the output of the layer it targets.
+#include <map>
+#include <string>
+#include <vector>
+
+namespace moe {
+
+class DecoderModel;
+
+struct LoraPair {
+    int64_t rank = 0, in = 0, out = 0;
+    std::vector<float> a;  // [rank, in]
+    std::vector<float> b;  // [out, rank]
+    float alpha = 0.0f;    // scaling numerator (PEFT lora_alpha; GGUF adapter.lora.alpha)
+};
+
+struct LoraAdapter {
+    std::string origin;
+    bool use_rslora = false;                 // scale alpha / sqrt(r) instead of alpha / r
+    std::map<std::string, LoraPair> layers;  // by module name, e.g. model.layers.0.self_attn.q_proj
+};
+
+// Reads a PEFT adapter folder. Throws moe::Error naming the file and the tensor on malformed
+// input, and for adapter kinds not supported yet (DoRA, routed-expert target_parameters).
+LoraAdapter load_peft_adapter(const std::string& dir);
+
+// Adds the adapter's terms to the model's layers at `scale` (the user's multiplier). Every
+// adapter layer must match a model layer of the same shape, or moe::Error names it.
+void apply_lora(DecoderModel& model, const LoraAdapter& adapter, float scale);
+
+}  // namespace moe
