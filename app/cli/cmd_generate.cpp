@@ -2,6 +2,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
 #include "args.h"
 #include "commands.h"
@@ -10,6 +11,7 @@
 #include "formats/hf_config.h"
 #include "model/generator.h"
 #include "model/model.h"
+#include "model/model_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 
 namespace moecli {
@@ -80,35 +82,32 @@ int cmd_generate(const std::vector<std::string>& argv) {
     req.sampling = sampling_from(args, path);
     std::unique_ptr<moe::Tokenizer> tokenizer;
     if (args.has("prompt")) {
-        tokenizer = moe::load_tokenizer(path);
-        req.prompt = tokenizer->encode(*args.get("prompt"));
+        tokenizer = moe::load_model_tokenizer(path);
+        req.prompt = tokenizer->encode(*args.get("prompt"), /*add_special=*/true);
     } else {
         req.prompt = parse_id_list(*args.get("prompt-ids"), "prompt-ids");
     }
-    const auto model =
-        moe::load_model(path, load_options(args));
+    const auto model = moe::load_model(path, load_options(args));
     if (!tokenizer && !args.flag("ids")) {
         try {
-            tokenizer = moe::load_tokenizer(path);
+            tokenizer = moe::load_model_tokenizer(path);
         } catch (const moe::Error&) {
             // No tokenizer: text output is impossible, print ids instead (as with --ids).
         }
     }
     const moe::ModelInfo& info = model->info();
-    if (info.bos_token_id >= 0 && args.has("prompt")) {
-        req.prompt.insert(req.prompt.begin(), int32_t(info.bos_token_id));
-    }
     for (int64_t id : info.eos_token_ids) req.stop_ids.push_back(int32_t(id));
 
     std::signal(SIGINT, on_sigint);
     moe::KvCache cache = model->new_cache();
-    moe::Utf8StreamDecoder utf8;
+    std::optional<moe::TokenStreamDecoder> text;
+    if (tokenizer) text.emplace(*tokenizer, /*skip_special_tokens=*/true);
     const bool print_ids = args.flag("ids") || !tokenizer;
     const auto result = moe::generate(
         *model, cache, req,
         [&](int32_t id) {
             if (!print_ids) {
-                std::fputs(utf8.push(tokenizer->token_bytes(id)).c_str(), stdout);
+                std::fputs(text->push(id).c_str(), stdout);
                 std::fflush(stdout);
             }
             return true;
@@ -122,7 +121,7 @@ int cmd_generate(const std::vector<std::string>& argv) {
         }
         std::printf("%s\n", line.c_str());
     } else {
-        std::printf("%s\n", utf8.flush().c_str());
+        std::printf("%s\n", text->flush().c_str());
     }
     std::fflush(stdout);  // the text before the statistics line on a shared terminal
     const auto& s = result.stats;

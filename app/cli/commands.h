@@ -9,5 +9,8 @@ int cmd_info(const std::vector<std::string>& argv);
 int cmd_generate(const std::vector<std::string>& argv);
 int cmd_logits(const std::vector<std::string>& argv);
 int cmd_make_demo(const std::vector<std::string>& argv);
+int cmd_tokenize(const std::vector<std::string>& argv);
+int cmd_detokenize(const std::vector<std::string>& argv);
+int cmd_template(const std::vector<std::string>& argv);
 
 }  // namespace moecli

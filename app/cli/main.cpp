@@ -21,12 +21,21 @@ commands:
                                      generate text (or, with --ids, token ids)
   logits MODEL --prompt-ids 1,2,3 --out FILE.safetensors [--threads N]
                                      write F32 logits [n_prompt, vocab]
-  --lora ADAPTER [--lora-scale S] (generate, logits): apply a PEFT LoRA adapter folder
+  --lora ADAPTER [--lora-scale S] (generate, logits): apply a LoRA adapter (PEFT folder or
+                                     llama.cpp GGUF adapter)
   --rope-freq-bf16 (generate, logits): round rotary frequencies to bf16 as transformers
                                      does after model.to(bfloat16), to reproduce such references
+  tokenize TOKENIZER --text TEXT [--add-special]
+                                     token ids, comma-separated
+  detokenize TOKENIZER --ids 1,2,3 [--skip-special]
+                                     the text of token ids
+  template TOKENIZER --messages FILE.json [--add-generation-prompt] [--no-thinking | --thinking]
+           [--bos TEXT --eos TEXT] [--template FILE.jinja] [--tools FILE.json] [--kwargs JSON]
+                                     the rendered chat prompt, byte for byte
   make-demo --out DIR                write the built-in demo model (random weights)
 
-MODEL is a Hugging Face folder (config.json + *.safetensors).
+MODEL is a Hugging Face folder (config.json + *.safetensors) or a .gguf file;
+TOKENIZER is a folder with tokenizer.json or a model (folder or .gguf).
   --version, --help
 )";
 
@@ -49,6 +58,9 @@ int main(int argc, char** argv) {
         if (cmd == "generate") return moecli::cmd_generate(rest);
         if (cmd == "logits") return moecli::cmd_logits(rest);
         if (cmd == "make-demo") return moecli::cmd_make_demo(rest);
+        if (cmd == "tokenize") return moecli::cmd_tokenize(rest);
+        if (cmd == "detokenize") return moecli::cmd_detokenize(rest);
+        if (cmd == "template") return moecli::cmd_template(rest);
         std::fprintf(stderr, "moestudio-cli: unknown command '%s' (try --help)\n", cmd.c_str());
         return 2;
     } catch (const moe::Error& e) {

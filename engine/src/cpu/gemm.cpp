@@ -5,18 +5,34 @@
 
 #include "core/error.h"
 #include "core/parallel.h"
+#include "cpu/quants.h"
 
 namespace moe {
+
+size_t WeightMatrix::row_bytes() const {
+    return ggml ? ggml_row_size(ggml_type, cols) : size_t(cols) * dtype_size(dtype);
+}
 
 WeightMatrix WeightMatrix::row_slice(int64_t begin, int64_t count) const {
     WeightMatrix s = *this;
     s.rows = count;
-    s.data = static_cast<const uint8_t*>(data) + size_t(begin * cols) * dtype_size(dtype);
+    s.data = static_cast<const uint8_t*>(data) + size_t(begin) * row_bytes();
     s.scale_row0 = scale_row0 + begin;
     return s;
 }
 
 void WeightMatrix::row_to_f32(int64_t r, float* out, int64_t c0, int64_t c1) const {
+    if (ggml) {
+        const auto* row = static_cast<const uint8_t*>(data) + size_t(r) * row_bytes();
+        if (c0 == 0 && c1 == cols) {
+            dequantize_row(ggml_type, row, out, cols);
+            return;
+        }
+        std::vector<float> full(static_cast<size_t>(cols));  // blocks span the whole row
+        dequantize_row(ggml_type, row, full.data(), cols);
+        std::copy(full.begin() + c0, full.begin() + c1, out);
+        return;
+    }
     const size_t esize = dtype_size(dtype);
     const auto* row = static_cast<const uint8_t*>(data) + size_t(r * cols + c0) * esize;
     convert_to_f32(dtype, row, out, size_t(c1 - c0));
@@ -33,7 +49,38 @@ float dot_f32(const float* a, const float* b, int64_t n) {
     return acc;
 }
 
+namespace {
+
+// llama.cpp's matmul for block formats: each activation row is quantized once to the
+// weight type's vec_dot_type, then every output is one vec_dot.
+void gemm_xwt_ggml(const float* x, int64_t T, const WeightMatrix& w, float* y) {
+    const GgmlType act = vec_dot_type(w.ggml_type);
+    const size_t act_bytes = ggml_row_size(act, w.cols);
+    std::vector<uint8_t> qx(act_bytes * size_t(T));
+    parallel_for(T, 1, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+            quantize_activation(act, x + t * w.cols, qx.data() + size_t(t) * act_bytes, w.cols);
+        }
+    });
+    const size_t rb = w.row_bytes();
+    parallel_for(w.rows, 16, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+            const auto* row = static_cast<const uint8_t*>(w.data) + size_t(r) * rb;
+            for (int64_t t = 0; t < T; ++t) {
+                y[t * w.rows + r] =
+                    vec_dot(w.ggml_type, row, qx.data() + size_t(t) * act_bytes, w.cols);
+            }
+        }
+    });
+}
+
+}  // namespace
+
 void gemm_xwt(const float* x, int64_t T, const WeightMatrix& w, float* y) {
+    if (w.ggml) {
+        gemm_xwt_ggml(x, T, w, y);
+        return;
+    }
     constexpr int64_t kRowBlock = 8;
     const int64_t K = w.cols;
     const int64_t blocks = (w.rows + kRowBlock - 1) / kRowBlock;

@@ -1,10 +1,12 @@
 #pragma once
-// Reference matrix kernels over weights kept in their stored type (F32, BF16, F16, or FP8 E4M3
-// with 128x128 block scales). Accumulation is fp32. These are the correctness baseline; the
-// optimised expert kernels are tested against them.
+// Reference matrix kernels over weights kept in their stored type (F32, BF16, F16, FP8 E4M3
+// with 128x128 block scales, or a ggml block format from a GGUF file). Accumulation is fp32.
+// These are the correctness baseline; the optimised expert kernels are tested against them.
+#include <cstddef>
 #include <cstdint>
 
 #include "core/dtype.h"
+#include "formats/ggml_types.h"
 
 namespace moe {
 
@@ -13,6 +15,10 @@ namespace moe {
 // blocks; `scale_row0` is the first row's index in the full matrix when this is a row slice.
 struct WeightMatrix {
     DType dtype = DType::F32;
+    // GGUF weights: rows of ggml blocks of `ggml_type`, multiplied the way llama.cpp does
+    // (activations quantized to the type's vec_dot_type, block-wise integer dot products).
+    bool ggml = false;
+    GgmlType ggml_type = GgmlType::F32;
     int64_t rows = 0, cols = 0;
     const void* data = nullptr;
     const float* block_scale = nullptr;
@@ -20,6 +26,7 @@ struct WeightMatrix {
     int64_t scale_cols = 0;  // columns of the block-scale grid
     int64_t scale_row0 = 0;
 
+    size_t row_bytes() const;
     // Rows [begin, begin + count) as a matrix of their own.
     WeightMatrix row_slice(int64_t begin, int64_t count) const;
     // Converts columns [c0, c1) of row `r` to fp32 (out[0] is column c0).

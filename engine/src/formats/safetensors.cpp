@@ -30,7 +30,8 @@ int64_t TensorView::numel() const {
 }
 
 std::string TensorView::describe() const {
-    return "tensor '" + name + "' " + shape_string(shape) + " " + std::string(dtype_name(dtype)) +
+    const std::string type = ggml ? ggml_type_name(*ggml) : std::string(dtype_name(dtype));
+    return "tensor '" + name + "' " + shape_string(shape) + " " + type +
            (file ? " in " + file->path() : std::string());
 }
 
@@ -171,6 +172,12 @@ WeightStore WeightStore::open_folder(const std::string& dir) {
     return ws;
 }
 
+WeightStore WeightStore::empty(const std::string& origin) {
+    WeightStore ws;
+    ws.origin_ = origin;
+    return ws;
+}
+
 void WeightStore::add_file(const std::shared_ptr<SafetensorsFile>& file) {
     files_.push_back(file);
     for (const auto& [name, view] : file->tensors()) {
@@ -180,6 +187,13 @@ void WeightStore::add_file(const std::shared_ptr<SafetensorsFile>& file) {
         }
         index_[name] = &view;
     }
+}
+
+void WeightStore::add_view(TensorView view) {
+    if (index_.count(view.name))
+        throw Error(origin_ + ": tensor '" + view.name + "' appears twice");
+    views_.push_back(std::make_unique<TensorView>(std::move(view)));
+    index_[views_.back()->name] = views_.back().get();
 }
 
 const TensorView* WeightStore::find(const std::string& name) const {

@@ -4,17 +4,22 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/dtype.h"
 #include "core/mapped_file.h"
+#include "formats/ggml_types.h"
 
 namespace moe {
 
 struct TensorView {
     std::string name;
     DType dtype = DType::F32;
+    // Set for tensors of GGUF files: the ggml storage type (then `dtype` is only meaningful
+    // for the plain types F32/F16/BF16).
+    std::optional<GgmlType> ggml;
     std::vector<int64_t> shape;
     const uint8_t* data = nullptr;
     size_t nbytes = 0;
@@ -45,7 +50,12 @@ class SafetensorsFile {
 class WeightStore {
   public:
     static WeightStore open_folder(const std::string& dir);
+    // A store with no files yet (tensors come through add_view); `origin` names it in errors.
+    static WeightStore empty(const std::string& origin);
     void add_file(const std::shared_ptr<SafetensorsFile>& file);
+    // Adds a tensor held elsewhere (GGUF tensors under their Hugging Face names); the view's
+    // `file` member must keep its data alive.
+    void add_view(TensorView view);
 
     bool has(const std::string& name) const { return index_.count(name) != 0; }
     const TensorView* find(const std::string& name) const;
@@ -60,6 +70,7 @@ class WeightStore {
   private:
     std::string origin_;
     std::vector<std::shared_ptr<SafetensorsFile>> files_;
+    std::vector<std::unique_ptr<TensorView>> views_;
     std::map<std::string, const TensorView*> index_;
 };
 

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "model/gguf_loader.h"
 #include "model/lora_adapter.h"
 
 namespace moe {
@@ -27,30 +28,35 @@ const std::vector<ArchitectureEntry>& supported_architectures() {
 std::unique_ptr<Model> load_model(const std::string& path, const LoadOptions& options) {
     namespace fs = std::filesystem;
     if (!fs::exists(path)) throw Error(path + ": no such file or folder");
-    if (!fs::is_directory(path)) {
-        if (fs::path(path).extension() == ".gguf") {
-            throw Error(path +
-                        ": GGUF models are not supported by this build yet; use a Hugging "
-                        "Face folder (config.json + *.safetensors)");
-        }
-        throw Error(path + ": expected a model folder with config.json and *.safetensors");
+    const bool folder = fs::is_directory(path);
+    HfConfig config;
+    WeightStore weights;
+    if (folder) {
+        config = HfConfig::load_folder(path);
+    } else if (fs::path(path).extension() == ".gguf") {
+        GgufModelSource src = open_gguf_model(path);
+        config = std::move(src.config);
+        weights = std::move(src.weights);
+    } else {
+        throw Error(path +
+                    ": expected a model folder (config.json + *.safetensors) or a .gguf file");
     }
-    HfConfig config = HfConfig::load_folder(path);
     config.set_bf16_rope_frequencies(options.bf16_rope_frequencies);
     const std::string type = config.model_type();
     for (const auto& e : supported_architectures()) {
-        if (type == e.model_type) {
-            auto model = e.build(config, WeightStore::open_folder(path));
-            model->finalize_info(path);
-            if (!options.lora_path.empty()) {
-                apply_lora(*model, load_peft_adapter(options.lora_path), options.lora_scale);
-            }
-            return model;
+        if (type != e.model_type) continue;
+        if (folder) weights = WeightStore::open_folder(path);
+        auto model = e.build(config, std::move(weights));
+        model->finalize_info(path);
+        if (!options.lora_path.empty()) {
+            apply_lora(*model, load_lora_adapter(options.lora_path), options.lora_scale);
         }
+        return model;
     }
     std::string names;
-    for (const auto& e : supported_architectures())
+    for (const auto& e : supported_architectures()) {
         names += std::string(names.empty() ? "" : ", ") + e.model_type;
+    }
     throw Error(config.origin() + ": unsupported architecture (model_type '" + type +
                 "'); supported: " + names);
 }

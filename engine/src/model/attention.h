@@ -79,6 +79,10 @@ class MlaAttention : public AttentionBlock {
     Linear kv_a_proj;  // -> [kv_lora_rank + qk_rope_dim]
     RmsNorm kv_a_norm;
     Linear kv_b_proj;  // [heads * (qk_nope + v), kv_lora_rank]
+    // llama.cpp's GGUF split of kv_b_proj (used when split_kv_b): k_b [heads * kv_lora_rank,
+    // qk_nope] (W_UK transposed per head) and v_b [heads * v, kv_lora_rank].
+    bool split_kv_b = false;
+    Linear k_b_proj, v_b_proj;
     Linear o_proj;
     RotaryEmbedding rope;
 

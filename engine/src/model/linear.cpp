@@ -1,6 +1,7 @@
 #include "model/linear.h"
 
 #include "core/error.h"
+#include "cpu/quants.h"
 
 namespace moe {
 
@@ -19,7 +20,8 @@ void Linear::forward(const float* x, int64_t T, float* y) const {
             const float* xt = x + t * k;
             for (int64_t r = 0; r < l.rank; ++r) h[size_t(r)] = dot_f32(xt, &l.a[size_t(r * k)], k);
             float* yt = y + t * n;
-            for (int64_t i = 0; i < n; ++i) yt[i] += l.scale * dot_f32(&l.b[size_t(i * l.rank)], h.data(), l.rank);
+            for (int64_t i = 0; i < n; ++i)
+                yt[i] += l.scale * dot_f32(&l.b[size_t(i * l.rank)], h.data(), l.rank);
         }
     }
 }
@@ -59,16 +61,23 @@ bool is_float_weight(DType t) {
 
 Linear load_linear(const WeightStore& ws, const std::string& name, int64_t out, int64_t in) {
     const TensorView& t = ws.get(name, {out, in});
+    Linear l;
+    l.name = name.ends_with(".weight") ? name.substr(0, name.size() - 7) : name;
+    l.w.rows = out;
+    l.w.cols = in;
+    l.w.data = t.data;
+    if (t.ggml && *t.ggml != GgmlType::F32) {
+        // GGUF block formats (and F16/BF16, whose activations llama.cpp also converts).
+        require_quant_kernels(*t.ggml, ws.origin() + ": " + t.describe());
+        l.w.ggml = true;
+        l.w.ggml_type = *t.ggml;
+        return l;
+    }
     if (!is_float_weight(t.dtype)) {
         throw Error(ws.origin() + ": " + t.describe() +
                     ": unsupported weight type (expected F32, F16, BF16 or F8_E4M3)");
     }
-    Linear l;
-    l.name = name.ends_with(".weight") ? name.substr(0, name.size() - 7) : name;
     l.w.dtype = t.dtype;
-    l.w.rows = out;
-    l.w.cols = in;
-    l.w.data = t.data;
     if (t.dtype == DType::F8_E4M3) {
         const std::string sname = name + "_scale_inv";
         const TensorView* s = ws.find(sname);
@@ -87,7 +96,7 @@ Linear load_linear(const WeightStore& ws, const std::string& name, int64_t out, 
                         " in 128x128 blocks (expected " +
                         shape_string({(out + block - 1) / block, (in + block - 1) / block}) + ")");
         }
-        auto scales = std::make_shared<std::vector<float>>(size_t(s->numel()));
+        auto scales = std::make_shared<std::vector<float>>(static_cast<size_t>(s->numel()));
         convert_to_f32(s->dtype, s->data, scales->data(), scales->size());
         l.w.block_scale = scales->data();
         l.w.block = block;
@@ -104,11 +113,19 @@ Linear load_linear(const WeightStore& ws, const std::string& name, int64_t out, 
     return l;
 }
 
-std::vector<float> load_vector(const WeightStore& ws, const std::string& name, int64_t n) {
-    const TensorView& t = ws.get(name, {n});
-    std::vector<float> v(static_cast<size_t>(n));
-    convert_to_f32(t.dtype, t.data, v.data(), v.size());
+std::vector<float> tensor_to_f32(const TensorView& t) {
+    std::vector<float> v(static_cast<size_t>(t.numel()));
+    if (t.ggml && *t.ggml != GgmlType::F32) {
+        require_quant_kernels(*t.ggml, t.describe());
+        dequantize_row(*t.ggml, t.data, v.data(), t.numel());
+    } else {
+        convert_to_f32(t.dtype, t.data, v.data(), v.size());
+    }
     return v;
+}
+
+std::vector<float> load_vector(const WeightStore& ws, const std::string& name, int64_t n) {
+    return tensor_to_f32(ws.get(name, {n}));
 }
 
 Linear make_linear(DType dtype, int64_t out, int64_t in, std::shared_ptr<const void> storage,

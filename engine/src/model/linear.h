@@ -47,6 +47,9 @@ Linear load_linear(const WeightStore& ws, const std::string& name, int64_t out, 
 Linear load_linear(const WeightStore& ws, const std::string& name, int64_t out, int64_t in,
                    const std::string& bias_name, bool bias_required);
 
+// Any tensor's values as fp32 (plain types converted, GGUF block formats dequantized).
+std::vector<float> tensor_to_f32(const TensorView& t);
+
 // A 1-D tensor (norm weight, bias, sink) converted to fp32, with its length checked.
 std::vector<float> load_vector(const WeightStore& ws, const std::string& name, int64_t n);
 

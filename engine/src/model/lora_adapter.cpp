@@ -6,8 +6,11 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "cpu/quants.h"
+#include "formats/gguf.h"
 #include "formats/safetensors.h"
 #include "model/decoder_model.h"
+#include "model/gguf_loader.h"
 
 namespace moe {
 
@@ -34,7 +37,8 @@ LoraAdapter load_peft_adapter(const std::string& dir) {
     }
     const std::string type = cfg.value("peft_type", "LORA");
     if (type != "LORA") throw Error(cfg_path.string() + ": peft_type '" + type + "' is not LoRA");
-    if (cfg.value("use_dora", false)) throw Error(cfg_path.string() + ": DoRA adapters are not supported");
+    if (cfg.value("use_dora", false))
+        throw Error(cfg_path.string() + ": DoRA adapters are not supported");
     const auto& tp = cfg.value("target_parameters", nlohmann::json());
     if (tp.is_array() && !tp.empty()) {
         throw Error(cfg_path.string() + ": routed-expert LoRA (target_parameters " + tp.dump() +
@@ -47,8 +51,9 @@ LoraAdapter load_peft_adapter(const std::string& dir) {
     const auto alpha_pattern = cfg.value("alpha_pattern", nlohmann::json::object());
     const fs::path weights = fs::path(dir) / "adapter_model.safetensors";
     if (!fs::exists(weights)) {
-        throw Error(dir + ": no adapter_model.safetensors (PyTorch .bin adapters are not read; "
-                          "re-save with safe_serialization=True)");
+        throw Error(dir +
+                    ": no adapter_model.safetensors (PyTorch .bin adapters are not read; "
+                    "re-save with safe_serialization=True)");
     }
     const auto file = SafetensorsFile::open(weights.string());
     // PEFT names: base_model.model.<module>.lora_A.weight (older files add ".default").
@@ -56,7 +61,8 @@ LoraAdapter load_peft_adapter(const std::string& dir) {
         const auto pos = name.find(".lora_A.");
         if (pos == std::string::npos) {
             if (name.find(".lora_B.") == std::string::npos) {
-                throw Error(weights.string() + ": unexpected tensor '" + name + "' (only LoRA A/B)");
+                throw Error(weights.string() + ": unexpected tensor '" + name +
+                            "' (only LoRA A/B)");
             }
             continue;
         }
@@ -65,7 +71,8 @@ LoraAdapter load_peft_adapter(const std::string& dir) {
         std::string b_name = name;
         b_name.replace(pos, 8, ".lora_B.");
         const auto bit = file->tensors().find(b_name);
-        if (bit == file->tensors().end()) throw Error(weights.string() + ": '" + name + "' has no matching '" + b_name + "'");
+        if (bit == file->tensors().end())
+            throw Error(weights.string() + ": '" + name + "' has no matching '" + b_name + "'");
         const TensorView& a = t;
         const TensorView& b = bit->second;
         if (a.shape.size() != 2 || b.shape.size() != 2 || a.shape[0] != b.shape[1]) {
@@ -80,12 +87,69 @@ LoraAdapter load_peft_adapter(const std::string& dir) {
         p.b = to_f32(b);
         p.alpha = default_alpha;
         for (auto it = alpha_pattern.begin(); it != alpha_pattern.end(); ++it) {
-            if (module.ends_with(it.key()) || module.find(it.key()) != std::string::npos) p.alpha = it->get<float>();
+            if (module.ends_with(it.key()) || module.find(it.key()) != std::string::npos)
+                p.alpha = it->get<float>();
         }
         ad.layers[module] = std::move(p);
     }
     if (ad.layers.empty()) throw Error(weights.string() + ": holds no LoRA tensors");
     return ad;
+}
+
+LoraAdapter load_gguf_adapter(const std::string& path) {
+    const auto f = GgufFile::open(path);
+    const std::string type = f->get_string("general.type", "");
+    if (type != "adapter" || f->get_string("adapter.type", "") != "lora") {
+        throw Error(path + ": not a LoRA adapter (general.type is '" + type +
+                    "', expected 'adapter' with adapter.type 'lora')");
+    }
+    const std::string arch = f->require_string("general.architecture");
+    const double alpha = f->get_float("adapter.lora.alpha", 0.0);
+    LoraAdapter ad;
+    ad.origin = path;
+    for (const GgufTensorInfo& t : f->tensors()) {
+        if (!t.name.ends_with(".lora_a")) {
+            if (!t.name.ends_with(".lora_b"))
+                throw Error(path + ": unexpected tensor '" + t.name + "'");
+            continue;
+        }
+        const std::string base = t.name.substr(0, t.name.size() - 7);  // blk.N.attn_q.weight
+        const GgufTensorInfo& b = f->tensor(base + ".lora_b");
+        const std::string stem = base.ends_with(".weight") ? base.substr(0, base.size() - 7) : base;
+        const std::string module = hf_module_name(arch, stem);
+        if (module.empty())
+            throw Error(path + ": adapter tensor '" + t.name + "' targets no known layer");
+        const auto as = t.shape(), bs = b.shape();  // A [r, in], B [out, r]
+        if (as.size() != 2 || bs.size() != 2 || as[0] != bs[1]) {
+            throw Error(path + ": " + t.describe() + " and " + b.describe() +
+                        " are not a LoRA pair");
+        }
+        LoraPair p;
+        p.rank = as[0];
+        p.in = as[1];
+        p.out = bs[0];
+        p.a.resize(static_cast<size_t>(p.rank * p.in));
+        p.b.resize(static_cast<size_t>(p.out * p.rank));
+        require_quant_kernels(t.type, path + ": " + t.describe());
+        require_quant_kernels(b.type, path + ": " + b.describe());
+        dequantize_row(t.type, t.data, p.a.data(), t.numel());
+        dequantize_row(b.type, b.data, p.b.data(), b.numel());
+        if (alpha > 0.0) {
+            p.alpha = float(alpha);
+        } else {
+            p.alpha = 1.0f;
+            p.alpha_is_scale = true;
+        }
+        ad.layers[module] = std::move(p);
+    }
+    if (ad.layers.empty()) throw Error(path + ": holds no LoRA tensors");
+    return ad;
+}
+
+LoraAdapter load_lora_adapter(const std::string& path) {
+    if (std::filesystem::is_directory(path)) return load_peft_adapter(path);
+    if (path.ends_with(".gguf")) return load_gguf_adapter(path);
+    throw Error(path + ": expected a PEFT adapter folder or a GGUF LoRA adapter file");
 }
 
 void apply_lora(DecoderModel& model, const LoraAdapter& adapter, float scale) {
@@ -94,21 +158,22 @@ void apply_lora(DecoderModel& model, const LoraAdapter& adapter, float scale) {
     for (const auto& [module, p] : adapter.layers) {
         const auto it = by_name.find(module);
         if (it == by_name.end()) {
-            throw Error(adapter.origin + ": adapter layer '" + module + "' is not a linear layer of " +
-                        model.info().path);
+            throw Error(adapter.origin + ": adapter layer '" + module +
+                        "' is not a linear layer of " + model.info().path);
         }
         Linear& l = *it->second;
         if (l.in_features() != p.in || l.out_features() != p.out) {
-            throw Error(adapter.origin + ": adapter layer '" + module + "' is [" + std::to_string(p.out) +
-                        " x " + std::to_string(p.in) + "] but the model's layer is [" +
-                        std::to_string(l.out_features()) + " x " + std::to_string(l.in_features()) + "]");
+            throw Error(adapter.origin + ": adapter layer '" + module + "' is [" +
+                        std::to_string(p.out) + " x " + std::to_string(p.in) +
+                        "] but the model's layer is [" + std::to_string(l.out_features()) + " x " +
+                        std::to_string(l.in_features()) + "]");
         }
         LoraTerm term;
         term.rank = p.rank;
         term.a = p.a;
         term.b = p.b;
         const float denom = adapter.use_rslora ? std::sqrt(float(p.rank)) : float(p.rank);
-        term.scale = scale * p.alpha / denom;
+        term.scale = p.alpha_is_scale ? scale : scale * p.alpha / denom;
         l.lora.push_back(std::move(term));
         if (l.reads_weight_directly) l.merge_lora();
     }

@@ -12,9 +12,10 @@ class DecoderModel;
 
 struct LoraPair {
     int64_t rank = 0, in = 0, out = 0;
-    std::vector<float> a;  // [rank, in]
-    std::vector<float> b;  // [out, rank]
-    float alpha = 0.0f;    // scaling numerator (PEFT lora_alpha; GGUF adapter.lora.alpha)
+    std::vector<float> a;         // [rank, in]
+    std::vector<float> b;         // [out, rank]
+    float alpha = 0.0f;           // scaling numerator (PEFT lora_alpha; GGUF adapter.lora.alpha)
+    bool alpha_is_scale = false;  // GGUF adapters without alpha: the scale is 1 (llama.cpp)
 };
 
 struct LoraAdapter {
@@ -26,6 +27,13 @@ struct LoraAdapter {
 // Reads a PEFT adapter folder. Throws moe::Error naming the file and the tensor on malformed
 // input, and for adapter kinds not supported yet (DoRA, routed-expert target_parameters).
 LoraAdapter load_peft_adapter(const std::string& dir);
+
+// Reads a llama.cpp LoRA adapter (GGUF with general.type = adapter, adapter.type = lora):
+// tensors blk.N.<name>.weight.lora_a / lora_b, scaled by adapter.lora.alpha / rank.
+LoraAdapter load_gguf_adapter(const std::string& path);
+
+// A PEFT folder or a GGUF adapter file.
+LoraAdapter load_lora_adapter(const std::string& path);
 
 // Adds the adapter's terms to the model's layers at `scale` (the user's multiplier). Every
 // adapter layer must match a model layer of the same shape, or moe::Error names it.

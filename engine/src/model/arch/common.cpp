@@ -149,9 +149,18 @@ std::unique_ptr<MlaAttention> load_mla(const HfConfig& c, const WeightStore& ws,
     a->kv_a_proj = load_linear(ws, prefix + "kv_a_proj_with_mqa.weight",
                                g.kv_lora_rank + g.qk_rope_dim, g.hidden);
     a->kv_a_norm = load_norm(ws, prefix + "kv_a_layernorm.weight", g.kv_lora_rank, eps);
-    a->kv_b_proj = load_linear(ws, prefix + "kv_b_proj.weight",
-                               g.heads * (g.qk_nope_dim + g.v_head_dim), g.kv_lora_rank);
-    a->kv_b_proj.reads_weight_directly = true;  // absorbed into q and o, see MlaAttention
+    if (!ws.has(prefix + "kv_b_proj.weight") && ws.has(prefix + "k_b_proj.weight")) {
+        a->split_kv_b = true;
+        a->k_b_proj =
+            load_linear(ws, prefix + "k_b_proj.weight", g.heads * g.kv_lora_rank, g.qk_nope_dim);
+        a->v_b_proj =
+            load_linear(ws, prefix + "v_b_proj.weight", g.heads * g.v_head_dim, g.kv_lora_rank);
+        a->k_b_proj.reads_weight_directly = a->v_b_proj.reads_weight_directly = true;
+    } else {
+        a->kv_b_proj = load_linear(ws, prefix + "kv_b_proj.weight",
+                                   g.heads * (g.qk_nope_dim + g.v_head_dim), g.kv_lora_rank);
+        a->kv_b_proj.reads_weight_directly = true;  // absorbed into q and o, see MlaAttention
+    }
     a->o_proj = load_linear(ws, prefix + "o_proj.weight", g.hidden, g.heads * g.v_head_dim);
     const RopeConfig rope = c.rope();
     a->rope = RotaryEmbedding::create(rope, g.qk_rope_dim, c.get_int("max_position_embeddings", 0),

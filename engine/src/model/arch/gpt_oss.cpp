@@ -43,6 +43,35 @@ Expert repack_expert(const TensorView& gate_up, const TensorView& down, int64_t 
     return x;
 }
 
+// The Hugging Face layout: gate_up_proj [E, hidden, 2*inter] (gate/up interleaved),
+// down_proj [E, inter, hidden], with biases.
+void load_fused_experts(const WeightStore& ws, const std::string& ep, int64_t experts, int64_t H,
+                        int64_t inter, std::vector<Expert>& out) {
+    const TensorView& gu = ws.get(ep + "gate_up_proj", {experts, H, 2 * inter});
+    const TensorView& dn = ws.get(ep + "down_proj", {experts, inter, H});
+    if (dn.dtype != gu.dtype) {
+        throw Error(ws.origin() + ": " + dn.describe() + ": dtype differs from gate_up_proj");
+    }
+    const std::vector<float> gu_bias =
+        tensor_to_f32(ws.get(ep + "gate_up_proj_bias", {experts, 2 * inter}));
+    const std::vector<float> down_bias = tensor_to_f32(ws.get(ep + "down_proj_bias", {experts, H}));
+    for (int64_t e = 0; e < experts; ++e) {
+        Expert x = repack_expert(gu, dn, e, H, inter);
+        const std::string xp = ep + std::to_string(e) + ".";
+        x.gate.name = xp + "gate_proj";
+        x.up.name = xp + "up_proj";
+        x.down.name = xp + "down_proj";
+        x.gate.bias.resize(static_cast<size_t>(inter));
+        x.up.bias.resize(static_cast<size_t>(inter));
+        for (int64_t j = 0; j < inter; ++j) {
+            x.gate.bias[size_t(j)] = gu_bias[size_t(e * 2 * inter + 2 * j)];
+            x.up.bias[size_t(j)] = gu_bias[size_t(e * 2 * inter + 2 * j + 1)];
+        }
+        x.down.bias.assign(down_bias.begin() + e * H, down_bias.begin() + (e + 1) * H);
+        out.push_back(std::move(x));
+    }
+}
+
 }  // namespace
 
 std::unique_ptr<DecoderModel> build_gpt_oss(const HfConfig& c, WeightStore ws) {
@@ -69,39 +98,25 @@ std::unique_ptr<DecoderModel> build_gpt_oss(const HfConfig& c, WeightStore ws) {
         moe->router.gate =
             load_linear(m->store, p + "mlp.router.weight", experts, H, p + "mlp.router.bias", true);
         const std::string ep = p + "mlp.experts.";
-        if (m->store.has(ep + "gate_up_proj_blocks")) {
+        if (m->store.has(ep + "0.gate_proj.weight")) {
+            // GGUF layout: gate/up already split, per expert, with biases.
+            for (int64_t e = 0; e < experts; ++e) {
+                const std::string xp = ep + std::to_string(e) + ".";
+                Expert x;
+                x.gate = load_linear(m->store, xp + "gate_proj.weight", inter, H,
+                                     xp + "gate_proj.bias", true);
+                x.up = load_linear(m->store, xp + "up_proj.weight", inter, H, xp + "up_proj.bias",
+                                   true);
+                x.down = load_linear(m->store, xp + "down_proj.weight", H, inter,
+                                     xp + "down_proj.bias", true);
+                moe->experts.push_back(std::move(x));
+            }
+        } else if (m->store.has(ep + "gate_up_proj_blocks")) {
             throw Error(m->store.origin() + ": " + ep + "gate_up_proj is stored as MXFP4 " +
                         "blocks; MXFP4 safetensors experts are not supported yet (dequantise to " +
                         "BF16 or use a GGUF)");
-        }
-        const TensorView& gu = m->store.get(ep + "gate_up_proj", {experts, H, 2 * inter});
-        const TensorView& dn = m->store.get(ep + "down_proj", {experts, inter, H});
-        if (dn.dtype != gu.dtype)
-            throw Error(m->store.origin() + ": " + dn.describe() +
-                        ": dtype differs from gate_up_proj");
-        const std::vector<float> gu_bias = [&] {
-            const TensorView& b = m->store.get(ep + "gate_up_proj_bias", {experts, 2 * inter});
-            std::vector<float> v(size_t(b.numel()));
-            convert_to_f32(b.dtype, b.data, v.data(), v.size());
-            return v;
-        }();
-        const TensorView& db = m->store.get(ep + "down_proj_bias", {experts, H});
-        std::vector<float> down_bias(size_t(db.numel()));
-        convert_to_f32(db.dtype, db.data, down_bias.data(), down_bias.size());
-        for (int64_t e = 0; e < experts; ++e) {
-            Expert x = repack_expert(gu, dn, e, H, inter);
-            const std::string xp = ep + std::to_string(e) + ".";
-            x.gate.name = xp + "gate_proj";
-            x.up.name = xp + "up_proj";
-            x.down.name = xp + "down_proj";
-            x.gate.bias.resize(size_t(inter));
-            x.up.bias.resize(size_t(inter));
-            for (int64_t j = 0; j < inter; ++j) {
-                x.gate.bias[size_t(j)] = gu_bias[size_t(e * 2 * inter + 2 * j)];
-                x.up.bias[size_t(j)] = gu_bias[size_t(e * 2 * inter + 2 * j + 1)];
-            }
-            x.down.bias.assign(down_bias.begin() + e * H, down_bias.begin() + (e + 1) * H);
-            moe->experts.push_back(std::move(x));
+        } else {
+            load_fused_experts(m->store, ep, experts, H, inter, moe->experts);
         }
         moe->activation.kind = ExpertActivation::Kind::ClampedSwiGlu;
         moe->activation.limit = float(c.get_double("swiglu_limit", 7.0));

@@ -17,6 +17,7 @@ std::unique_ptr<DecoderModel> build_llama(const HfConfig& c, WeightStore ws) {
         GqaOptions opt;
         opt.qkv_bias = opt.o_bias = c.get_bool("attention_bias", false);
         opt.sliding_window = sliding_window_for_layer(c, i);
+        opt.interleaved_rope = c.get_bool("moe_rope_interleaved", false);  // GGUF llama
         L.attention = load_gqa(c, m->store, p + "self_attn.", opt);
         auto mlp = load_mlp(m->store, p + "mlp.", m->hidden, inter);
         if (mlp_bias) {

@@ -16,6 +16,7 @@ std::unique_ptr<DecoderModel> build_mixtral(const HfConfig& c, WeightStore ws) {
         load_layer_norms(L, c, m->store, i);
         GqaOptions opt;
         opt.sliding_window = sliding_window_for_layer(c, i);
+        opt.interleaved_rope = c.get_bool("moe_rope_interleaved", false);  // GGUF llama
         L.attention = load_gqa(c, m->store, p + "self_attn.", opt);
         auto moe = std::make_unique<MoeBlock>();
         moe->hidden = m->hidden;
