@@ -74,9 +74,11 @@ double Args::get_double(const std::string& name, double fallback) const {
 moe::LoadOptions load_options(const Args& args) {
     moe::LoadOptions o;
     o.bf16_rope_frequencies = args.flag("rope-freq-bf16");
+    o.llama_cpp_attention = args.flag("llamacpp-attention");
     o.lora_path = args.get_or("lora", "");
     o.lora_scale = float(args.get_double("lora-scale", 1.0));
-    if (args.has("lora-scale") && o.lora_path.empty()) throw moe::Error("--lora-scale needs --lora");
+    if (args.has("lora-scale") && o.lora_path.empty())
+        throw moe::Error("--lora-scale needs --lora");
     return o;
 }
 

@@ -10,15 +10,15 @@
 namespace moecli {
 
 int cmd_logits(const std::vector<std::string>& argv) {
-    const Args args(argv, {"rope-freq-bf16"}, {"prompt-ids", "out", "threads", "lora", "lora-scale"});
+    const Args args(argv, {"rope-freq-bf16", "llamacpp-attention"},
+                    {"prompt-ids", "out", "threads", "lora", "lora-scale"});
     if (args.has("threads")) moe::set_parallel_threads(int(args.get_int("threads", 0)));
     if (args.positional().size() != 1 || !args.has("prompt-ids") || !args.has("out")) {
         throw moe::Error(
             "usage: moestudio-cli logits MODEL --prompt-ids 1,2,3 --out FILE.safetensors");
     }
     const auto ids = parse_id_list(*args.get("prompt-ids"), "prompt-ids");
-    const auto model = moe::load_model(args.positional()[0],
-                                       load_options(args));
+    const auto model = moe::load_model(args.positional()[0], load_options(args));
     moe::KvCache cache = model->new_cache();
     std::vector<float> logits;
     model->forward(ids, cache, logits, /*all_positions=*/true);

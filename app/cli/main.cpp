@@ -23,6 +23,8 @@ commands:
                                      write F32 logits [n_prompt, vocab]
   --lora ADAPTER [--lora-scale S] (generate, logits): apply a LoRA adapter (PEFT folder or
                                      llama.cpp GGUF adapter)
+  --llamacpp-attention (generate, logits): F16 KV cache and llama.cpp's flash-attention
+                                     arithmetic, to reproduce llama.cpp's CPU output exactly
   --rope-freq-bf16 (generate, logits): round rotary frequencies to bf16 as transformers
                                      does after model.to(bfloat16), to reproduce such references
   tokenize TOKENIZER --text TEXT [--add-special]

@@ -55,6 +55,9 @@ class HfConfig {
 
     RopeConfig rope() const;
     void set_bf16_rope_frequencies(bool on) { bf16_rope_frequencies_ = on; }
+    // Emulate llama.cpp's F16 KV cache and flash-attention arithmetic (see LoadOptions).
+    void set_llama_cpp_attention(bool on) { llama_cpp_attention_ = on; }
+    bool llama_cpp_attention() const { return llama_cpp_attention_; }
     // EOS ids: generation_config.json wins over config.json.
     std::vector<int64_t> eos_token_ids() const;
     std::optional<int64_t> bos_token_id() const;
@@ -64,6 +67,7 @@ class HfConfig {
     nlohmann::json generation_ = nlohmann::json::object();
     std::string origin_;
     bool bf16_rope_frequencies_ = false;
+    bool llama_cpp_attention_ = false;
 };
 
 }  // namespace moe

@@ -42,6 +42,7 @@ std::unique_ptr<Model> load_model(const std::string& path, const LoadOptions& op
                     ": expected a model folder (config.json + *.safetensors) or a .gguf file");
     }
     config.set_bf16_rope_frequencies(options.bf16_rope_frequencies);
+    config.set_llama_cpp_attention(options.llama_cpp_attention);
     const std::string type = config.model_type();
     for (const auto& e : supported_architectures()) {
         if (type != e.model_type) continue;

@@ -4,10 +4,60 @@
 #include <cmath>
 #include <limits>
 
+#include "core/dtype.h"
 #include "core/error.h"
 #include "core/parallel.h"
 
 namespace moe {
+
+namespace {
+
+inline float round_f16(float v) {
+    return f16_to_f32(f32_to_f16(v));
+}
+
+// ggml_compute_forward_flash_attn_ext_f16_one_chunk for F16 K/V, one query row.
+void attend_one_llama_cpp(const AttentionGeometry& g, const float* qh, int64_t first, int64_t n,
+                          int64_t kvh, const LayerKvCache& cache, float sink, bool has_sink,
+                          float* out) {
+    std::vector<float> q16(static_cast<size_t>(g.dim_qk)), acc(static_cast<size_t>(g.dim_v), 0.0f);
+    for (int64_t d = 0; d < g.dim_qk; ++d) q16[size_t(d)] = round_f16(qh[d]);
+    float S = 0.0f, M = -INFINITY;
+    for (int64_t j = 0; j < n; ++j) {
+        const float* kj = cache.k_at(first + j) + kvh * g.dim_qk;
+        double dot = 0.0;
+        for (int64_t d = 0; d < g.dim_qk; ++d) dot += double(kj[d]) * double(q16[size_t(d)]);
+        const float s = float(dot) * g.scale;
+        const float* vj =
+            g.values_in_keys ? cache.k_at(first + j) : cache.v_at(first + j) + kvh * g.dim_v;
+        float ms = 1.0f, vs = 1.0f;
+        if (s > M) {
+            const float old = M;
+            M = s;
+            ms = std::exp(old - M);
+            for (float& a : acc) a = round_f16(a * ms);
+        } else {
+            vs = std::exp(s - M);
+        }
+        for (int64_t d = 0; d < g.dim_v; ++d)
+            acc[size_t(d)] = round_f16(acc[size_t(d)] + vj[d] * vs);
+        S = S * ms + vs;
+    }
+    if (has_sink) {
+        float ms = 1.0f, vs = 1.0f;
+        if (sink > M) {
+            ms = std::exp(M - sink);
+            for (float& a : acc) a *= ms;
+        } else {
+            vs = std::exp(sink - M);
+        }
+        S = S * ms + vs;
+    }
+    const float inv = S == 0.0f ? 0.0f : 1.0f / S;
+    for (int64_t d = 0; d < g.dim_v; ++d) out[d] = acc[size_t(d)] * inv;
+}
+
+}  // namespace
 
 void attend_cached(const AttentionGeometry& g, const float* q, int64_t T, int64_t pos0,
                    const LayerKvCache& cache, const float* sinks, float* out) {
@@ -22,6 +72,11 @@ void attend_cached(const AttentionGeometry& g, const float* q, int64_t T, int64_
                 g.sliding_window > 0 ? std::max<int64_t>(0, pos - g.sliding_window + 1) : 0;
             const int64_t n = pos - first + 1;
             const float* qh = q + (t * g.heads + h) * g.dim_qk;
+            if (g.llama_cpp_f16) {
+                attend_one_llama_cpp(g, qh, first, n, kvh, cache, sinks ? sinks[h] : 0.0f,
+                                     sinks != nullptr, out + (t * g.heads + h) * g.dim_v);
+                continue;
+            }
             p.resize(size_t(n));
             float mx = -std::numeric_limits<float>::infinity();
             for (int64_t j = 0; j < n; ++j) {
@@ -80,6 +135,10 @@ void GqaAttention::forward(const float* x, int64_t T, int64_t pos0, LayerKvCache
         rope.apply(q.data() + t * qw, cfg.heads, cfg.head_dim, pos0 + t);
         rope.apply(k.data() + t * kw, cfg.kv_heads, cfg.head_dim, pos0 + t);
     }
+    if (cfg.llama_cpp_f16) {  // llama.cpp's F16 KV cache
+        for (float& f : k) f = round_f16(f);
+        for (float& f : v) f = round_f16(f);
+    }
     cache.k.insert(cache.k.end(), k.begin(), k.end());
     cache.v.insert(cache.v.end(), v.begin(), v.end());
 
@@ -89,6 +148,7 @@ void GqaAttention::forward(const float* x, int64_t T, int64_t pos0, LayerKvCache
     g.dim_qk = g.dim_v = cfg.head_dim;
     g.scale = cfg.scale;
     g.sliding_window = cfg.sliding_window;
+    g.llama_cpp_f16 = cfg.llama_cpp_f16;
     std::vector<float> attn(size_t(T * qw));
     attend_cached(g, q.data(), T, pos0, cache, sinks.empty() ? nullptr : sinks.data(), attn.data());
     o_proj.forward(attn.data(), T, out);

@@ -32,6 +32,10 @@ struct AttentionGeometry {
     float scale = 1.0f;
     int64_t sliding_window = 0;
     bool values_in_keys = false;  // MLA: the value is the first dim_v floats of the key row
+    // llama.cpp's CPU flash attention with its default F16 KV cache: queries rounded to f16,
+    // online softmax, the weighted value sum accumulated in f16. Less accurate; only for
+    // reproducing llama.cpp bit for bit (the caller also rounds the cached K/V to f16).
+    bool llama_cpp_f16 = false;
 };
 void attend_cached(const AttentionGeometry& g, const float* q, int64_t T, int64_t pos0,
                    const LayerKvCache& cache, const float* sinks, float* out);
@@ -43,7 +47,8 @@ struct GqaAttentionConfig {
     enum class QkNorm { None, PerHead, Whole } qk_norm = QkNorm::None;
     int64_t sliding_window = 0;
     float scale = 1.0f;
-    float clip_qkv = 0.0f;  // clamp projections to [-clip, clip] when > 0 (OLMoE)
+    float clip_qkv = 0.0f;       // clamp projections to [-clip, clip] when > 0 (OLMoE)
+    bool llama_cpp_f16 = false;  // see AttentionGeometry::llama_cpp_f16
 };
 
 class GqaAttention : public AttentionBlock {

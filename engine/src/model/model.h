@@ -46,6 +46,9 @@ struct LoadOptions {
     // frequencies to bf16 (references made that way, e.g. the hf-tiny goldens). Off by default:
     // exact fp32 frequencies, as from_pretrained and llama.cpp use.
     bool bf16_rope_frequencies = false;
+    // Reproduce llama.cpp's CPU attention bit for bit: F16 KV cache and flash attention that
+    // accumulates values in f16. Off by default (fp32 throughout is more accurate).
+    bool llama_cpp_attention = false;
     // A LoRA adapter to apply (PEFT folder), at this multiplier of its own alpha/r scaling.
     std::string lora_path;
     float lora_scale = 1.0f;

@@ -60,6 +60,7 @@ std::unique_ptr<GqaAttention> load_gqa(const HfConfig& c, const WeightStore& ws,
     g.qk_norm = opt.qk_norm;
     g.sliding_window = opt.sliding_window;
     g.clip_qkv = opt.clip_qkv;
+    g.llama_cpp_f16 = c.llama_cpp_attention();
     g.scale = 1.0f / std::sqrt(float(g.head_dim));
     const int64_t qw = g.heads * g.head_dim, kw = g.kv_heads * g.head_dim;
     a->q_proj = load_linear(ws, prefix + "q_proj.weight", qw, g.hidden, prefix + "q_proj.bias",
