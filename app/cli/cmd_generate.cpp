@@ -63,7 +63,7 @@ moe::SamplingParams sampling_from(const Args& args, const std::string& model_dir
 }  // namespace
 
 int cmd_generate(const std::vector<std::string>& argv) {
-    const Args args(argv, {"greedy", "ids", "rope-freq-bf16", "llamacpp-attention"},
+    const Args args(argv, {"greedy", "ids", "raw", "rope-freq-bf16", "llamacpp-attention"},
                     {"prompt", "prompt-ids", "max-new-tokens", "temperature", "top-p", "top-k",
                      "min-p", "seed", "repetition-penalty", "threads", "lora", "lora-scale"});
     if (args.positional().size() != 1 || args.has("prompt") == args.has("prompt-ids")) {
@@ -106,14 +106,21 @@ int cmd_generate(const std::vector<std::string>& argv) {
     const auto result = moe::generate(
         *model, cache, req,
         [&](int32_t id) {
-            if (!print_ids) {
+            if (!print_ids && !args.flag("raw")) {
                 std::fputs(text->push(id).c_str(), stdout);
                 std::fflush(stdout);
             }
             return true;
         },
         &g_interrupted);
-    if (print_ids) {
+    if (args.flag("raw") && tokenizer) {
+        // The exact bytes of the generated tokens, even where they are not valid UTF-8 (for
+        // byte-for-byte comparisons with other engines).
+        const std::string bytes =
+            tokenizer->decode_bytes(result.tokens, /*skip_special_tokens=*/true);
+        std::fwrite(bytes.data(), 1, bytes.size(), stdout);
+        std::fputc('\n', stdout);
+    } else if (print_ids) {
         std::string line;
         for (size_t i = 0; i < result.tokens.size(); ++i) {
             if (i) line += ',';

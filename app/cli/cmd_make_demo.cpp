@@ -17,12 +17,45 @@ namespace moecli {
 
 namespace {
 
-constexpr int kHidden = 128, kLayers = 4, kHeads = 4, kKvHeads = 2, kHeadDim = 32;
-constexpr int kExperts = 16, kTopK = 4, kMoeInter = 64, kDenseInter = 256;
-constexpr int kSpecials = 3, kVocab = kSpecials + 256;  // <unk> <s> </s>, then <0x00>..<0xFF>
+// Byte-level vocabulary as GPT-2/Qwen use it: ids 0..255 are the bytes (in byte-level
+// unicode spelling), then the special tokens.
+constexpr int kBytes = 256;
+const char* const kSpecialTokens[] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
+constexpr int kVocab = kBytes + 3;
+
+struct DemoShape {
+    int hidden = 128, layers = 4, heads = 4, kv_heads = 2, experts = 16, top_k = 4;
+    int moe_inter = 64, dense_inter = 256;
+    uint64_t seed = 20261128;
+    int head_dim() const { return hidden / heads; }
+};
+
+// GPT-2's byte -> printable unicode character map (so every byte has a visible token).
+std::string byte_level_char(int b) {
+    int cp = b;
+    const bool printable =
+        (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+    if (!printable) {
+        int n = 0;
+        for (int x = 0; x < b; ++x) {
+            const bool p =
+                (x >= '!' && x <= '~') || (x >= 0xA1 && x <= 0xAC) || (x >= 0xAE && x <= 0xFF);
+            if (!p) ++n;
+        }
+        cp = 256 + n;
+    }
+    std::string out;
+    if (cp < 0x80) {
+        out += char(cp);
+    } else {
+        out += char(0xC0 | (cp >> 6));
+        out += char(0x80 | (cp & 0x3F));
+    }
+    return out;
+}
 
 struct TensorBuilder {
-    std::mt19937_64 rng{20261128};
+    std::mt19937_64 rng;
     std::vector<std::string> names;
     std::vector<std::vector<int64_t>> shapes;
     std::vector<std::vector<uint16_t>> data;
@@ -48,46 +81,56 @@ void write_json(const std::filesystem::path& p, const nlohmann::json& j) {
 }  // namespace
 
 int cmd_make_demo(const std::vector<std::string>& argv) {
-    const Args args(argv, {}, {"out"});
-    if (!args.has("out")) throw moe::Error("usage: moestudio-cli make-demo --out DIR");
+    const Args args(argv, {}, {"out", "hidden", "layers", "experts", "moe-inter", "seed"});
+    if (!args.has("out")) {
+        throw moe::Error(
+            "usage: moestudio-cli make-demo --out DIR [--hidden N --layers N --experts N "
+            "--moe-inter N --seed S]");
+    }
+    DemoShape d;
+    d.hidden = int(args.get_int("hidden", d.hidden));
+    d.layers = int(args.get_int("layers", d.layers));
+    d.experts = int(args.get_int("experts", d.experts));
+    d.moe_inter = int(args.get_int("moe-inter", d.moe_inter));
+    d.dense_inter = 2 * d.hidden;
+    d.seed = uint64_t(args.get_int("seed", int64_t(d.seed)));
+    if (d.hidden % d.heads != 0 || d.head_dim() % 2 != 0 || d.layers < 1 || d.experts < d.top_k) {
+        throw moe::Error(
+            "make-demo: --hidden must be a multiple of 8, --layers >= 1, --experts >= 4");
+    }
     const std::filesystem::path dir(*args.get("out"));
     std::filesystem::create_directories(dir);
 
     TensorBuilder b;
-    b.add("model.embed_tokens.weight", {kVocab, kHidden}, 0.5f);
-    for (int l = 0; l < kLayers; ++l) {
+    b.rng.seed(d.seed);
+    const int H = d.hidden, hd = d.head_dim();
+    b.add("model.embed_tokens.weight", {kVocab, H}, 0.5f);
+    for (int l = 0; l < d.layers; ++l) {
         const std::string p = "model.layers." + std::to_string(l) + ".";
-        b.add(p + "input_layernorm.weight", {kHidden}, 0.0f, 1.0f);
-        b.add(p + "post_attention_layernorm.weight", {kHidden}, 0.0f, 1.0f);
-        b.add(p + "self_attn.q_proj.weight", {kHeads * kHeadDim, kHidden}, 0.08f);
-        b.add(p + "self_attn.k_proj.weight", {kKvHeads * kHeadDim, kHidden}, 0.08f);
-        b.add(p + "self_attn.v_proj.weight", {kKvHeads * kHeadDim, kHidden}, 0.08f);
-        b.add(p + "self_attn.o_proj.weight", {kHidden, kHeads * kHeadDim}, 0.08f);
-        b.add(p + "self_attn.q_norm.weight", {kHeadDim}, 0.0f, 1.0f);
-        b.add(p + "self_attn.k_norm.weight", {kHeadDim}, 0.0f, 1.0f);
-        if (l == 0) {
-            b.add(p + "mlp.gate_proj.weight", {kDenseInter, kHidden}, 0.08f);
-            b.add(p + "mlp.up_proj.weight", {kDenseInter, kHidden}, 0.08f);
-            b.add(p + "mlp.down_proj.weight", {kHidden, kDenseInter}, 0.08f);
-            continue;
-        }
-        b.add(p + "mlp.gate.weight", {kExperts, kHidden}, 0.08f);
-        for (int e = 0; e < kExperts; ++e) {
+        b.add(p + "input_layernorm.weight", {H}, 0.0f, 1.0f);
+        b.add(p + "post_attention_layernorm.weight", {H}, 0.0f, 1.0f);
+        b.add(p + "self_attn.q_proj.weight", {d.heads * hd, H}, 0.08f);
+        b.add(p + "self_attn.k_proj.weight", {d.kv_heads * hd, H}, 0.08f);
+        b.add(p + "self_attn.v_proj.weight", {d.kv_heads * hd, H}, 0.08f);
+        b.add(p + "self_attn.o_proj.weight", {H, d.heads * hd}, 0.08f);
+        b.add(p + "self_attn.q_norm.weight", {hd}, 0.0f, 1.0f);
+        b.add(p + "self_attn.k_norm.weight", {hd}, 0.0f, 1.0f);
+        b.add(p + "mlp.gate.weight", {d.experts, H}, 0.08f);
+        for (int e = 0; e < d.experts; ++e) {
             const std::string ep = p + "mlp.experts." + std::to_string(e) + ".";
-            b.add(ep + "gate_proj.weight", {kMoeInter, kHidden}, 0.08f);
-            b.add(ep + "up_proj.weight", {kMoeInter, kHidden}, 0.08f);
-            b.add(ep + "down_proj.weight", {kHidden, kMoeInter}, 0.08f);
+            b.add(ep + "gate_proj.weight", {d.moe_inter, H}, 0.08f);
+            b.add(ep + "up_proj.weight", {d.moe_inter, H}, 0.08f);
+            b.add(ep + "down_proj.weight", {H, d.moe_inter}, 0.08f);
         }
     }
-    b.add("model.norm.weight", {kHidden}, 0.0f, 1.0f);
-    b.add("lm_head.weight", {kVocab, kHidden}, 0.3f);
+    b.add("model.norm.weight", {H}, 0.0f, 1.0f);
+    b.add("lm_head.weight", {kVocab, H}, 0.3f);
     // Keep the noise readable: only printable ASCII bytes (and newline) can win.
     auto& head = b.data.back();
     for (int id = 0; id < kVocab; ++id) {
-        const int byte = id - kSpecials;
-        const bool printable = byte == '\n' || (byte >= 32 && byte < 127);
+        const bool printable = id == '\n' || (id >= 32 && id < 127);
         if (printable) continue;
-        for (int d = 0; d < kHidden; ++d) head[size_t(id * kHidden + d)] = moe::f32_to_bf16(0.0f);
+        for (int c = 0; c < H; ++c) head[size_t(id * H + c)] = moe::f32_to_bf16(0.0f);
     }
 
     std::vector<moe::TensorToWrite> tensors;
@@ -98,60 +141,71 @@ int cmd_make_demo(const std::vector<std::string>& argv) {
         (dir / "model.safetensors").string(), tensors,
         {{"format", "pt"}, {"moestudio", "built-in demo model, random weights"}});
 
+    const int eos = kBytes;  // <|endoftext|>
     write_json(dir / "config.json", {{"architectures", {"Qwen3MoeForCausalLM"}},
                                      {"model_type", "qwen3_moe"},
-                                     {"hidden_size", kHidden},
-                                     {"intermediate_size", kDenseInter},
-                                     {"moe_intermediate_size", kMoeInter},
-                                     {"num_hidden_layers", kLayers},
-                                     {"num_attention_heads", kHeads},
-                                     {"num_key_value_heads", kKvHeads},
-                                     {"head_dim", kHeadDim},
-                                     {"num_experts", kExperts},
-                                     {"num_experts_per_tok", kTopK},
+                                     {"hidden_size", H},
+                                     {"intermediate_size", d.dense_inter},
+                                     {"moe_intermediate_size", d.moe_inter},
+                                     {"num_hidden_layers", d.layers},
+                                     {"num_attention_heads", d.heads},
+                                     {"num_key_value_heads", d.kv_heads},
+                                     {"head_dim", hd},
+                                     {"num_experts", d.experts},
+                                     {"num_experts_per_tok", d.top_k},
                                      {"norm_topk_prob", true},
-                                     {"mlp_only_layers", {0}},
+                                     {"mlp_only_layers", nlohmann::json::array()},
                                      {"decoder_sparse_step", 1},
                                      {"vocab_size", kVocab},
                                      {"max_position_embeddings", 4096},
                                      {"rms_norm_eps", 1e-6},
                                      {"rope_theta", 10000.0},
                                      {"tie_word_embeddings", false},
-                                     {"bos_token_id", 1},
-                                     {"eos_token_id", 2},
+                                     {"eos_token_id", eos},
                                      {"torch_dtype", "bfloat16"},
                                      {"moestudio_demo",
                                       "Built-in demo model made by MoE Studio: random weights, "
                                       "output is noise. Load a real model for real answers."}});
-    write_json(dir / "generation_config.json", {{"bos_token_id", 1},
-                                                {"eos_token_id", 2},
-                                                {"do_sample", true},
-                                                {"temperature", 0.8},
-                                                {"top_p", 0.95}});
-    nlohmann::json vocab = {{"<unk>", 0}, {"<s>", 1}, {"</s>", 2}};
-    for (int byte = 0; byte < 256; ++byte) {
-        char piece[8];
-        std::snprintf(piece, sizeof piece, "<0x%02X>", byte);
-        vocab[piece] = kSpecials + byte;
+    write_json(dir / "generation_config.json",
+               {{"eos_token_id", eos}, {"do_sample", true}, {"temperature", 0.8}, {"top_p", 0.95}});
+    nlohmann::json vocab = nlohmann::json::object();
+    for (int byte = 0; byte < kBytes; ++byte) vocab[byte_level_char(byte)] = byte;
+    nlohmann::json added = nlohmann::json::array();
+    for (int i = 0; i < 3; ++i) {
+        added.push_back({{"id", kBytes + i},
+                         {"content", kSpecialTokens[i]},
+                         {"special", true},
+                         {"single_word", false},
+                         {"lstrip", false},
+                         {"rstrip", false},
+                         {"normalized", false}});
     }
+    const nlohmann::json byte_level = {{"type", "ByteLevel"},
+                                       {"add_prefix_space", false},
+                                       {"trim_offsets", true},
+                                       {"use_regex", true}};
     write_json(dir / "tokenizer.json", {{"version", "1.0"},
-                                        {"added_tokens",
-                                         {{{"id", 0}, {"content", "<unk>"}, {"special", true}},
-                                          {{"id", 1}, {"content", "<s>"}, {"special", true}},
-                                          {{"id", 2}, {"content", "</s>"}, {"special", true}}}},
+                                        {"added_tokens", added},
                                         {"normalizer", nullptr},
-                                        {"pre_tokenizer", nullptr},
-                                        {"decoder", {{"type", "ByteFallback"}}},
+                                        {"pre_tokenizer", byte_level},
+                                        {"post_processor", nullptr},
+                                        {"decoder", byte_level},
                                         {"model",
                                          {{"type", "BPE"},
-                                          {"byte_fallback", true},
-                                          {"unk_token", "<unk>"},
+                                          {"byte_fallback", false},
                                           {"vocab", vocab},
                                           {"merges", nlohmann::json::array()}}}});
+    write_json(
+        dir / "tokenizer_config.json",
+        {{"eos_token", kSpecialTokens[0]},
+         {"add_bos_token", false},
+         {"chat_template",
+          "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+          "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"}});
     std::ofstream(dir / "README.md")
-        << "# MoE Studio built-in demo model\n\nA tiny Qwen3-MoE-shaped model (" << kLayers
-        << " layers, " << kExperts << " experts, top-" << kTopK
-        << ") with seeded random weights and a byte vocabulary, made by `moestudio-cli "
+        << "# MoE Studio built-in demo model\n\nA tiny Qwen3-MoE-shaped model (" << d.layers
+        << " layers, hidden " << H << ", " << d.experts << " experts, top-" << d.top_k
+        << ") with seeded random weights and a byte-level vocabulary, made by `moestudio-cli "
            "make-demo`. It exists so that a fresh install runs end to end; its output is "
            "noise.\n";
     std::printf("demo model written to %s\n", dir.string().c_str());

@@ -12,5 +12,6 @@ int cmd_make_demo(const std::vector<std::string>& argv);
 int cmd_tokenize(const std::vector<std::string>& argv);
 int cmd_detokenize(const std::vector<std::string>& argv);
 int cmd_template(const std::vector<std::string>& argv);
+int cmd_convert(const std::vector<std::string>& argv);
 
 }  // namespace moecli

@@ -17,7 +17,7 @@ commands:
   info MODEL                         model summary as JSON
   generate MODEL (--prompt TEXT | --prompt-ids 1,2,3) [--max-new-tokens N]
            [--greedy | --temperature T --top-p P --top-k K --min-p M --seed S]
-           [--repetition-penalty R] [--ids] [--threads N]
+           [--repetition-penalty R] [--ids | --raw] [--threads N]
                                      generate text (or, with --ids, token ids)
   logits MODEL --prompt-ids 1,2,3 --out FILE.safetensors [--threads N]
                                      write F32 logits [n_prompt, vocab]
@@ -34,6 +34,8 @@ commands:
   template TOKENIZER --messages FILE.json [--add-generation-prompt] [--no-thinking | --thinking]
            [--bos TEXT --eos TEXT] [--template FILE.jinja] [--tools FILE.json] [--kwargs JSON]
                                      the rendered chat prompt, byte for byte
+  convert HF_DIR --out FILE.gguf [--type bf16|f16|f32|q8_0|q4_0|q4_k|q5_k|q6_k|iq4_nl|mxfp4|...]
+                                     write a GGUF that MoE Studio and llama.cpp load
   make-demo --out DIR                write the built-in demo model (random weights)
 
 MODEL is a Hugging Face folder (config.json + *.safetensors) or a .gguf file;
@@ -63,6 +65,7 @@ int main(int argc, char** argv) {
         if (cmd == "tokenize") return moecli::cmd_tokenize(rest);
         if (cmd == "detokenize") return moecli::cmd_detokenize(rest);
         if (cmd == "template") return moecli::cmd_template(rest);
+        if (cmd == "convert") return moecli::cmd_convert(rest);
         std::fprintf(stderr, "moestudio-cli: unknown command '%s' (try --help)\n", cmd.c_str());
         return 2;
     } catch (const moe::Error& e) {

@@ -140,6 +140,9 @@ RopeConfig HfConfig::rope() const {
     r.low_freq_factor = p.get_double("low_freq_factor", 1.0);
     r.high_freq_factor = p.get_double("high_freq_factor", 4.0);
     r.bf16_frequencies = bf16_rope_frequencies_;
+    if (has("moe_rope_freq_factors")) {
+        for (const auto& v : j_["moe_rope_freq_factors"]) r.freq_factors.push_back(v.get<float>());
+    }
     static const char* kKnown[] = {"default", "linear", "yarn", "llama3"};
     bool known = false;
     for (const char* k : kKnown) known = known || r.type == k;

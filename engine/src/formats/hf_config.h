@@ -25,6 +25,8 @@ struct RopeConfig {
     bool truncate = true;
     // Llama-3
     double low_freq_factor = 1.0, high_freq_factor = 4.0;
+    // Per-frequency divisors (llama.cpp's rope_freqs tensor, e.g. Llama-3 scaling in GGUF).
+    std::vector<float> freq_factors;
     // Round the frequencies to bf16 (see RotaryEmbedding::create); set from LoadOptions.
     bool bf16_frequencies = false;
 };

@@ -165,7 +165,13 @@ void MlaAttention::visit_linears(const LinearVisitor& f) {
     } else {
         f(q_proj);
     }
-    for (Linear* l : {&kv_a_proj, &kv_b_proj, &o_proj}) f(*l);
+    if (split_kv_b) {
+        f(k_b_proj);
+        f(v_b_proj);
+    } else {
+        f(kv_b_proj);
+    }
+    for (Linear* l : {&kv_a_proj, &o_proj}) f(*l);
 }
 
 LayerKvCache MlaAttention::make_cache() const {
@@ -212,8 +218,11 @@ void MlaAttention::forward(const float* x, int64_t T, int64_t pos0, LayerKvCache
                 const float* src = q.data() + (t * H + h) * qk;
                 std::copy(src, src + nope, qn.data() + t * nope);
             }
-            const WeightMatrix wuk = kv_b_proj.w.row_slice(h * (nope + vd), nope);
-            gemm_xw(qn.data(), T, wuk, ql.data());
+            if (split_kv_b) {
+                gemm_xwt(qn.data(), T, k_b_proj.w.row_slice(h * R, R), ql.data());
+            } else {
+                gemm_xw(qn.data(), T, kv_b_proj.w.row_slice(h * (nope + vd), nope), ql.data());
+            }
             for (int64_t t = 0; t < T; ++t) {
                 float* dst = qcat.data() + (t * H + h) * qw;
                 std::copy(ql.data() + t * R, ql.data() + (t + 1) * R, dst);
@@ -244,7 +253,8 @@ void MlaAttention::forward(const float* x, int64_t T, int64_t pos0, LayerKvCache
                 const float* src = olat.data() + (t * H + h) * R;
                 std::copy(src, src + R, ol.data() + t * R);
             }
-            const WeightMatrix wuv = kv_b_proj.w.row_slice(h * (nope + vd) + nope, vd);
+            const WeightMatrix wuv = split_kv_b ? v_b_proj.w.row_slice(h * vd, vd)
+                                                : kv_b_proj.w.row_slice(h * (nope + vd) + nope, vd);
             gemm_xwt(ol.data(), T, wuv, oh.data());
             for (int64_t t = 0; t < T; ++t) {
                 std::copy(oh.data() + t * vd, oh.data() + (t + 1) * vd,

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "model/linear.h"
 
 namespace moe {
 
@@ -193,6 +194,8 @@ Json config_from_metadata(const GgufFile& f, const std::string& arch, const std:
     if (f.has("tokenizer.ggml.bos_token_id"))
         j["bos_token_id"] = f.get_int("tokenizer.ggml.bos_token_id", 0);
     if (arch == "gpt-oss") {
+        rope["truncate"] = false;  // gpt-oss's YaRN keeps the fractional correction range
+        j["rope_parameters"] = rope;
         Json types = Json::array();
         for (int64_t i = 0; i < blocks; ++i)
             types.push_back(i % 2 == 0 ? "sliding_attention" : "full_attention");
@@ -235,6 +238,9 @@ GgufModelSource open_gguf_model(const std::string& path) {
             ws.add_view(view_of(t, map, "model.norm.weight", shape));
         } else if (t.name == "output.weight") {
             ws.add_view(view_of(t, map, "lm_head.weight", shape));
+        } else if (t.name == "rope_freqs.weight") {
+            TensorView v = view_of(t, map, "rope_freqs", shape);
+            cfg["moe_rope_freq_factors"] = tensor_to_f32(v);
         } else if (t.name.rfind("blk.", 0) == 0) {
             const auto dot = t.name.find('.', 4);
             const std::string layer = t.name.substr(4, dot - 4);
@@ -277,6 +283,12 @@ GgufModelSource open_gguf_model(const std::string& path) {
         if (!ws.has("model.layers." + std::to_string(i) + gate)) dense_layers.push_back(i);
     }
     if (type == "qwen3_moe" || type == "qwen2_moe") cfg["mlp_only_layers"] = dense_layers;
+    // llama.cpp fixes the top-k renormalisation of these architectures in code; a file of ours
+    // may state it (expert_weights_norm) for checkpoints that differ.
+    if (!f.has(arch + ".expert_weights_norm")) {
+        if (type == "qwen3_moe" || type == "mixtral") cfg["norm_topk_prob"] = true;
+        if (type == "qwen2_moe" || type == "olmoe") cfg["norm_topk_prob"] = false;
+    }
     if (type == "qwen2_moe") cfg["qkv_bias"] = ws.has("model.layers.0.self_attn.q_proj.bias");
     if (type == "glm4_moe") {
         cfg["use_qk_norm"] = ws.has("model.layers.0.self_attn.q_norm.weight");

@@ -105,6 +105,13 @@ RotaryEmbedding RotaryEmbedding::create(const RopeConfig& cfg, int64_t rotary_di
     } else if (c.type != "default") {
         throw Error("unsupported rope type '" + c.type + "'");
     }
+    if (!cfg.freq_factors.empty()) {
+        if (int64_t(cfg.freq_factors.size()) != rotary_dim / 2) {
+            throw Error("rope_freqs holds " + std::to_string(cfg.freq_factors.size()) +
+                        " factors; the rotary dimension needs " + std::to_string(rotary_dim / 2));
+        }
+        for (size_t i = 0; i < r.inv_freq.size(); ++i) r.inv_freq[i] /= cfg.freq_factors[i];
+    }
     if (bf16_frequencies) {
         for (float& f : r.inv_freq) f = bf16_to_f32(f32_to_bf16(f));
     }
