@@ -110,6 +110,45 @@ std::vector<Expert> load_experts(const WeightStore& ws, const std::string& prefi
     return experts;
 }
 
+std::unique_ptr<MoeBlock> load_softmax_moe(const HfConfig& c, const WeightStore& ws,
+                                           const std::string& prefix, int64_t experts,
+                                           int64_t inter, bool norm_topk_prob,
+                                           const MlpNames& names, const std::string& router) {
+    auto moe = std::make_unique<MoeBlock>();
+    moe->hidden = c.require_int("hidden_size");
+    moe->router.cfg.experts = experts;
+    moe->router.cfg.top_k = c.require_int("num_experts_per_tok");
+    moe->router.cfg.norm_topk_prob = norm_topk_prob;
+    moe->router.gate = load_linear(ws, prefix + router + ".weight", experts, moe->hidden);
+    moe->experts = load_experts(ws, prefix + "experts.", experts, moe->hidden, inter, names);
+    return moe;
+}
+
+bool qwen_dense_layer(const HfConfig& c, int64_t layer, int64_t experts) {
+    const auto dense = c.get_int_list("mlp_only_layers");
+    const int64_t step = std::max<int64_t>(1, c.get_int("decoder_sparse_step", 1));
+    return std::find(dense.begin(), dense.end(), layer) != dense.end() || experts == 0 ||
+           (layer + 1) % step != 0;
+}
+
+bool deepseek_moe_layer(const HfConfig& c, int64_t layer, int64_t experts) {
+    const int64_t freq = std::max<int64_t>(1, c.get_int("moe_layer_freq", 1));
+    return experts > 0 && layer >= c.get_int("first_k_dense_replace", 0) && layer % freq == 0;
+}
+
+RouterConfig sigmoid_router_config(const HfConfig& c, int64_t experts) {
+    RouterConfig rc;
+    rc.experts = experts;
+    rc.top_k = c.get_int("num_experts_per_tok", 0);
+    rc.scoring = RouterConfig::Scoring::Sigmoid;
+    rc.n_group = c.get_int("n_group", 1);
+    rc.topk_group = c.get_int("topk_group", 1);
+    rc.group_score = RouterConfig::GroupScore::Top2Sum;
+    rc.norm_topk_prob = c.get_bool("norm_topk_prob", true);
+    rc.routed_scaling_factor = float(c.get_double("routed_scaling_factor", 1.0));
+    return rc;
+}
+
 int64_t sliding_window_for_layer(const HfConfig& c, int64_t layer) {
     const int64_t window = c.get_int("sliding_window", 0);
     if (window <= 0) return 0;

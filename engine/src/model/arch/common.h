@@ -50,6 +50,25 @@ std::vector<Expert> load_experts(const WeightStore& ws, const std::string& prefi
 
 float rms_eps(const HfConfig& c);
 
+// A softmax-routed MoE block: router `<prefix><router>.weight`, experts
+// `<prefix>experts.N.<names>` of `inter` rows each.
+std::unique_ptr<MoeBlock> load_softmax_moe(const HfConfig& c, const WeightStore& ws,
+                                           const std::string& prefix, int64_t experts,
+                                           int64_t inter, bool norm_topk_prob,
+                                           const MlpNames& names = {},
+                                           const std::string& router = "gate");
+
+// Qwen's layer rule: dense when listed in mlp_only_layers, when there are no experts, or when
+// off the decoder_sparse_step.
+bool qwen_dense_layer(const HfConfig& c, int64_t layer, int64_t experts);
+
+// DeepSeek's and GLM's layer rule: MoE from first_k_dense_replace on, every moe_layer_freq.
+bool deepseek_moe_layer(const HfConfig& c, int64_t layer, int64_t experts);
+
+// DeepSeek-V3 / GLM-4.5 routing: sigmoid scores, correction bias, groups scored by their
+// best two, renormalised weights times routed_scaling_factor.
+RouterConfig sigmoid_router_config(const HfConfig& c, int64_t experts);
+
 // The sliding window of layer `layer` (0 = full attention), from `layer_types`, or Qwen2's
 // use_sliding_window/max_window_layers, or (Mistral style) `sliding_window` on every layer.
 int64_t sliding_window_for_layer(const HfConfig& c, int64_t layer);

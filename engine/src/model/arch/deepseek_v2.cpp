@@ -10,8 +10,6 @@ std::unique_ptr<DecoderModel> build_deepseek_v2(const HfConfig& c, WeightStore w
     auto m = start_model(c, std::move(ws));
     const int64_t n_layers = c.require_int("num_hidden_layers");
     const int64_t experts = c.get_int("n_routed_experts", 0);
-    const int64_t first_dense = c.get_int("first_k_dense_replace", 0);
-    const int64_t freq = std::max<int64_t>(1, c.get_int("moe_layer_freq", 1));
     RouterConfig rc;
     rc.experts = experts;
     rc.top_k = c.get_int("num_experts_per_tok", 0);
@@ -33,7 +31,7 @@ std::unique_ptr<DecoderModel> build_deepseek_v2(const HfConfig& c, WeightStore w
         DecoderLayer L;
         load_layer_norms(L, c, m->store, i);
         L.attention = load_mla(c, m->store, p + "self_attn.", /*interleaved_rope=*/true);
-        if (experts > 0 && i >= first_dense && i % freq == 0) {
+        if (deepseek_moe_layer(c, i, experts)) {
             L.ffn = load_deepseek_style_moe(c, m->store, p + "mlp.", rc);
         } else {
             L.ffn = load_mlp(m->store, p + "mlp.", m->hidden, c.require_int("intermediate_size"));

@@ -10,16 +10,7 @@ std::unique_ptr<DecoderModel> build_glm4_moe(const HfConfig& c, WeightStore ws) 
     auto m = start_model(c, std::move(ws));
     const int64_t n_layers = c.require_int("num_hidden_layers");
     const int64_t experts = c.get_int("n_routed_experts", 0);
-    const int64_t first_dense = c.get_int("first_k_dense_replace", 0);
-    RouterConfig rc;
-    rc.experts = experts;
-    rc.top_k = c.get_int("num_experts_per_tok", 0);
-    rc.scoring = RouterConfig::Scoring::Sigmoid;
-    rc.n_group = c.get_int("n_group", 1);
-    rc.topk_group = c.get_int("topk_group", 1);
-    rc.group_score = RouterConfig::GroupScore::Top2Sum;
-    rc.norm_topk_prob = c.get_bool("norm_topk_prob", true);
-    rc.routed_scaling_factor = float(c.get_double("routed_scaling_factor", 1.0));
+    const RouterConfig rc = sigmoid_router_config(c, experts);
     for (int64_t i = 0; i < n_layers; ++i) {
         const std::string p = layer_prefix(i);
         DecoderLayer L;
@@ -29,7 +20,7 @@ std::unique_ptr<DecoderModel> build_glm4_moe(const HfConfig& c, WeightStore ws) 
         opt.qk_norm = c.get_bool("use_qk_norm", false) ? GqaAttentionConfig::QkNorm::PerHead
                                                        : GqaAttentionConfig::QkNorm::None;
         L.attention = load_gqa(c, m->store, p + "self_attn.", opt);
-        if (experts > 0 && i >= first_dense) {
+        if (deepseek_moe_layer(c, i, experts)) {
             L.ffn = load_deepseek_style_moe(c, m->store, p + "mlp.", rc);
         } else {
             L.ffn = load_mlp(m->store, p + "mlp.", m->hidden, c.require_int("intermediate_size"));

@@ -18,15 +18,9 @@ std::unique_ptr<DecoderModel> build_mixtral(const HfConfig& c, WeightStore ws) {
         opt.sliding_window = sliding_window_for_layer(c, i);
         opt.interleaved_rope = c.get_bool("moe_rope_interleaved", false);  // GGUF llama
         L.attention = load_gqa(c, m->store, p + "self_attn.", opt);
-        auto moe = std::make_unique<MoeBlock>();
-        moe->hidden = m->hidden;
-        moe->router.cfg.experts = experts;
-        moe->router.cfg.top_k = c.require_int("num_experts_per_tok");
-        moe->router.cfg.norm_topk_prob = true;
-        moe->router.gate =
-            load_linear(m->store, p + "block_sparse_moe.gate.weight", experts, m->hidden);
-        moe->experts = load_experts(m->store, p + "block_sparse_moe.experts.", experts, m->hidden,
-                                    c.require_int("intermediate_size"), names);
+        // Mixtral always renormalises the top-k weights.
+        auto moe = load_softmax_moe(c, m->store, p + "block_sparse_moe.", experts,
+                                    c.require_int("intermediate_size"), true, names);
         L.ffn = std::move(moe);
         m->layers.push_back(std::move(L));
     }

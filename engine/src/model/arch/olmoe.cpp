@@ -18,14 +18,9 @@ std::unique_ptr<DecoderModel> build_olmoe(const HfConfig& c, WeightStore ws) {
         opt.qk_norm = GqaAttentionConfig::QkNorm::Whole;
         opt.clip_qkv = float(c.get_double("clip_qkv", 0.0));
         L.attention = load_gqa(c, m->store, p + "self_attn.", opt);
-        auto moe = std::make_unique<MoeBlock>();
-        moe->hidden = m->hidden;
-        moe->router.cfg.experts = experts;
-        moe->router.cfg.top_k = c.require_int("num_experts_per_tok");
-        moe->router.cfg.norm_topk_prob = c.get_bool("norm_topk_prob", false);
-        moe->router.gate = load_linear(m->store, p + "mlp.gate.weight", experts, m->hidden);
-        moe->experts = load_experts(m->store, p + "mlp.experts.", experts, m->hidden,
-                                    c.require_int("intermediate_size"));
+        auto moe =
+            load_softmax_moe(c, m->store, p + "mlp.", experts, c.require_int("intermediate_size"),
+                             c.get_bool("norm_topk_prob", false));
         L.ffn = std::move(moe);
         m->layers.push_back(std::move(L));
     }

@@ -11,8 +11,6 @@ std::unique_ptr<DecoderModel> build_qwen2_moe(const HfConfig& c, WeightStore ws)
     auto m = start_model(c, std::move(ws));
     const int64_t n_layers = c.require_int("num_hidden_layers");
     const int64_t experts = c.get_int_any({"num_experts", "num_local_experts"}, 0);
-    const int64_t step = std::max<int64_t>(1, c.get_int("decoder_sparse_step", 1));
-    const auto dense_layers = c.get_int_list("mlp_only_layers");
     for (int64_t i = 0; i < n_layers; ++i) {
         const std::string p = layer_prefix(i);
         DecoderLayer L;
@@ -21,20 +19,12 @@ std::unique_ptr<DecoderModel> build_qwen2_moe(const HfConfig& c, WeightStore ws)
         opt.qkv_bias = c.get_bool("qkv_bias", true);
         opt.sliding_window = sliding_window_for_layer(c, i);
         L.attention = load_gqa(c, m->store, p + "self_attn.", opt);
-        const bool dense =
-            std::find(dense_layers.begin(), dense_layers.end(), i) != dense_layers.end() ||
-            experts == 0 || (i + 1) % step != 0;
-        if (dense) {
+        if (qwen_dense_layer(c, i, experts)) {
             L.ffn = load_mlp(m->store, p + "mlp.", m->hidden, c.require_int("intermediate_size"));
         } else {
-            auto moe = std::make_unique<MoeBlock>();
-            moe->hidden = m->hidden;
-            moe->router.cfg.experts = experts;
-            moe->router.cfg.top_k = c.require_int("num_experts_per_tok");
-            moe->router.cfg.norm_topk_prob = c.get_bool("norm_topk_prob", false);
-            moe->router.gate = load_linear(m->store, p + "mlp.gate.weight", experts, m->hidden);
-            moe->experts = load_experts(m->store, p + "mlp.experts.", experts, m->hidden,
-                                        c.require_int("moe_intermediate_size"));
+            auto moe = load_softmax_moe(c, m->store, p + "mlp.", experts,
+                                        c.require_int("moe_intermediate_size"),
+                                        c.get_bool("norm_topk_prob", false));
             const int64_t shared_inter = c.get_int("shared_expert_intermediate_size", 0);
             if (shared_inter > 0) {
                 moe->shared = load_mlp(m->store, p + "mlp.shared_expert.", m->hidden, shared_inter);
