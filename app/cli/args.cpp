@@ -75,6 +75,7 @@ moe::LoadOptions load_options(const Args& args) {
     moe::LoadOptions o;
     o.bf16_rope_frequencies = args.flag("rope-freq-bf16");
     o.llama_cpp_attention = args.flag("llamacpp-attention");
+    o.expert_format = args.get_or("expert-format", "auto");
     o.lora_path = args.get_or("lora", "");
     o.lora_scale = float(args.get_double("lora-scale", 1.0));
     if (args.has("lora-scale") && o.lora_path.empty())

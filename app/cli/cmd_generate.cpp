@@ -63,9 +63,10 @@ moe::SamplingParams sampling_from(const Args& args, const std::string& model_dir
 }  // namespace
 
 int cmd_generate(const std::vector<std::string>& argv) {
-    const Args args(argv, {"greedy", "ids", "raw", "rope-freq-bf16", "llamacpp-attention"},
-                    {"prompt", "prompt-ids", "max-new-tokens", "temperature", "top-p", "top-k",
-                     "min-p", "seed", "repetition-penalty", "threads", "lora", "lora-scale"});
+    const Args args(
+        argv, {"greedy", "ids", "raw", "rope-freq-bf16", "llamacpp-attention"},
+        {"prompt", "prompt-ids", "max-new-tokens", "temperature", "top-p", "top-k", "min-p", "seed",
+         "repetition-penalty", "threads", "lora", "lora-scale", "expert-format"});
     if (args.positional().size() != 1 || args.has("prompt") == args.has("prompt-ids")) {
         throw moe::Error(
             "usage: moestudio-cli generate MODEL (--prompt TEXT | --prompt-ids 1,2,3) "

@@ -11,7 +11,7 @@ namespace moecli {
 
 int cmd_logits(const std::vector<std::string>& argv) {
     const Args args(argv, {"rope-freq-bf16", "llamacpp-attention"},
-                    {"prompt-ids", "out", "threads", "lora", "lora-scale"});
+                    {"prompt-ids", "out", "threads", "lora", "lora-scale", "expert-format"});
     if (args.has("threads")) moe::set_parallel_threads(int(args.get_int("threads", 0)));
     if (args.positional().size() != 1 || !args.has("prompt-ids") || !args.has("out")) {
         throw moe::Error(

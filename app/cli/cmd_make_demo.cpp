@@ -1,6 +1,7 @@
 // The built-in demo model: a tiny Qwen3-MoE-shaped network with seeded random weights and a
 // byte-level vocabulary, so that a fresh install can run end to end with no download. It is
 // labelled as such everywhere; its text is noise.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -26,8 +27,9 @@ constexpr int kVocab = kBytes + 3;
 struct DemoShape {
     int hidden = 128, layers = 4, heads = 4, kv_heads = 2, experts = 16, top_k = 4;
     int moe_inter = 64, dense_inter = 256;
+    int head_dim_override = 0;  // 0 = hidden / heads
     uint64_t seed = 20261128;
-    int head_dim() const { return hidden / heads; }
+    int head_dim() const { return head_dim_override ? head_dim_override : hidden / heads; }
 };
 
 // GPT-2's byte -> printable unicode character map (so every byte has a visible token).
@@ -81,22 +83,30 @@ void write_json(const std::filesystem::path& p, const nlohmann::json& j) {
 }  // namespace
 
 int cmd_make_demo(const std::vector<std::string>& argv) {
-    const Args args(argv, {}, {"out", "hidden", "layers", "experts", "moe-inter", "seed"});
+    const Args args(argv, {},
+                    {"out", "hidden", "layers", "experts", "moe-inter", "seed", "heads", "kv-heads",
+                     "head-dim", "top-k"});
     if (!args.has("out")) {
         throw moe::Error(
             "usage: moestudio-cli make-demo --out DIR [--hidden N --layers N --experts N "
-            "--moe-inter N --seed S]");
+            "--moe-inter N --top-k N --heads N --kv-heads N --head-dim N --seed S]");
     }
     DemoShape d;
     d.hidden = int(args.get_int("hidden", d.hidden));
     d.layers = int(args.get_int("layers", d.layers));
     d.experts = int(args.get_int("experts", d.experts));
     d.moe_inter = int(args.get_int("moe-inter", d.moe_inter));
+    d.heads = int(args.get_int("heads", d.heads));
+    d.kv_heads = int(args.get_int("kv-heads", std::min(d.kv_heads, d.heads)));
+    d.head_dim_override = int(args.get_int("head-dim", 0));
+    d.top_k = int(args.get_int("top-k", d.top_k));
     d.dense_inter = 2 * d.hidden;
     d.seed = uint64_t(args.get_int("seed", int64_t(d.seed)));
-    if (d.hidden % d.heads != 0 || d.head_dim() % 2 != 0 || d.layers < 1 || d.experts < d.top_k) {
+    if ((!d.head_dim_override && d.hidden % d.heads != 0) || d.head_dim() % 2 != 0 ||
+        d.layers < 1 || d.experts < d.top_k || d.heads % d.kv_heads != 0) {
         throw moe::Error(
-            "make-demo: --hidden must be a multiple of 8, --layers >= 1, --experts >= 4");
+            "make-demo: inconsistent shape (heads must divide hidden unless --head-dim is "
+            "given, head dim even, kv-heads dividing heads, experts >= top-k)");
     }
     const std::filesystem::path dir(*args.get("out"));
     std::filesystem::create_directories(dir);

@@ -13,5 +13,6 @@ int cmd_tokenize(const std::vector<std::string>& argv);
 int cmd_detokenize(const std::vector<std::string>& argv);
 int cmd_template(const std::vector<std::string>& argv);
 int cmd_convert(const std::vector<std::string>& argv);
+int cmd_bench(const std::vector<std::string>& argv);
 
 }  // namespace moecli

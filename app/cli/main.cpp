@@ -23,6 +23,8 @@ commands:
                                      write F32 logits [n_prompt, vocab]
   --lora ADAPTER [--lora-scale S] (generate, logits): apply a LoRA adapter (PEFT folder or
                                      llama.cpp GGUF adapter)
+  --expert-format F (generate, logits): auto | reference | bf16 | int8 | int4[-g64|-g128]
+                                     how routed experts run on the CPU (see README)
   --llamacpp-attention (generate, logits): F16 KV cache and llama.cpp's flash-attention
                                      arithmetic, to reproduce llama.cpp's CPU output exactly
   --rope-freq-bf16 (generate, logits): round rotary frequencies to bf16 as transformers
@@ -36,6 +38,9 @@ commands:
                                      the rendered chat prompt, byte for byte
   convert HF_DIR --out FILE.gguf [--type bf16|f16|f32|q8_0|q4_0|q4_k|q5_k|q6_k|iq4_nl|mxfp4|...]
                                      write a GGUF that MoE Studio and llama.cpp load
+  bench moe --shape qwen3-30b-a3b|deepseek-v3|mixtral-8x7b --format bf16|int8|int4|q4_k|q8_0
+           --tokens N [--threads N] [--json] [--memory-gib G] [--layers L] [--iterations I]
+                                     one MoE layer through the CPU expert kernels vs DRAM bandwidth
   make-demo --out DIR                write the built-in demo model (random weights)
 
 MODEL is a Hugging Face folder (config.json + *.safetensors) or a .gguf file;
@@ -66,6 +71,7 @@ int main(int argc, char** argv) {
         if (cmd == "detokenize") return moecli::cmd_detokenize(rest);
         if (cmd == "template") return moecli::cmd_template(rest);
         if (cmd == "convert") return moecli::cmd_convert(rest);
+        if (cmd == "bench") return moecli::cmd_bench(rest);
         std::fprintf(stderr, "moestudio-cli: unknown command '%s' (try --help)\n", cmd.c_str());
         return 2;
     } catch (const moe::Error& e) {

@@ -3,8 +3,10 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "cpu/moe/gguf_simd_kernels.h"
 #include "model/gguf_loader.h"
 #include "model/lora_adapter.h"
+#include "model/moe_block.h"
 
 namespace moe {
 
@@ -24,6 +26,31 @@ const std::vector<ArchitectureEntry>& supported_architectures() {
     };
     return kEntries;
 }
+
+namespace {
+
+// Readies every MoE block's experts for the CPU operator (see LoadOptions::expert_format).
+void prepare_experts(DecoderModel& model, const std::string& format) {
+    static const bool simd_registered = [] {
+        register_gguf_simd_kernels();
+        return true;
+    }();
+    (void)simd_registered;
+    for (auto& layer : model.layers) {
+        auto* moe = dynamic_cast<MoeBlock*>(layer.ffn.get());
+        if (!moe || moe->experts.empty()) continue;
+        std::string f = format;
+        if (f == "auto") {
+            const Expert& e = moe->experts.front();
+            const bool gguf =
+                e.gate.w.ggml && e.gate.lora.empty() && e.up.lora.empty() && e.down.lora.empty();
+            f = gguf ? "gguf" : "reference";
+        }
+        moe->prepare_experts(f);
+    }
+}
+
+}  // namespace
 
 std::unique_ptr<Model> load_model(const std::string& path, const LoadOptions& options) {
     namespace fs = std::filesystem;
@@ -52,6 +79,7 @@ std::unique_ptr<Model> load_model(const std::string& path, const LoadOptions& op
         if (!options.lora_path.empty()) {
             apply_lora(*model, load_lora_adapter(options.lora_path), options.lora_scale);
         }
+        prepare_experts(*model, options.expert_format);
         return model;
     }
     std::string names;

@@ -49,6 +49,10 @@ struct LoadOptions {
     // Reproduce llama.cpp's CPU attention bit for bit: F16 KV cache and flash attention that
     // accumulates values in f16. Off by default (fp32 throughout is more accurate).
     bool llama_cpp_attention = false;
+    // How routed experts run on the CPU: "auto" (GGUF experts in place through the fast
+    // kernels, others on the reference path), "reference", "bf16", "int8", "int4",
+    // "int4-g64", "int4-g128" (repacked at load for the fused kernels; a copy of the experts).
+    std::string expert_format = "auto";
     // A LoRA adapter to apply (PEFT folder), at this multiplier of its own alpha/r scaling.
     std::string lora_path;
     float lora_scale = 1.0f;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/error.h"
+
 namespace moe {
 
 void ExpertActivation::apply(const float* gate, const float* up, float* h, int64_t n) const {
@@ -57,7 +59,55 @@ void run_experts_reference(const std::vector<Expert>& experts, const ExpertActiv
 }
 
 void MoeBlock::run_experts(const float* x, int64_t T, const Routing& routing, float* out) const {
+    if (bank) {
+        fused_moe(*bank, x, T, routing.ids.data(), routing.weights.data(), routing.k, nullptr, out);
+        return;
+    }
     run_experts_reference(experts, activation, x, T, hidden, routing, nullptr, out);
+}
+
+void MoeBlock::prepare_experts(const std::string& format) {
+    if (format == "reference") {
+        bank.reset();
+        return;
+    }
+    PackOptions opt;
+    bool keep_gguf = false;
+    if (format == "gguf") {
+        keep_gguf = true;
+    } else if (format == "bf16") {
+        opt.format = PackedFormat::BF16;
+    } else if (format == "int8") {
+        opt.format = PackedFormat::INT8;
+    } else if (format == "int4" || format == "int4-g32" || format == "int4-g64" ||
+               format == "int4-g128") {
+        opt.format = PackedFormat::INT4;
+        opt.group = format == "int4-g64" ? 64 : format == "int4-g128" ? 128 : 32;
+    } else {
+        throw Error("unknown expert format '" + format +
+                    "' (use reference, gguf, bf16, int8, int4, int4-g64 or int4-g128)");
+    }
+    auto b = std::make_shared<ExpertBank>();
+    b->hidden = hidden;
+    b->inter = experts.empty() ? 0 : experts.front().gate.out_features();
+    b->act.kind = activation.kind == ExpertActivation::Kind::SiluGlu
+                      ? GluActivation::Kind::SiluGlu
+                      : GluActivation::Kind::ClampedSwiGlu;
+    b->act.alpha = activation.alpha;
+    b->act.limit = activation.limit;
+    for (const Expert& e : experts) {
+        if (!e.gate.lora.empty() || !e.up.lora.empty() || !e.down.lora.empty()) {
+            throw Error("expert '" + e.gate.name +
+                        "' carries LoRA terms; the fused expert formats need merged weights");
+        }
+        if (keep_gguf && !(e.gate.w.ggml && e.up.w.ggml && e.down.w.ggml)) {
+            throw Error("expert format 'gguf' needs GGUF-stored experts; '" + e.gate.name +
+                        "' is not");
+        }
+        b->experts.push_back(make_bank_expert(
+            {e.gate.w, e.up.w, e.down.w, e.gate.bias, e.up.bias, e.down.bias}, opt, keep_gguf));
+    }
+    bank = std::move(b);
 }
 
 void MoeBlock::add_shared(const float* x, int64_t T, float* out) const {

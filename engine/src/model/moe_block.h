@@ -4,8 +4,10 @@
 //   route(x) -> Routing;  run_experts(x, routing, mask) -> out;  shared experts added last.
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
+#include "cpu/moe/fused_moe.h"
 #include "model/feed_forward.h"
 #include "model/router.h"
 
@@ -41,6 +43,14 @@ class MoeBlock : public FeedForward {
     Linear shared_gate;                // Qwen2-MoE: sigmoid(x . w) scales the shared output
     bool has_shared_gate = false;
     int64_t hidden = 0;
+    // The experts prepared for the fused CPU operator (packed formats or GGUF rows in place);
+    // null = the reference path over `experts`.
+    std::shared_ptr<const ExpertBank> bank;
+
+    // Builds `bank` from `experts`: "bf16", "int8", "int4" (group 32; "int4-g64", "int4-g128")
+    // repack; "gguf" uses GGUF experts in place (fails for other storage); "reference" drops
+    // the bank. Throws moe::Error on an unknown format or on experts with LoRA terms.
+    void prepare_experts(const std::string& format);
 
     Routing route(const float* x, int64_t T) const { return router.route(x, T); }
     void run_experts(const float* x, int64_t T, const Routing& routing, float* out) const;

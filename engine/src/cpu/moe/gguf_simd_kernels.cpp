@@ -1,0 +1,96 @@
+// Run-time selection and registration of the GGUF SIMD row kernels (gguf_simd_kernels.h).
+#include "cpu/moe/gguf_simd_kernels.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+namespace moe {
+
+// The per-variant tables, one per translation unit compiled from gguf_simd_impl.h.
+namespace gguf_simd {
+namespace avx512vnni {
+GgufRowDotFn row_dot(GgmlType type);
+}
+namespace avxvnni {
+GgufRowDotFn row_dot(GgmlType type);
+}
+namespace avx2 {
+GgufRowDotFn row_dot(GgmlType type);
+}
+}  // namespace gguf_simd
+
+namespace {
+
+struct Variant {
+    const char* name;
+    GgufRowDotFn (*table)(GgmlType);
+    bool (*supported)();
+};
+
+#if defined(__x86_64__) || defined(__i386__)
+// __builtin_cpu_supports also checks that the OS saves the AVX/AVX-512 register state.
+bool has_avx2() {
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("f16c");
+}
+bool has_avx512vnni() {
+    return has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+}
+bool has_avxvnni() {
+    return has_avx2() && __builtin_cpu_supports("avxvnni");
+}
+#else
+bool has_avx2() {
+    return false;
+}
+bool has_avx512vnni() {
+    return false;
+}
+bool has_avxvnni() {
+    return false;
+}
+#endif
+
+constexpr Variant kVariants[] = {
+    {"avx512vnni", &gguf_simd::avx512vnni::row_dot, &has_avx512vnni},
+    {"avxvnni", &gguf_simd::avxvnni::row_dot, &has_avxvnni},
+    {"avx2", &gguf_simd::avx2::row_dot, &has_avx2},
+};
+
+constexpr GgmlType kTypes[] = {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::MXFP4,
+                               GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
+
+}  // namespace
+
+std::vector<GgufSimdVariant> gguf_simd_variants() {
+    std::vector<GgufSimdVariant> v;
+    for (const Variant& k : kVariants) v.push_back({k.name, k.supported()});
+    return v;
+}
+
+GgufRowDot gguf_simd_row_dot(GgmlType type, const char* variant) {
+    for (const Variant& k : kVariants)
+        if (variant && std::strcmp(variant, k.name) == 0) return {k.table(type), k.name};
+    return {nullptr, variant};
+}
+
+void register_gguf_simd_kernels() {
+    static std::mutex mu;
+    const std::lock_guard<std::mutex> lock(mu);
+    const char* only = std::getenv("MOE_GGUF_SIMD");
+    if (only && !*only) only = nullptr;
+    for (GgmlType t : kTypes) {
+        for (const Variant& k : kVariants) {
+            if (only && std::strcmp(only, k.name) != 0) continue;
+            if (!k.supported()) continue;
+            if (GgufRowDotFn f = k.table(t)) {
+                register_gguf_row_dot(t, GgufRowDot{f, k.name});
+                break;
+            }
+        }
+    }
+}
+
+}  // namespace moe

@@ -1,0 +1,75 @@
+// Scalar reference kernels over the packed layouts: the same arithmetic as the SIMD variants
+// (same prepared activations, exact integer dot products for INT8/INT4), written as plain
+// loops so that a SIMD result can be compared with it to float-summation accuracy.
+#include "core/dtype.h"
+#include "cpu/moe/kernels_impl.h"
+
+namespace moe::kern {
+namespace {
+
+void bf16_scalar(const PackedMatrix& w, const PackedActs& a, int64_t b0, int64_t b1, float* y,
+                 int64_t ldy) {
+    for (int64_t b = b0; b < b1; ++b) {
+        const auto* wb = reinterpret_cast<const uint16_t*>(w.block(b));
+        for (int64_t t = 0; t < a.T; ++t) {
+            const float* x = a.f32.data() + t * a.kp;
+            for (int64_t j = 0; j < kRowBlock; ++j) {
+                float acc = 0.0f;
+                for (int64_t k = 0; k < w.cols; ++k)
+                    acc += bf16_to_f32(wb[bf16_index(k, j)]) * x[k];
+                y[t * ldy + b * kRowBlock + j] = acc;
+            }
+        }
+    }
+}
+
+void int8_scalar(const PackedMatrix& w, const PackedActs& a, int64_t b0, int64_t b1, float* y,
+                 int64_t ldy) {
+    for (int64_t b = b0; b < b1; ++b) {
+        const auto* wb = reinterpret_cast<const int8_t*>(w.block(b));
+        for (int64_t t = 0; t < a.T; ++t) {
+            const int8_t* x = a.i8.data() + t * a.kp;
+            for (int64_t j = 0; j < kRowBlock; ++j) {
+                int32_t acc = 0;
+                for (int64_t k = 0; k < w.cols; ++k) acc += int32_t(wb[int8_index(k, j)]) * x[k];
+                y[t * ldy + b * kRowBlock + j] =
+                    float(acc) * (w.scale[size_t(b * kRowBlock + j)] * a.scale[size_t(t)]);
+            }
+        }
+    }
+}
+
+void int4_scalar(const PackedMatrix& w, const PackedActs& a, int64_t b0, int64_t b1, float* y,
+                 int64_t ldy) {
+    const int64_t G = w.group, ng = w.groups();
+    for (int64_t b = b0; b < b1; ++b) {
+        const uint8_t* wb = w.block(b);
+        for (int64_t t = 0; t < a.T; ++t) {
+            const int8_t* x = a.i8.data() + t * a.kp;
+            for (int64_t j = 0; j < kRowBlock; ++j) {
+                float acc = 0.0f;
+                for (int64_t g = 0; g < ng; ++g) {
+                    int32_t isum = 0;
+                    for (int64_t k = g * G; k < (g + 1) * G; ++k) {
+                        const uint8_t byte = wb[int4_byte(k, j)];
+                        const int32_t q = int4_high(k) ? byte >> 4 : byte & 15;
+                        isum += q * x[k];
+                    }
+                    const size_t s = size_t((b * ng + g) * kRowBlock + j);
+                    acc += float(isum) * w.gscale[s];
+                    acc += w.gmin[s] * a.gsum[size_t(t * ng + g)];
+                }
+                y[t * ldy + b * kRowBlock + j] = acc * a.scale[size_t(t)];
+            }
+        }
+    }
+}
+
+}  // namespace
+
+const KernelTable& scalar_kernels() {
+    static const KernelTable t{&bf16_scalar, &int8_scalar, &int4_scalar};
+    return t;
+}
+
+}  // namespace moe::kern
