@@ -1,9 +1,11 @@
 #include "model/architectures.h"
 
 #include <filesystem>
+#include <optional>
 
 #include "core/error.h"
 #include "cpu/moe/gguf_simd_kernels.h"
+#include "cpu/moe/pack_cache.h"
 #include "model/gguf_loader.h"
 #include "model/lora_adapter.h"
 #include "model/moe_block.h"
@@ -30,15 +32,34 @@ const std::vector<ArchitectureEntry>& supported_architectures() {
 namespace {
 
 // Readies every MoE block's experts for the CPU operator (see LoadOptions::expert_format).
+// Repacking formats go through the on-disk pack cache (cpu/moe/pack_cache.h): one file for all
+// layers, read back in place on the next load instead of repacking.
 void prepare_experts(DecoderModel& model, const std::string& format) {
     static const bool simd_registered = [] {
         register_gguf_simd_kernels();
         return true;
     }();
     (void)simd_registered;
+    std::vector<MoeBlock*> blocks;
     for (auto& layer : model.layers) {
         auto* moe = dynamic_cast<MoeBlock*>(layer.ffn.get());
-        if (!moe || moe->experts.empty()) continue;
+        if (moe && !moe->experts.empty()) blocks.push_back(moe);
+    }
+    const std::optional<PackOptions> opt =
+        format == "auto" ? std::nullopt : expert_pack_options(format);
+    const std::string& path = model.info().path;
+    std::string key;
+    if (opt && !blocks.empty() && !path.empty() && pack_cache_enabled()) {
+        key = pack_cache_key(model_weight_files(path), *opt);
+        auto cached = read_pack_cache(path, key);
+        bool all = cached.size() == blocks.size();
+        for (size_t i = 0; all && i < blocks.size(); ++i)
+            all = blocks[i]->adopt_bank(cached[i], *opt);
+        if (all) return;
+        // A file that passed its checks but does not fit (or LoRA experts): repack below; the
+        // blocks adopted so far are simply rebuilt.
+    }
+    for (MoeBlock* moe : blocks) {
         std::string f = format;
         if (f == "auto") {
             const Expert& e = moe->experts.front();
@@ -48,6 +69,10 @@ void prepare_experts(DecoderModel& model, const std::string& format) {
         }
         moe->prepare_experts(f);
     }
+    if (key.empty()) return;
+    std::vector<const ExpertBank*> banks;
+    for (MoeBlock* moe : blocks) banks.push_back(moe->bank.get());
+    write_pack_cache(path, key, banks);
 }
 
 }  // namespace

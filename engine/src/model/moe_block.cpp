@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "cpu/moe/pack_cache.h"
 
 namespace moe {
 
@@ -66,16 +67,10 @@ void MoeBlock::run_experts(const float* x, int64_t T, const Routing& routing, fl
     run_experts_reference(experts, activation, x, T, hidden, routing, nullptr, out);
 }
 
-void MoeBlock::prepare_experts(const std::string& format) {
-    if (format == "reference") {
-        bank.reset();
-        return;
-    }
+std::optional<PackOptions> expert_pack_options(const std::string& format) {
+    if (format == "reference" || format == "gguf") return std::nullopt;
     PackOptions opt;
-    bool keep_gguf = false;
-    if (format == "gguf") {
-        keep_gguf = true;
-    } else if (format == "bf16") {
+    if (format == "bf16") {
         opt.format = PackedFormat::BF16;
     } else if (format == "int8") {
         opt.format = PackedFormat::INT8;
@@ -87,16 +82,47 @@ void MoeBlock::prepare_experts(const std::string& format) {
         throw Error("unknown expert format '" + format +
                     "' (use reference, gguf, bf16, int8, int4, int4-g64 or int4-g128)");
     }
+    return opt;
+}
+
+namespace {
+
+void copy_activation(const ExpertActivation& from, GluActivation& to) {
+    to.kind = from.kind == ExpertActivation::Kind::SiluGlu ? GluActivation::Kind::SiluGlu
+                                                           : GluActivation::Kind::ClampedSwiGlu;
+    to.alpha = from.alpha;
+    to.limit = from.limit;
+}
+
+bool has_lora(const Expert& e) {
+    return !e.gate.lora.empty() || !e.up.lora.empty() || !e.down.lora.empty();
+}
+
+// Whether a packed matrix has the shape and options that packing `rows` x `cols` with `opt`
+// gives (the cache key covers the options; this guards against a key collision or a model whose
+// shapes changed without its files changing, e.g. a different config for the same weights).
+bool fits(const PackedMatrix& m, int64_t rows, int64_t cols, bool gate_up, const PackOptions& opt) {
+    return m.format == opt.format && m.rows == rows && m.cols == cols && m.gate_up == gate_up &&
+           (opt.format != PackedFormat::INT4 || m.group == opt.group) &&
+           m.data.size == size_t(m.blocks) * m.block_bytes && m.data.data() != nullptr;
+}
+
+}  // namespace
+
+void MoeBlock::prepare_experts(const std::string& format) {
+    if (format == "reference") {
+        bank.reset();
+        return;
+    }
+    const std::optional<PackOptions> packed = expert_pack_options(format);
+    const bool keep_gguf = !packed;
+    const PackOptions opt = packed.value_or(PackOptions{});
     auto b = std::make_shared<ExpertBank>();
     b->hidden = hidden;
     b->inter = experts.empty() ? 0 : experts.front().gate.out_features();
-    b->act.kind = activation.kind == ExpertActivation::Kind::SiluGlu
-                      ? GluActivation::Kind::SiluGlu
-                      : GluActivation::Kind::ClampedSwiGlu;
-    b->act.alpha = activation.alpha;
-    b->act.limit = activation.limit;
+    copy_activation(activation, b->act);
     for (const Expert& e : experts) {
-        if (!e.gate.lora.empty() || !e.up.lora.empty() || !e.down.lora.empty()) {
+        if (has_lora(e)) {
             throw Error("expert '" + e.gate.name +
                         "' carries LoRA terms; the fused expert formats need merged weights");
         }
@@ -107,7 +133,34 @@ void MoeBlock::prepare_experts(const std::string& format) {
         b->experts.push_back(make_bank_expert(
             {e.gate.w, e.up.w, e.down.w, e.gate.bias, e.up.bias, e.down.bias}, opt, keep_gguf));
     }
+    // Lets the pack cache's tests tell a cache hit from a repack.
+    if (packed) note_packed_matrices(2 * int64_t(experts.size()));
     bank = std::move(b);
+}
+
+bool MoeBlock::adopt_bank(std::shared_ptr<ExpertBank> b, const PackOptions& opt) {
+    if (!b || b->experts.size() != experts.size()) return false;
+    const int64_t inter = experts.empty() ? 0 : experts.front().gate.out_features();
+    for (size_t i = 0; i < experts.size(); ++i) {
+        const Expert& e = experts[i];
+        const BankExpert& be = b->experts[i];
+        if (has_lora(e) || be.gguf || e.gate.out_features() != inter ||
+            !fits(be.gate_up, inter, hidden, true, opt) ||
+            !fits(be.down, hidden, inter, false, opt)) {
+            return false;
+        }
+    }
+    b->hidden = hidden;
+    b->inter = inter;
+    copy_activation(activation, b->act);
+    for (size_t i = 0; i < experts.size(); ++i) {
+        BankExpert& be = b->experts[i];
+        be.gate_bias = experts[i].gate.bias;
+        be.up_bias = experts[i].up.bias;
+        be.down_bias = experts[i].down.bias;
+    }
+    bank = std::move(b);
+    return true;
 }
 
 void MoeBlock::add_shared(const float* x, int64_t T, float* out) const {

@@ -4,6 +4,7 @@
 //   route(x) -> Routing;  run_experts(x, routing, mask) -> out;  shared experts added last.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,11 @@ void run_experts_reference(const std::vector<Expert>& experts, const ExpertActiv
                            const float* x, int64_t T, int64_t hidden, const Routing& routing,
                            const std::vector<bool>* skip, float* out);
 
+// The pack options of a repacking expert format ("bf16", "int8", "int4", "int4-g32", "int4-g64",
+// "int4-g128"); nullopt for "reference" and "gguf", which repack nothing. Throws moe::Error on an
+// unknown format.
+std::optional<PackOptions> expert_pack_options(const std::string& format);
+
 class MoeBlock : public FeedForward {
   public:
     Router router;
@@ -51,6 +57,11 @@ class MoeBlock : public FeedForward {
     // repack; "gguf" uses GGUF experts in place (fails for other storage); "reference" drops
     // the bank. Throws moe::Error on an unknown format or on experts with LoRA terms.
     void prepare_experts(const std::string& format);
+    // Uses a bank whose packed matrices were built elsewhere (the on-disk pack cache) after
+    // checking that they fit these experts; fills in what the cache does not hold (sizes,
+    // activation, biases). False, leaving `bank` alone, when it does not fit or the experts
+    // carry LoRA terms (prepare_experts then repacks, or reports the LoRA error).
+    bool adopt_bank(std::shared_ptr<ExpertBank> b, const PackOptions& opt);
 
     Routing route(const float* x, int64_t T) const { return router.route(x, T); }
     void run_experts(const float* x, int64_t T, const Routing& routing, float* out) const;

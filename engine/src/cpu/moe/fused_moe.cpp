@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/parallel.h"
+#include "cpu/moe/gguf_gemm.h"
 #include "cpu/moe/gguf_row_dot.h"
 #include "cpu/quants.h"
 
@@ -83,8 +84,16 @@ void quantize_rows(const GgufMatrix& m, const float* x, int64_t n, int64_t ldx,
 void gguf_rows(const GgufMatrix& m, int64_t r0, int64_t r1, const std::vector<uint8_t>& q,
                size_t qrow, int64_t n, float* y, int64_t ldy) {
     if (r0 >= r1) return;
-    const GgufRowDot& dot = gguf_row_dot(m.type);
     const auto* base = static_cast<const uint8_t*>(m.data) + size_t(r0) * m.row_bytes;
+    if (n >= kGgufGemmMinTokens) {
+        // Several tokens: the tiled GEMM unpacks each weight block once per tile of tokens.
+        const GgufGemm gemm = gguf_gemm(m.type);
+        if (gemm.gemm) {
+            gemm.gemm(base, m.row_bytes, r1 - r0, q.data(), qrow, n, m.cols, y, ldy);
+            return;
+        }
+    }
+    const GgufRowDot& dot = gguf_row_dot(m.type);
     for (int64_t i = 0; i < n; ++i)
         dot.dot_rows(base, m.row_bytes, r1 - r0, q.data() + size_t(i) * qrow, m.cols, y + i * ldy);
 }

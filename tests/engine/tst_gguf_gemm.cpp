@@ -1,0 +1,239 @@
+// Tiled GGUF GEMM (cpu/moe/gguf_gemm.h): every variant this CPU supports, for every type it
+// implements, against the scalar moe::vec_dot per (row, token) on fresh random valid blocks
+// and random activations; token counts {1, 3, 4, 7, 16, 33} (full and partial token tiles),
+// 13 rows (not a multiple of the row tiles), a padded row stride and an output stride wider
+// than the rows. The kernels keep ggml's float order, so beyond relative error <= 1e-5 they
+// must be bit-identical. Also a throughput comparison with the row kernels (printed only).
+#include <QObject>
+#include <QTest>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "cpu/moe/gguf_gemm.h"
+#include "cpu/moe/gguf_simd_kernels.h"
+#include "cpu/quants.h"
+#include "formats/ggml_types.h"
+
+using moe::GgmlType;
+
+namespace {
+
+constexpr GgmlType kTypes[] = {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::MXFP4,
+                               GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
+
+bool is_k_quant(GgmlType t) {
+    return t == GgmlType::Q4_K || t == GgmlType::Q5_K || t == GgmlType::Q6_K;
+}
+
+void put_f16(uint8_t* p, float v) {
+    const uint16_t h = moe::f32_to_f16(v);
+    std::memcpy(p, &h, 2);
+}
+
+// Random bytes, then the fp16 super-scales set to sane values (random bytes could be Inf/NaN).
+std::vector<uint8_t> random_rows(std::mt19937& rng, GgmlType t, int64_t n, int64_t rows,
+                                 size_t stride) {
+    std::vector<uint8_t> w(size_t(rows) * stride);
+    std::uniform_int_distribution<int> byte(0, 255);
+    for (auto& b : w) b = uint8_t(byte(rng));
+    std::uniform_real_distribution<float> scale(1e-3f, 0.05f);
+    std::uniform_int_distribution<int> expo(112, 132);
+    const size_t bs = moe::ggml_type_size(t);
+    const int64_t nblocks = n / moe::ggml_block_size(t);
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t i = 0; i < nblocks; ++i) {
+            uint8_t* b = w.data() + size_t(r) * stride + size_t(i) * bs;
+            switch (t) {
+                case GgmlType::Q8_0:
+                case GgmlType::Q4_0:
+                    put_f16(b, scale(rng));
+                    break;
+                case GgmlType::MXFP4:
+                    b[0] = uint8_t(expo(rng));
+                    break;
+                case GgmlType::Q4_K:
+                case GgmlType::Q5_K:
+                    put_f16(b, scale(rng));
+                    put_f16(b + 2, scale(rng));
+                    break;
+                case GgmlType::Q6_K:
+                    put_f16(b + bs - 2, scale(rng));
+                    break;
+                default:
+                    break;
+            }
+        }
+    return w;
+}
+
+// `tokens` activation rows quantized to vec_dot_type(t), `stride` bytes apart.
+std::vector<uint8_t> random_acts(std::mt19937& rng, GgmlType t, int64_t n, int64_t tokens,
+                                 size_t stride) {
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::vector<float> x(static_cast<size_t>(n));
+    const GgmlType at = moe::vec_dot_type(t);
+    std::vector<uint8_t> q(stride * size_t(tokens) + 64);
+    for (int64_t i = 0; i < tokens; ++i) {
+        for (float& v : x) v = nd(rng);
+        moe::quantize_activation(at, x.data(), q.data() + size_t(i) * stride, n);
+    }
+    return q;
+}
+
+std::vector<int64_t> lengths(GgmlType t) {
+    return is_k_quant(t) ? std::vector<int64_t>{256, 512, 2816}
+                         : std::vector<int64_t>{32, 96, 4096};
+}
+
+uint32_t bits(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    return u;
+}
+
+}  // namespace
+
+class TestGgufGemm : public QObject {
+    Q_OBJECT
+
+  private slots:
+    void matchesScalar_data();
+    void matchesScalar();
+    void dispatch();
+    void throughput();
+};
+
+void TestGgufGemm::matchesScalar_data() {
+    QTest::addColumn<QString>("variant");
+    QTest::addColumn<int>("type");
+    for (const auto& v : moe::gguf_gemm_variants())
+        for (GgmlType t : kTypes)
+            if (moe::gguf_gemm_variant(t, v.name).gemm)
+                QTest::addRow("%s/%s", v.name, moe::ggml_type_name(t).c_str())
+                    << QString::fromLatin1(v.name) << int(t);
+}
+
+void TestGgufGemm::matchesScalar() {
+    QFETCH(QString, variant);
+    QFETCH(int, type);
+    const auto t = GgmlType(type);
+    const std::string vname = variant.toStdString();
+    bool supported = false;
+    for (const auto& v : moe::gguf_gemm_variants())
+        if (vname == v.name) supported = v.supported;
+    if (!supported) QSKIP(qPrintable("variant " + variant + " is not supported by this CPU"));
+    const moe::GgufGemm g = moe::gguf_gemm_variant(t, vname.c_str());
+    QVERIFY(g.gemm != nullptr);
+    QCOMPARE(QString::fromLatin1(g.variant), variant);
+
+    std::mt19937 rng(std::random_device{}());
+    double max_rel = 0.0;
+    int64_t checked = 0, not_identical = 0;
+    const int64_t rows = 13, ldo = rows + 3;
+    for (int64_t n : lengths(t)) {
+        for (int64_t tokens : {1, 3, 4, 7, 16, 33}) {
+            for (size_t pad : {size_t(0), size_t(48)}) {
+                const size_t row_bytes = moe::ggml_row_size(t, n), stride = row_bytes + pad;
+                const size_t arow = moe::ggml_row_size(moe::vec_dot_type(t), n) + pad;
+                const auto w = random_rows(rng, t, n, rows, stride);
+                const auto a = random_acts(rng, t, n, tokens, arow);
+                std::vector<float> got(size_t(tokens * ldo), NAN);
+                g.gemm(w.data(), stride, rows, a.data(), arow, tokens, n, got.data(), ldo);
+                for (int64_t i = 0; i < tokens; ++i) {
+                    for (int64_t r = 0; r < rows; ++r) {
+                        const float ref = moe::vec_dot(t, w.data() + size_t(r) * stride,
+                                                       a.data() + size_t(i) * arow, n);
+                        const float v = got[size_t(i * ldo + r)];
+                        const double err = std::fabs(double(v) - double(ref));
+                        const double rel = err / std::max(std::fabs(double(ref)), 1e-30);
+                        if (!(rel <= 1e-5))
+                            QFAIL(qPrintable(
+                                QString("%1 n=%2 tokens=%3 token %4 row %5: got %6, scalar %7")
+                                    .arg(moe::ggml_type_name(t).c_str())
+                                    .arg(n)
+                                    .arg(tokens)
+                                    .arg(i)
+                                    .arg(r)
+                                    .arg(double(v), 0, 'g', 9)
+                                    .arg(double(ref), 0, 'g', 9)));
+                        max_rel = std::max(max_rel, rel);
+                        not_identical += bits(v) != bits(ref);
+                        ++checked;
+                    }
+                    // Padding columns of the output are left alone.
+                    for (int64_t r = rows; r < ldo; ++r)
+                        QVERIFY(std::isnan(got[size_t(i * ldo + r)]));
+                }
+            }
+        }
+    }
+    qInfo("%s %s: %lld (row, token) results, max relative error %.3g, %lld not bit-identical",
+          vname.c_str(), moe::ggml_type_name(t).c_str(), (long long)checked, max_rel,
+          (long long)not_identical);
+    QCOMPARE(not_identical, int64_t(0));
+}
+
+void TestGgufGemm::dispatch() {
+    bool any = false;
+    for (const auto& v : moe::gguf_gemm_variants()) any = any || v.supported;
+    const QByteArray only = qgetenv("MOE_GGUF_SIMD");
+    if (!only.isEmpty()) QSKIP("MOE_GGUF_SIMD is set: the GEMM is restricted on purpose");
+    for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_K})
+        QCOMPARE(moe::gguf_gemm(t).gemm != nullptr, any);
+    // Types without a GEMM report none (callers keep the row kernels).
+    QVERIFY(moe::gguf_gemm(GgmlType::Q2_K).gemm == nullptr);
+    QVERIFY(moe::gguf_gemm_variant(GgmlType::Q4_K, "no-such-variant").gemm == nullptr);
+}
+
+void TestGgufGemm::throughput() {
+    // One Qwen3-30B-A3B-sized expert projection (768 x 2048) against 32 tokens, one thread.
+    constexpr int64_t kRows = 768, kCols = 2048, kTokens = 32;
+    moe::register_gguf_simd_kernels();
+    std::mt19937 rng(1234);
+    for (GgmlType t : kTypes) {
+        const moe::GgufGemm g = moe::gguf_gemm(t);
+        if (!g.gemm) continue;
+        const size_t row_bytes = moe::ggml_row_size(t, kCols);
+        const size_t arow = moe::ggml_row_size(moe::vec_dot_type(t), kCols);
+        const auto w = random_rows(rng, t, kCols, kRows, row_bytes);
+        const auto a = random_acts(rng, t, kCols, kTokens, arow);
+        std::vector<float> out(size_t(kRows * kTokens));
+        auto time = [&](auto&& fn) {
+            fn();
+            double best = 1e30;
+            for (int rep = 0; rep < 5; ++rep) {
+                const auto t0 = std::chrono::steady_clock::now();
+                fn();
+                const auto t1 = std::chrono::steady_clock::now();
+                best = std::min(best, std::chrono::duration<double>(t1 - t0).count());
+            }
+            return best;
+        };
+        const moe::GgufRowDot& rd = moe::gguf_row_dot(t);
+        const double tr = time([&] {
+            for (int64_t i = 0; i < kTokens; ++i)
+                rd.dot_rows(w.data(), row_bytes, kRows, a.data() + size_t(i) * arow, kCols,
+                            out.data() + i * kRows);
+        });
+        const double tg = time([&] {
+            g.gemm(w.data(), row_bytes, kRows, a.data(), arow, kTokens, kCols, out.data(), kRows);
+        });
+        const double flop = 2.0 * kRows * kCols * kTokens;
+        qInfo(
+            "%s %lldx%lld x %lld tokens: row kernels (%s) %.3f ms (%.1f GFLOPS), GEMM (%s) "
+            "%.3f ms (%.1f GFLOPS), x%.2f",
+            moe::ggml_type_name(t).c_str(), (long long)kRows, (long long)kCols, (long long)kTokens,
+            rd.variant, tr * 1e3, flop / tr / 1e9, g.variant, tg * 1e3, flop / tg / 1e9, tr / tg);
+    }
+}
+
+QTEST_GUILESS_MAIN(TestGgufGemm)
+#include "tst_gguf_gemm.moc"
