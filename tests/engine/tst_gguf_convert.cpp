@@ -15,22 +15,16 @@
 #include "model/model.h"
 
 #include <cmath>
+#include "test_paths.h"
 
 namespace {
 
-QString data_dir() {
-    const QByteArray v = qgetenv("MOE_TEST_DATA");
-    return v.isEmpty() ? QStringLiteral(MOE_TEST_DATA_DIR) : QString::fromLocal8Bit(v);
-}
+using moetest::data_dir;
 
 std::vector<float> logits_of(const std::string& path, const std::vector<int32_t>& ids) {
     moe::LoadOptions o;
     o.bf16_rope_frequencies = true;  // the goldens' convention (tests/data/README.md)
-    auto m = moe::load_model(path, o);
-    moe::KvCache cache = m->new_cache();
-    std::vector<float> logits;
-    m->forward(ids, cache, logits, true);
-    return logits;
+    return moetest::prompt_logits(path, ids, o);
 }
 
 }  // namespace

@@ -13,26 +13,17 @@
 #include "golden.h"
 #include "model/generator.h"
 #include "model/model.h"
+#include "test_paths.h"
 
 namespace {
 
-QString data_dir() {
-    const QByteArray v = qgetenv("MOE_TEST_DATA");
-    return v.isEmpty() ? QStringLiteral(MOE_TEST_DATA_DIR) : QString::fromLocal8Bit(v);
-}
+using moetest::data_dir;
 
 // How the goldens were made: see the file comment.
 moe::LoadOptions reference_options() {
     moe::LoadOptions o;
     o.bf16_rope_frequencies = true;
     return o;
-}
-
-std::vector<float> all_logits(moe::Model& m, const std::vector<int32_t>& ids) {
-    moe::KvCache cache = m.new_cache();
-    std::vector<float> logits;
-    m.forward(ids, cache, logits, true);
-    return logits;
 }
 
 }  // namespace
@@ -60,7 +51,8 @@ class HfFixtures : public QObject {
         const auto g = moetest::read_golden(dir.toStdString() + "/golden.safetensors");
         auto model = moe::load_model(dir.toStdString(), reference_options());
         QCOMPARE(model->info().vocab_size, g.vocab);
-        const double rel = moetest::relative_max_error(all_logits(*model, g.input_ids), g.logits);
+        const double rel =
+            moetest::relative_max_error(moetest::prompt_logits(*model, g.input_ids), g.logits);
         QVERIFY2(rel <= 2e-3, qPrintable(QString("relative error %1").arg(rel)));
     }
 
@@ -84,7 +76,7 @@ class HfFixtures : public QObject {
         QFETCH(QString, dir);
         const auto g = moetest::read_golden(dir.toStdString() + "/golden.safetensors");
         auto model = moe::load_model(dir.toStdString());
-        const auto batch = all_logits(*model, g.input_ids);
+        const auto batch = moetest::prompt_logits(*model, g.input_ids);
         moe::KvCache cache = model->new_cache();
         std::vector<float> pieces, part;
         const size_t split = g.input_ids.size() / 3;

@@ -8,20 +8,11 @@
 #include "formats/safetensors.h"
 #include "golden.h"
 #include "model/model.h"
+#include "test_paths.h"
 
 namespace {
 
-QString data_dir() {
-    const QByteArray v = qgetenv("MOE_TEST_DATA");
-    return v.isEmpty() ? QStringLiteral(MOE_TEST_DATA_DIR) : QString::fromLocal8Bit(v);
-}
-
-std::vector<float> logits_of(moe::Model& m, const std::vector<int32_t>& ids) {
-    moe::KvCache cache = m.new_cache();
-    std::vector<float> logits;
-    m.forward(ids, cache, logits, true);
-    return logits;
-}
+using moetest::data_dir;
 
 moe::LoadOptions with_lora(const QString& adapter, float scale) {
     moe::LoadOptions o;
@@ -36,7 +27,7 @@ moe::LoadOptions with_lora(const QString& adapter, float scale) {
 class LoraInference : public QObject {
     Q_OBJECT
 
-private slots:
+  private slots:
     void peftAdapterMatchesPeft_data() {
         QTest::addColumn<QString>("fixture");
         const QDir goldens(data_dir() + "/lora-goldens");
@@ -51,23 +42,25 @@ private slots:
         const auto f = moe::SafetensorsFile::open(
             (data_dir() + "/lora-goldens/" + fixture + ".safetensors").toStdString());
         const auto& ids_t = f->tensors().at("input_ids");
-        const std::vector<int32_t> ids(reinterpret_cast<const int32_t*>(ids_t.data),
-                                       reinterpret_cast<const int32_t*>(ids_t.data) + ids_t.numel());
+        const std::vector<int32_t> ids(
+            reinterpret_cast<const int32_t*>(ids_t.data),
+            reinterpret_cast<const int32_t*>(ids_t.data) + ids_t.numel());
         const auto& lt = f->tensors().at("logits");
         const std::vector<float> want(reinterpret_cast<const float*>(lt.data),
                                       reinterpret_cast<const float*>(lt.data) + lt.numel());
         auto adapted = moe::load_model(dir.toStdString(), with_lora(dir + "/lora", 1.0f));
-        const double rel = moetest::relative_max_error(logits_of(*adapted, ids), want);
+        const double rel = moetest::relative_max_error(moetest::prompt_logits(*adapted, ids), want);
         QVERIFY2(rel <= 2e-3, qPrintable(QString("relative error %1").arg(rel)));
         // The adapter matters: the base model is far from the adapted reference, and scale 0
         // gives the base model back.
         moe::LoadOptions plain;
         plain.bf16_rope_frequencies = true;
         auto base = moe::load_model(dir.toStdString(), plain);
-        const auto base_logits = logits_of(*base, ids);
+        const auto base_logits = moetest::prompt_logits(*base, ids);
         QVERIFY(moetest::relative_max_error(base_logits, want) > 1e-2);
         auto zero = moe::load_model(dir.toStdString(), with_lora(dir + "/lora", 0.0f));
-        QVERIFY(moetest::relative_max_error(logits_of(*zero, ids), base_logits) <= 1e-6);
+        QVERIFY(moetest::relative_max_error(moetest::prompt_logits(*zero, ids), base_logits) <=
+                1e-6);
     }
 
     void expertAdaptersAreRefusedClearly() {

@@ -10,16 +10,15 @@
 #include <filesystem>
 
 #include "cpu/moe/pack_cache.h"
+#include "golden.h"
 #include "model/model.h"
+#include "test_paths.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-QString data_dir() {
-    const QByteArray v = qgetenv("MOE_TEST_DATA");
-    return v.isEmpty() ? QStringLiteral(MOE_TEST_DATA_DIR) : QString::fromLocal8Bit(v);
-}
+using moetest::data_dir;
 
 // Copies the fixture's files (not its subfolders) so that cache files land in a scratch folder.
 std::string copy_fixture(const QString& fixture, const QTemporaryDir& tmp) {
@@ -35,12 +34,7 @@ std::string copy_fixture(const QString& fixture, const QTemporaryDir& tmp) {
 std::vector<float> logits_of(const std::string& path, const std::string& format) {
     moe::LoadOptions o;
     o.expert_format = format;
-    auto m = moe::load_model(path, o);
-    moe::KvCache cache = m->new_cache();
-    std::vector<float> logits;
-    const std::vector<int32_t> ids = {1, 5, 9, 13, 2, 7};
-    m->forward(ids, cache, logits, true);
-    return logits;
+    return moetest::prompt_logits(path, {1, 5, 9, 13, 2, 7}, o);
 }
 
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {

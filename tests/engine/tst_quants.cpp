@@ -18,15 +18,13 @@
 #include "cpu/quants.h"
 #include "formats/ggml_types.h"
 #include "formats/safetensors.h"
+#include "test_paths.h"
 
 using moe::GgmlType;
 
 namespace {
 
-QString data_dir() {
-    const QByteArray v = qgetenv("MOE_TEST_DATA");
-    return v.isEmpty() ? QStringLiteral(MOE_TEST_DATA_DIR) : QString::fromLocal8Bit(v);
-}
+using moetest::data_dir;
 
 std::shared_ptr<moe::SafetensorsFile> reference() {
     static auto f = moe::SafetensorsFile::open(

@@ -46,6 +46,19 @@ double relative_max_error(const std::vector<float>& a, const std::vector<float>&
     return err / ref;
 }
 
+std::vector<float> prompt_logits(moe::Model& model, const std::vector<int32_t>& ids) {
+    moe::KvCache cache = model.new_cache();
+    std::vector<float> logits;
+    model.forward(ids, cache, logits, /*all_positions=*/true);
+    return logits;
+}
+
+std::vector<float> prompt_logits(const std::string& model_path, const std::vector<int32_t>& ids,
+                                 const moe::LoadOptions& options) {
+    auto model = moe::load_model(model_path, options);
+    return prompt_logits(*model, ids);
+}
+
 std::vector<std::string> fixture_dirs(const std::string& root) {
     std::vector<std::string> out;
     std::error_code ec;
