@@ -121,6 +121,18 @@ GK_FN __m256i perm32(__m256i v) {
     return _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(v, idx), tr);
 }
 
+// Software prefetch of the weight stream ahead of the current row group. The rows of a call are
+// contiguous, so the R rows being processed span [w, w + R*rb) and the next groups follow; short
+// rows (MoE experts: 3..8 super-blocks) restart the hardware prefetcher too often to keep DRAM
+// busy from one thread. Kernels prefetch, per block step, the matching slice of the row group
+// kPfGroups groups ahead. Those addresses may lie past the end of the weights: prefetches never
+// fault, and the address is computed as an integer so no out-of-range pointer is formed.
+constexpr int kPfGroups = 2;
+GK_FN void prefetch_span(uintptr_t addr, size_t bytes) {
+    for (size_t o = 0; o < bytes; o += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(addr + o), _MM_HINT_T0);
+}
+
 // Per-thread scratch for the activation-side precomputation (shared by all rows of a call).
 GK_FN uint8_t* scratch(size_t bytes) {
     thread_local std::vector<uint8_t> buf;
@@ -287,7 +299,9 @@ template <class Op>
 GK_FN void rows_32x8(const uint8_t* w, size_t rb, const uint8_t* act, int64_t nb, const float* dy,
                      const int32_t* yoff, float* out) {
     __m256 acc = _mm256_setzero_ps();
+    const uintptr_t pf = reinterpret_cast<uintptr_t>(w) + size_t(kPfGroups) * 8 * rb;
     for (int64_t b = 0; b < nb; ++b) {
+        prefetch_span(pf + size_t(b) * 8 * Op::kBytes, 8 * Op::kBytes);
         const __m256i y = loadu256(act + size_t(b) * sizeof(BlockQ8_0) + 2);
         const uint8_t* xb = w + size_t(b) * Op::kBytes;
         __m256i u[2];
@@ -399,7 +413,11 @@ GK_FN void rows_k45(const uint8_t* w, size_t rb, const KAct& a, int64_t nb, floa
     __m256 sums[R];
     float sumf[R];
     for (int r = 0; r < R; ++r) sums[r] = _mm256_setzero_ps(), sumf[r] = 0.0f;
+    // Per super-block, prefetch the matching slice of the row group kPfGroups groups ahead.
+    const uintptr_t pf = reinterpret_cast<uintptr_t>(w) + size_t(kPfGroups) * R * rb;
+    const size_t pf_step = R * sizeof(Block);
     for (int64_t i = 0; i < nb; ++i) {
+        prefetch_span(pf + size_t(i) * pf_step, pf_step);
         const float yd = a.y[i].d;
         const Block* x[R];
         __m256i sc[R], acc[R], hb[R];
@@ -460,7 +478,10 @@ GK_FN void rows_q6k(const uint8_t* w, size_t rb, const KAct& a, int64_t nb, floa
     const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
     __m256 sums[R];
     for (int r = 0; r < R; ++r) sums[r] = _mm256_setzero_ps();
+    const uintptr_t pf = reinterpret_cast<uintptr_t>(w) + size_t(kPfGroups) * R * rb;
+    const size_t pf_step = R * sizeof(BlockQ6K);
     for (int64_t i = 0; i < nb; ++i) {
+        prefetch_span(pf + size_t(i) * pf_step, pf_step);
         const BlockQ6K* x[R];
         __m256i sc[R], acc[R];
 #pragma GCC unroll 4
