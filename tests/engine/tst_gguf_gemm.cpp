@@ -30,11 +30,6 @@ namespace {
 using moetest::is_k_quant;
 constexpr auto& kTypes = moetest::kSimdGgufTypes;
 
-std::vector<uint8_t> random_rows(std::mt19937& rng, GgmlType t, int64_t n, int64_t rows,
-                                 size_t stride) {
-    return moetest::random_gguf_rows(rng, t, n, rows, stride);
-}
-
 // `tokens` activation rows quantized to vec_dot_type(t), `stride` bytes apart.
 std::vector<uint8_t> random_acts(std::mt19937& rng, GgmlType t, int64_t n, int64_t tokens,
                                  size_t stride) {
@@ -47,17 +42,6 @@ std::vector<uint8_t> random_acts(std::mt19937& rng, GgmlType t, int64_t n, int64
         moe::quantize_activation(at, x.data(), q.data() + size_t(i) * stride, n);
     }
     return q;
-}
-
-std::vector<int64_t> lengths(GgmlType t) {
-    return is_k_quant(t) ? std::vector<int64_t>{256, 512, 2816}
-                         : std::vector<int64_t>{32, 96, 4096};
-}
-
-uint32_t bits(float f) {
-    uint32_t u;
-    std::memcpy(&u, &f, 4);
-    return u;
 }
 
 }  // namespace
@@ -99,12 +83,12 @@ void TestGgufGemm::matchesScalar() {
     double max_rel = 0.0;
     int64_t checked = 0, not_identical = 0;
     const int64_t rows = 13, ldo = rows + 3;
-    for (int64_t n : lengths(t)) {
+    for (int64_t n : moetest::gguf_test_lengths(t)) {
         for (int64_t tokens : {1, 3, 4, 7, 16, 33}) {
             for (size_t pad : {size_t(0), size_t(48)}) {
                 const size_t row_bytes = moe::ggml_row_size(t, n), stride = row_bytes + pad;
                 const size_t arow = moe::ggml_row_size(moe::vec_dot_type(t), n) + pad;
-                const auto w = random_rows(rng, t, n, rows, stride);
+                const auto w = moetest::random_gguf_rows(rng, t, n, rows, stride);
                 const auto a = random_acts(rng, t, n, tokens, arow);
                 std::vector<float> got(size_t(tokens * ldo), NAN);
                 g.gemm(w.data(), stride, rows, a.data(), arow, tokens, n, got.data(), ldo);
@@ -126,7 +110,7 @@ void TestGgufGemm::matchesScalar() {
                                     .arg(double(v), 0, 'g', 9)
                                     .arg(double(ref), 0, 'g', 9)));
                         max_rel = std::max(max_rel, rel);
-                        not_identical += bits(v) != bits(ref);
+                        not_identical += moetest::float_bits(v) != moetest::float_bits(ref);
                         ++checked;
                     }
                     // Padding columns of the output are left alone.
@@ -164,7 +148,7 @@ void TestGgufGemm::throughput() {
         if (!g.gemm) continue;
         const size_t row_bytes = moe::ggml_row_size(t, kCols);
         const size_t arow = moe::ggml_row_size(moe::vec_dot_type(t), kCols);
-        const auto w = random_rows(rng, t, kCols, kRows, row_bytes);
+        const auto w = moetest::random_gguf_rows(rng, t, kCols, kRows, row_bytes);
         const auto a = random_acts(rng, t, kCols, kTokens, arow);
         std::vector<float> out(size_t(kRows * kTokens));
         auto time = [&](auto&& fn) {

@@ -31,11 +31,6 @@ namespace {
 using moetest::is_k_quant;
 constexpr auto& kTypes = moetest::kSimdGgufTypes;
 
-std::vector<uint8_t> random_rows(std::mt19937& rng, GgmlType t, int64_t n, int64_t rows,
-                                 size_t stride) {
-    return moetest::random_gguf_rows(rng, t, n, rows, stride);
-}
-
 std::vector<uint8_t> random_activation(std::mt19937& rng, GgmlType t, int64_t n) {
     std::normal_distribution<float> nd(0.0f, 1.0f);
     std::vector<float> x(static_cast<size_t>(n));
@@ -45,17 +40,6 @@ std::vector<uint8_t> random_activation(std::mt19937& rng, GgmlType t, int64_t n)
     std::vector<uint8_t> q(moe::ggml_row_size(at, n));
     moe::quantize_activation(at, x.data(), q.data(), n);
     return q;
-}
-
-std::vector<int64_t> lengths(GgmlType t) {
-    return is_k_quant(t) ? std::vector<int64_t>{256, 512, 2816}
-                         : std::vector<int64_t>{32, 96, 4096};
-}
-
-uint32_t bits(float f) {
-    uint32_t u;
-    std::memcpy(&u, &f, 4);
-    return u;
 }
 
 }  // namespace
@@ -95,14 +79,14 @@ void TestGgufKernels::matchesScalar() {
     std::mt19937 rng(std::random_device{}());
     double max_rel = 0.0;
     int64_t checked = 0, not_identical = 0;
-    for (int64_t n : lengths(t)) {
+    for (int64_t n : moetest::gguf_test_lengths(t)) {
         // 15 rows: a group of 8, a group of 4 and the single-row tail; the second pass uses a
         // padded stride to check that row_bytes is honoured.
         for (size_t pad : {size_t(0), size_t(48)}) {
             const int64_t rows = 15;
             const size_t row_bytes = moe::ggml_row_size(t, n), stride = row_bytes + pad;
             for (int rep = 0; rep < 4; ++rep) {
-                const auto w = random_rows(rng, t, n, rows, stride);
+                const auto w = moetest::random_gguf_rows(rng, t, n, rows, stride);
                 const auto a = random_activation(rng, t, n);
                 std::vector<float> got(size_t(rows), NAN);
                 k.dot_rows(w.data(), stride, rows, a.data(), n, got.data());
@@ -119,7 +103,8 @@ void TestGgufKernels::matchesScalar() {
                                              .arg(double(ref), 0, 'g', 9)
                                              .arg(rel)));
                     max_rel = std::max(max_rel, rel);
-                    not_identical += bits(got[size_t(r)]) != bits(ref);
+                    not_identical +=
+                        moetest::float_bits(got[size_t(r)]) != moetest::float_bits(ref);
                     ++checked;
                 }
             }
@@ -152,7 +137,7 @@ void TestGgufKernels::throughput() {
     std::mt19937 rng(1234);
     for (GgmlType t : kTypes) {
         const size_t row_bytes = moe::ggml_row_size(t, kCols);
-        const auto w = random_rows(rng, t, kCols, kRows, row_bytes);
+        const auto w = moetest::random_gguf_rows(rng, t, kCols, kRows, row_bytes);
         const auto a = random_activation(rng, t, kCols);
         std::vector<float> out(static_cast<size_t>(kRows));
         const double gb = double(w.size()) / 1e9;

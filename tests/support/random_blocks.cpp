@@ -56,4 +56,15 @@ std::vector<uint8_t> random_gguf_rows(std::mt19937& rng, GgmlType t, int64_t n, 
     return w;
 }
 
+std::vector<int64_t> gguf_test_lengths(GgmlType t) {
+    return is_k_quant(t) ? std::vector<int64_t>{256, 512, 2816}
+                         : std::vector<int64_t>{32, 96, 4096};
+}
+
+uint32_t float_bits(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    return u;
+}
+
 }  // namespace moetest

@@ -22,4 +22,11 @@ bool is_k_quant(moe::GgmlType t);
 std::vector<uint8_t> random_gguf_rows(std::mt19937& rng, moe::GgmlType t, int64_t n, int64_t rows,
                                       size_t stride);
 
+// Row lengths worth testing for a type: several superblocks for K-quants, odd block counts
+// for the 32-value formats.
+std::vector<int64_t> gguf_test_lengths(moe::GgmlType t);
+
+// The bit pattern of a float, for bit-identity checks.
+uint32_t float_bits(float f);
+
 }  // namespace moetest
