@@ -25,6 +25,7 @@ int main() {
     };
     std::vector<Fmt> fmts;
     fmts.push_back({"bf16", {PackedFormat::BF16, 32, false, false}});
+    fmts.push_back({"bf16/f32-acts", {PackedFormat::BF16, 32, false, false, true}});
     fmts.push_back({"int8", {PackedFormat::INT8, 32, false, false}});
     fmts.push_back({"int4/g32", {PackedFormat::INT4, 32, false, false}});
     fmts.push_back({"int4/g64min", {PackedFormat::INT4, 64, true, false}});

@@ -35,8 +35,9 @@ class ExpertFormats : public QObject {
         QTest::addColumn<double>("bound");
         // Per-logit bounds relative to max|golden|; int4 on these tiny random models can flip
         // routing, so its bound is loose (the kernels' own bars are in tst_moe_kernels).
-        const std::pair<const char*, double> formats[] = {
-            {"reference", 2e-3}, {"bf16", 2e-2}, {"int8", 6e-2}, {"int4", 0.5}};
+        const std::pair<const char*, double> formats[] = {{"reference", 2e-3},  {"auto", 2e-3},
+                                                          {"bf16-exact", 2e-3}, {"bf16", 2e-2},
+                                                          {"int8", 6e-2},       {"int4", 0.5}};
         for (const char* fx :
              {"hf-tiny/qwen3_moe-s1", "hf-tiny/mixtral-s1", "hf-tiny/deepseek_v3-s1",
               "hf-tiny/gpt_oss-s1", "hf-extra/qwen3_moe-s2"}) {

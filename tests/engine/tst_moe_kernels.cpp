@@ -26,6 +26,7 @@ class TestMoeKernels : public QObject {
             const char* name;
             PackOptions opt;
         } fmts[] = {{"bf16", {PackedFormat::BF16, 32, false, false}},
+                    {"bf16/f32-acts", {PackedFormat::BF16, 32, false, false, true}},
                     {"int8", {PackedFormat::INT8, 32, false, false}},
                     {"int8/fp16-scales", {PackedFormat::INT8, 32, false, true}},
                     {"int4/g32", {PackedFormat::INT4, 32, false, false}},
@@ -50,6 +51,8 @@ class TestMoeKernels : public QObject {
                         QVERIFY2(e.vs_scalar < scalar_bar(v, f.opt.format), qPrintable(where));
                         QVERIFY2(e.vs_dequant < format_bar(f.opt.format), qPrintable(where));
                         QVERIFY2(e.vs_source < format_bar(f.opt.format), qPrintable(where));
+                        // fp32 activations: exact products, only the summation order differs.
+                        if (f.opt.f32_acts) QVERIFY2(e.vs_dequant < 1e-5, qPrintable(where));
                         worst[0] = std::max(worst[0], e.vs_scalar);
                         worst[1] = std::max(worst[1], e.vs_dequant);
                         worst[2] = std::max(worst[2], e.vs_source);

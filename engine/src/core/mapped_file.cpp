@@ -61,6 +61,21 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
     return f;
 }
 
+void release_pages(const void* p, size_t bytes) {
+#if defined(__linux__)
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21  // Linux 5.4+
+#endif
+    const auto page = uintptr_t(sysconf(_SC_PAGESIZE));
+    const uintptr_t begin = (uintptr_t(p) + page - 1) & ~(page - 1);
+    const uintptr_t end = (uintptr_t(p) + bytes) & ~(page - 1);
+    if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_PAGEOUT);
+#else
+    (void)p;
+    (void)bytes;
+#endif
+}
+
 MappedFile::~MappedFile() {
     if (!data_) return;
 #if defined(_WIN32)

@@ -27,4 +27,10 @@ class MappedFile {
     size_t size_ = 0;
 };
 
+// Hands the pages lying wholly inside [p, p + bytes) back to the OS (MADV_PAGEOUT): used after
+// weights were repacked into another layout, so the source's pages stop counting as resident.
+// Non-destructive: the memory stays valid and a later read pages the data back in (from the
+// file for a mapping). Best effort; does nothing where the OS has no such advice.
+void release_pages(const void* p, size_t bytes);
+
 }  // namespace moe

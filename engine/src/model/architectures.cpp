@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "core/error.h"
+#include "core/mapped_file.h"
 #include "cpu/moe/gguf_simd_kernels.h"
 #include "cpu/moe/pack_cache.h"
 #include "model/gguf_loader.h"
@@ -31,6 +32,29 @@ const std::vector<ArchitectureEntry>& supported_architectures() {
 
 namespace {
 
+// What "auto" picks for a layer's experts: GGUF experts run in place; bf16 and fp8 experts are
+// repacked to bf16 with fp32 activations (lossless for bf16; fp8 x block scale rounds to bf16,
+// as transformers' own dequantization does); experts with LoRA terms, and f32/f16 experts (whose
+// bf16 rounding would lose precision the user kept on purpose), take the reference path.
+std::string auto_expert_format(const std::vector<Expert>& experts) {
+    const Expert& e = experts.front();
+    if (!e.gate.lora.empty() || !e.up.lora.empty() || !e.down.lora.empty()) return "reference";
+    if (e.gate.w.ggml) return "gguf";
+    const DType t = e.gate.w.dtype;
+    return t == DType::BF16 || t == DType::F8_E4M3 ? "bf16-exact" : "reference";
+}
+
+// After repacking, the source copies of the experts are not read again for inference: hand
+// their pages back so the model is resident once, not twice.
+void release_expert_sources(const std::vector<Expert>& experts) {
+    for (const Expert& e : experts) {
+        for (const Linear* l : {&e.gate, &e.up, &e.down}) {
+            if (l->w.data && !l->w.ggml)
+                release_pages(l->w.data, l->w.row_bytes() * size_t(l->w.rows));
+        }
+    }
+}
+
 // Readies every MoE block's experts for the CPU operator (see LoadOptions::expert_format).
 // Repacking formats go through the on-disk pack cache (cpu/moe/pack_cache.h): one file for all
 // layers, read back in place on the next load instead of repacking.
@@ -49,7 +73,9 @@ void prepare_experts(DecoderModel& model, const std::string& format) {
         format == "auto" ? std::nullopt : expert_pack_options(format);
     const std::string& path = model.info().path;
     std::string key;
-    if (opt && !blocks.empty() && !path.empty() && pack_cache_enabled()) {
+    // bf16 repacking is a reorder at memory speed: a cache file would only copy the model.
+    if (opt && opt->format != PackedFormat::BF16 && !blocks.empty() && !path.empty() &&
+        pack_cache_enabled()) {
         key = pack_cache_key(model_weight_files(path), *opt);
         auto cached = read_pack_cache(path, key);
         bool all = cached.size() == blocks.size();
@@ -60,14 +86,9 @@ void prepare_experts(DecoderModel& model, const std::string& format) {
         // blocks adopted so far are simply rebuilt.
     }
     for (MoeBlock* moe : blocks) {
-        std::string f = format;
-        if (f == "auto") {
-            const Expert& e = moe->experts.front();
-            const bool gguf =
-                e.gate.w.ggml && e.gate.lora.empty() && e.up.lora.empty() && e.down.lora.empty();
-            f = gguf ? "gguf" : "reference";
-        }
+        const std::string f = format == "auto" ? auto_expert_format(moe->experts) : format;
         moe->prepare_experts(f);
+        if (f != "reference" && f != "gguf") release_expert_sources(moe->experts);
     }
     if (key.empty()) return;
     std::vector<const ExpertBank*> banks;

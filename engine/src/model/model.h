@@ -49,9 +49,12 @@ struct LoadOptions {
     // Reproduce llama.cpp's CPU attention bit for bit: F16 KV cache and flash attention that
     // accumulates values in f16. Off by default (fp32 throughout is more accurate).
     bool llama_cpp_attention = false;
-    // How routed experts run on the CPU: "auto" (GGUF experts in place through the fast
-    // kernels, others on the reference path), "reference", "bf16", "int8", "int4",
-    // "int4-g64", "int4-g128" (repacked at load for the fused kernels; a copy of the experts).
+    // How routed experts run on the CPU: "auto" (GGUF experts in place through the fused
+    // operator's kernels; bf16/fp8 experts repacked as "bf16-exact"; f32/f16 experts and experts
+    // with LoRA terms on the reference path), "reference", "gguf", "bf16-exact" (bf16 weights,
+    // fp32 activations), "bf16" (bf16 activations too: AMX / vdpbf16ps, fastest prefill),
+    // "int8", "int4", "int4-g64", "int4-g128" (repacked at load into the fused kernels' layout;
+    // the source pages are handed back to the OS).
     std::string expert_format = "auto";
     // A LoRA adapter to apply (PEFT folder), at this multiplier of its own alpha/r scaling.
     std::string lora_path;

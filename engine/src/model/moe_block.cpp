@@ -70,8 +70,9 @@ void MoeBlock::run_experts(const float* x, int64_t T, const Routing& routing, fl
 std::optional<PackOptions> expert_pack_options(const std::string& format) {
     if (format == "reference" || format == "gguf") return std::nullopt;
     PackOptions opt;
-    if (format == "bf16") {
+    if (format == "bf16" || format == "bf16-exact") {
         opt.format = PackedFormat::BF16;
+        opt.f32_acts = format == "bf16-exact";
     } else if (format == "int8") {
         opt.format = PackedFormat::INT8;
     } else if (format == "int4" || format == "int4-g32" || format == "int4-g64" ||
@@ -79,8 +80,9 @@ std::optional<PackOptions> expert_pack_options(const std::string& format) {
         opt.format = PackedFormat::INT4;
         opt.group = format == "int4-g64" ? 64 : format == "int4-g128" ? 128 : 32;
     } else {
-        throw Error("unknown expert format '" + format +
-                    "' (use reference, gguf, bf16, int8, int4, int4-g64 or int4-g128)");
+        throw Error(
+            "unknown expert format '" + format +
+            "' (use auto, reference, gguf, bf16-exact, bf16, int8, int4, int4-g64 or int4-g128)");
     }
     return opt;
 }
@@ -102,7 +104,8 @@ bool has_lora(const Expert& e) {
 // gives (the cache key covers the options; this guards against a key collision or a model whose
 // shapes changed without its files changing, e.g. a different config for the same weights).
 bool fits(const PackedMatrix& m, int64_t rows, int64_t cols, bool gate_up, const PackOptions& opt) {
-    return m.format == opt.format && m.rows == rows && m.cols == cols && m.gate_up == gate_up &&
+    return m.format == opt.format && m.f32_acts == opt.f32_acts && m.rows == rows &&
+           m.cols == cols && m.gate_up == gate_up &&
            (opt.format != PackedFormat::INT4 || m.group == opt.group) &&
            m.data.size == size_t(m.blocks) * m.block_bytes && m.data.data() != nullptr;
 }

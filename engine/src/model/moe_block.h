@@ -35,9 +35,9 @@ void run_experts_reference(const std::vector<Expert>& experts, const ExpertActiv
                            const float* x, int64_t T, int64_t hidden, const Routing& routing,
                            const std::vector<bool>* skip, float* out);
 
-// The pack options of a repacking expert format ("bf16", "int8", "int4", "int4-g32", "int4-g64",
-// "int4-g128"); nullopt for "reference" and "gguf", which repack nothing. Throws moe::Error on an
-// unknown format.
+// The pack options of a repacking expert format ("bf16-exact", "bf16", "int8", "int4",
+// "int4-g32", "int4-g64", "int4-g128"); nullopt for "reference" and "gguf", which repack nothing.
+// Throws moe::Error on an unknown format.
 std::optional<PackOptions> expert_pack_options(const std::string& format);
 
 class MoeBlock : public FeedForward {
@@ -53,7 +53,8 @@ class MoeBlock : public FeedForward {
     // null = the reference path over `experts`.
     std::shared_ptr<const ExpertBank> bank;
 
-    // Builds `bank` from `experts`: "bf16", "int8", "int4" (group 32; "int4-g64", "int4-g128")
+    // Builds `bank` from `experts`: "bf16-exact", "bf16", "int8", "int4" (group 32; "int4-g64",
+    // "int4-g128")
     // repack; "gguf" uses GGUF experts in place (fails for other storage); "reference" drops
     // the bank. Throws moe::Error on an unknown format or on experts with LoRA terms.
     void prepare_experts(const std::string& format);

@@ -131,7 +131,7 @@ void amx_matmul(const PackedMatrix& w, const PackedActs& a, int64_t b0, int64_t 
 
 void bf16_amx(const PackedMatrix& w, const PackedActs& a, int64_t b0, int64_t b1, float* y,
               int64_t ldy) {
-    if (a.T < kAmxMinTokens) return avx512_kernels().bf16(w, a, b0, b1, y, ldy);
+    if (a.T < kAmxMinTokens || w.f32_acts) return avx512_kernels().bf16(w, a, b0, b1, y, ldy);
     amx_matmul<false>(w, a, b0, b1, y, ldy);
 }
 

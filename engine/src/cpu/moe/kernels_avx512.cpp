@@ -46,6 +46,26 @@ void bf16_block(const uint8_t* wb, const uint32_t* x, int64_t ldx, int64_t pairs
     for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y + t * ldy, _mm512_add_ps(acc0[t], acc1[t]));
 }
 
+// BF16 weights times fp32 activations (PackedMatrix::f32_acts): each 32-bit lane holds the
+// row's k-pair, so shifting left by 16 gives the even k as fp32 and masking the low half the odd.
+template <int NT>
+void bf16_f32_block(const uint8_t* wb, const float* x, int64_t ldx, int64_t pairs, float* y,
+                    int64_t ldy) {
+    const __m512i himask = _mm512_set1_epi32(int(0xFFFF0000u));
+    __m512 acc0[NT], acc1[NT];
+    for (int t = 0; t < NT; ++t) acc0[t] = acc1[t] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < pairs; ++p) {
+        const __m512i v = _mm512_load_si512(wb + p * 64);
+        const __m512 even = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+        const __m512 odd = _mm512_castsi512_ps(_mm512_and_si512(v, himask));
+        for (int t = 0; t < NT; ++t) {
+            acc0[t] = _mm512_fmadd_ps(even, _mm512_set1_ps(x[t * ldx + 2 * p]), acc0[t]);
+            acc1[t] = _mm512_fmadd_ps(odd, _mm512_set1_ps(x[t * ldx + 2 * p + 1]), acc1[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y + t * ldy, _mm512_add_ps(acc0[t], acc1[t]));
+}
+
 // vpdpbusd multiplies unsigned bytes (here the activations, stored as x + 128) with signed bytes
 // (the weights); sum(w * (x + 128)) - 128 * sum(w) is the signed dot product.
 template <int NT>
@@ -128,6 +148,15 @@ void over_tokens(int64_t T, F&& f) {
 
 void bf16_avx512(const PackedMatrix& w, const PackedActs& a, int64_t b0, int64_t b1, float* y,
                  int64_t ldy) {
+    if (w.f32_acts) {
+        for (int64_t b = b0; b < b1; ++b) {
+            over_tokens(a.T, [&]<int NT>(int64_t t0) {
+                bf16_f32_block<NT>(w.block(b), a.f32.data() + t0 * w.kp, w.kp, w.kp / 2,
+                                   y + t0 * ldy + b * kRowBlock, ldy);
+            });
+        }
+        return;
+    }
     const int64_t ldx = w.kp / 2;
     const auto* x = reinterpret_cast<const uint32_t*>(a.bf16.data());
     for (int64_t b = b0; b < b1; ++b) {

@@ -47,6 +47,10 @@ struct PackOptions {
     int64_t group = 32;        // INT4 group size along k: 32, 64 or 128
     bool int4_min = false;     // INT4: asymmetric d*q + min instead of d*(q - 8)
     bool fp16_scales = false;  // round INT8/INT4 scales (and mins) to fp16 precision
+    // BF16: multiply with fp32 activations (weights widened to fp32, FMA) instead of rounding
+    // the activations to bf16 for vdpbf16ps/AMX. Exact up to fp32 summation, as fast at decode
+    // (bandwidth-bound either way), about half the prefill throughput of the bf16 dot products.
+    bool f32_acts = false;
 };
 
 constexpr int64_t kRowBlock = 16;
@@ -67,6 +71,7 @@ struct PackedMatrix {
     int64_t blocks = 0;  // row blocks (gate_up: 2 per 16 rows)
     int64_t group = 0;   // INT4 group size
     bool gate_up = false;
+    bool f32_acts = false;  // BF16 only (PackOptions::f32_acts)
     size_t block_bytes = 0;
     AlignedBytes data;
     std::vector<float> scale;     // INT8: [blocks * 16] per row
@@ -95,7 +100,7 @@ struct PackedActs {
     PackedFormat format = PackedFormat::BF16;
     int64_t T = 0, tp = 0, kp = 0, group = 0;
     std::vector<float> f32;      // BF16: [T][kp]
-    std::vector<uint16_t> bf16;  // BF16: [tp][kp]
+    std::vector<uint16_t> bf16;  // BF16 unless f32_acts: [tp][kp]
     std::vector<int8_t> i8;      // INT8/INT4: [tp][kp]
     std::vector<uint8_t> u8;     // INT8: [T][kp], i8 + 128
     std::vector<float> scale;    // INT8/INT4: [T]

@@ -124,6 +124,7 @@ PackedMatrix make_layout(int64_t rows, int64_t cols, int64_t blocks, const PackO
     m.rows = rows;
     m.cols = cols;
     m.blocks = blocks;
+    m.f32_acts = opt.format == PackedFormat::BF16 && opt.f32_acts;
     int64_t align = 64;  // AMX: 32 bf16 or 64 int8 per tile step
     if (opt.format == PackedFormat::INT4) {
         require(opt.group == 32 || opt.group == 64 || opt.group == 128,
@@ -223,9 +224,14 @@ void prepare_acts(const PackedMatrix& w, const float* x, int64_t T, int64_t ldx,
     const int64_t K = w.cols, kp = w.kp;
     if (w.format == PackedFormat::BF16) {
         a.f32.assign(size_t(T * kp), 0.0f);
+        for (int64_t t = 0; t < T; ++t)
+            std::copy(x + t * ldx, x + t * ldx + K, a.f32.begin() + t * kp);
+        if (w.f32_acts) {
+            a.bf16.clear();
+            return;
+        }
         a.bf16.assign(size_t(a.tp * kp), 0);
         for (int64_t t = 0; t < T; ++t) {
-            std::copy(x + t * ldx, x + t * ldx + K, a.f32.begin() + t * kp);
             for (int64_t k = 0; k < K; ++k)
                 a.bf16[size_t(t * kp + k)] = f32_to_bf16(x[t * ldx + k]);
         }
