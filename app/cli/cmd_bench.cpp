@@ -124,10 +124,7 @@ BenchLayer make_layer(const Shape& s, int64_t experts, const std::string& format
 }
 
 size_t expert_bytes(const moe::BankExpert& e) {
-    if (e.gguf)
-        return e.gate.row_bytes * size_t(e.gate.rows) + e.up.row_bytes * size_t(e.up.rows) +
-               e.gguf_down.row_bytes * size_t(e.gguf_down.rows);
-    return e.gate_up.bytes() + e.down.bytes();
+    return e.bytes();
 }
 
 int bench_moe(const Args& args) {

@@ -9,9 +9,10 @@
 namespace moecli {
 
 int cmd_info(const std::vector<std::string>& argv) {
-    const Args args(argv, {}, {});
+    const Args args(argv, {"rope-freq-bf16", "llamacpp-attention"},
+                    {"lora", "lora-scale", "expert-format"});
     if (args.positional().size() != 1) throw moe::Error("usage: moestudio-cli info MODEL");
-    const auto model = moe::load_model(args.positional()[0]);
+    const auto model = moe::load_model(args.positional()[0], load_options(args));
     const moe::ModelInfo& i = model->info();
     const nlohmann::json j = {
         {"architecture", i.architecture},
@@ -24,6 +25,7 @@ int cmd_info(const std::vector<std::string>& argv) {
         {"moe_layers", i.moe_layers},
         {"parameters", {{"total", i.params_total}, {"active", i.params_active}}},
         {"dtype", i.dtype},
+        {"cpu_experts", {{"format", i.expert_format}, {"numa_parts", i.expert_numa_parts}}},
         {"max_context", i.max_context},
         {"eos_token_ids", i.eos_token_ids},
     };

@@ -6,6 +6,7 @@
 #include <QObject>
 #include <QTest>
 
+#include "core/error.h"
 #include "tst_moe_kernels_common.h"
 
 using namespace moe_test;
@@ -85,6 +86,73 @@ class TestFusedMoe : public QObject {
                 QVERIFY2(err < 1e-5, qPrintable(QString::fromStdString(ggml_type_name(t))));
             }
         }
+    }
+
+    // NUMA parts: every expert cut into 2 or 3 slices of the intermediate dimension, computed by
+    // that many virtual node pools and merged; against the reference over the same weights.
+    void numaParts() {
+        for (int parts : {2, 3}) {
+            NumaPools pools(NumaTopology::virtual_nodes(parts), false, 1);
+            const struct {
+                const char* name;
+                PackOptions opt;
+                double bar;
+            } fmts[] = {{"bf16/f32-acts", {PackedFormat::BF16, 32, false, false, true}, 1e-5},
+                        {"int8", {PackedFormat::INT8, 32, false, false}, 0.05},
+                        {"int4/g32", {PackedFormat::INT4, 32, false, false}, 0.2}};
+            for (const auto& f : fmts) {
+                for (int64_t T : {1, 37}) {
+                    FusedCase c;
+                    c.experts = 10;
+                    c.hidden = 72;
+                    c.inter = 88;  // parts of 32/32/24 or 48/40 rows: uneven, not 64-aligned
+                    c.T = T;
+                    c.k = 3;
+                    c.opt = f.opt;
+                    c.biases = T == 37;
+                    c.mask = T == 1;
+                    c.parts = parts;
+                    c.pools = &pools;
+                    const double err = check_fused(default_kernel_variant(), c, 11u + uint32_t(T));
+                    qInfo("%d parts %s T=%lld: rel err %.2e", parts, f.name, (long long)T, err);
+                    QVERIFY2(err < f.bar, qPrintable(QString("%1 parts %2 T=%3 err %4")
+                                                         .arg(parts)
+                                                         .arg(f.name)
+                                                         .arg(T)
+                                                         .arg(err)));
+                }
+            }
+            for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_K}) {
+                FusedCase c;
+                c.experts = 6;
+                c.hidden = 256;
+                c.inter = 768;  // Q4_K: 3 blocks of 256 over the parts
+                c.T = 20;
+                c.k = 2;
+                c.gguf = true;
+                c.gguf_type = t;
+                c.parts = parts;
+                c.pools = &pools;
+                const double err = check_fused(default_kernel_variant(), c, 5u);
+                qInfo("%d parts gguf %s: rel err %.2e", parts, ggml_type_name(t).c_str(), err);
+                QVERIFY2(err < 1e-5, qPrintable(QString::fromStdString(ggml_type_name(t))));
+            }
+        }
+    }
+
+    // A bank cut for 2 nodes cannot run on pools of another size: a clear error, not a crash.
+    void partCountMismatchIsAnError() {
+        NumaPools pools(NumaTopology::virtual_nodes(3), false, 1);
+        FusedCase c;
+        c.parts = 2;
+        c.pools = &pools;
+        bool threw = false;
+        try {
+            check_fused(default_kernel_variant(), c, 1);
+        } catch (const moe::Error& e) {
+            threw = QString(e.what()).contains("2 NUMA parts");
+        }
+        QVERIFY(threw);
     }
 
     void allExpertsMasked() {

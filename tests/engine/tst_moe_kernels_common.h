@@ -129,6 +129,10 @@ struct FusedCase {
     bool biases = false;
     bool clamped_swiglu = false;
     bool mask = false;  // skip every third expert
+    // NUMA parts of every expert (virtual nodes, ordinary memory); with parts > 1, `pools`
+    // must have that many nodes.
+    int parts = 1;
+    NumaPools* pools = nullptr;
 };
 
 // Fused operator vs run_experts_reference over the same (dequantized / GGUF) weights.
@@ -179,17 +183,27 @@ inline double check_fused(KernelVariant v, const FusedCase& c, uint32_t seed) {
         src.gate_bias = r.gate.bias;
         src.up_bias = r.up.bias;
         src.down_bias = r.down.bias;
-        bank.experts.push_back(make_bank_expert(src, c.opt, c.gguf));
+        bank.experts.push_back(
+            make_bank_expert(src, c.opt, c.gguf, std::vector<int>(size_t(c.parts), -1)));
         if (!c.gguf) {
-            // The reference multiplies by exactly the weights the kernels hold.
+            // The reference multiplies by exactly the weights the kernels hold: each part's
+            // gate/up rows and down columns, dequantized into the whole matrices.
             const BankExpert& be = bank.experts.back();
-            auto dq = [](const PackedMatrix& m, int64_t first, int64_t rows, int64_t cols) {
-                auto w = std::make_shared<std::vector<float>>(size_t(rows * cols));
-                for (int64_t i = 0; i < rows; ++i)
-                    m.dequantize_row(first + i, w->data() + i * cols);
-                return w;
-            };
-            auto g = dq(be.gate_up, 0, I, H), u = dq(be.gate_up, I, I, H), d = dq(be.down, 0, H, I);
+            auto g = std::make_shared<std::vector<float>>(size_t(I * H));
+            auto u = std::make_shared<std::vector<float>>(size_t(I * H));
+            auto d = std::make_shared<std::vector<float>>(size_t(H * I));
+            std::vector<float> row(size_t(std::max(H, I)));
+            for (const ExpertPart& part : be.parts) {
+                const int64_t n = part.i1 - part.i0;
+                for (int64_t i = 0; i < n; ++i) {
+                    part.gate_up.dequantize_row(i, g->data() + (part.i0 + i) * H);
+                    part.gate_up.dequantize_row(n + i, u->data() + (part.i0 + i) * H);
+                }
+                for (int64_t r = 0; n > 0 && r < H; ++r) {
+                    part.down.dequantize_row(r, row.data());
+                    std::copy(row.begin(), row.begin() + n, d->begin() + r * I + part.i0);
+                }
+            }
             r.gate.w.data = g->data();
             r.gate.owner = g;
             r.up.w.data = u->data();
@@ -207,7 +221,7 @@ inline double check_fused(KernelVariant v, const FusedCase& c, uint32_t seed) {
     }
     std::vector<float> out(size_t(c.T * H), 123.0f), want(size_t(c.T * H));
     fused_moe(bank, x.data(), c.T, routing.ids.data(), routing.weights.data(), c.k, skip.data(),
-              out.data(), v);
+              out.data(), v, c.pools);
     run_experts_reference(ref, ref_act, x.data(), c.T, H, routing, &skip_ref, want.data());
     return rel_err(out, want);
 }

@@ -265,4 +265,9 @@ void NumaPools::wait_all() {
     queue_->wait_all();
 }
 
+NumaPools& numa_pools() {
+    static NumaPools pools(numa_topology(), !numa_topology().is_virtual());
+    return pools;
+}
+
 }  // namespace moe

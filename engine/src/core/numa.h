@@ -134,4 +134,8 @@ class NumaPools {
     std::unique_ptr<TaskQueue> queue_;
 };
 
+// The process-wide pools over numa_topology() (created on first use; workers pinned to their
+// node's cores on a real multi-node machine). The expert operator runs multi-part banks here.
+NumaPools& numa_pools();
+
 }  // namespace moe

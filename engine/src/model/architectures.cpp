@@ -55,6 +55,12 @@ void release_expert_sources(const std::vector<Expert>& experts) {
     }
 }
 
+int moe_parts(const std::vector<MoeBlock*>& blocks) {
+    for (const MoeBlock* moe : blocks)
+        if (moe->bank) return moe->bank->parts();
+    return 1;
+}
+
 // Readies every MoE block's experts for the CPU operator (see LoadOptions::expert_format).
 // Repacking formats go through the on-disk pack cache (cpu/moe/pack_cache.h): one file for all
 // layers, read back in place on the next load instead of repacking.
@@ -76,20 +82,27 @@ void prepare_experts(DecoderModel& model, const std::string& format) {
     // bf16 repacking is a reorder at memory speed: a cache file would only copy the model.
     if (opt && opt->format != PackedFormat::BF16 && !blocks.empty() && !path.empty() &&
         pack_cache_enabled()) {
-        key = pack_cache_key(model_weight_files(path), *opt);
-        auto cached = read_pack_cache(path, key);
+        const std::vector<int> nodes = bank_part_nodes();
+        key = pack_cache_key(model_weight_files(path), *opt, int(nodes.size()));
+        auto cached = read_pack_cache(path, key, nodes);
         bool all = cached.size() == blocks.size();
         for (size_t i = 0; all && i < blocks.size(); ++i)
             all = blocks[i]->adopt_bank(cached[i], *opt);
-        if (all) return;
+        if (all) {
+            model.set_expert_placement(format, moe_parts(blocks));
+            return;
+        }
         // A file that passed its checks but does not fit (or LoRA experts): repack below; the
         // blocks adopted so far are simply rebuilt.
     }
+    std::string used;
     for (MoeBlock* moe : blocks) {
         const std::string f = format == "auto" ? auto_expert_format(moe->experts) : format;
         moe->prepare_experts(f);
         if (f != "reference" && f != "gguf") release_expert_sources(moe->experts);
+        used = used.empty() || used == f ? f : "mixed";
     }
+    model.set_expert_placement(used, moe_parts(blocks));
     if (key.empty()) return;
     std::vector<const ExpertBank*> banks;
     for (MoeBlock* moe : blocks) banks.push_back(moe->bank.get());

@@ -34,6 +34,11 @@ class DecoderModel : public Model {
 
     // Fills info() from the loaded blocks and the stored tensors (parameter counts, dtype).
     void finalize_info(const std::string& path);
+    // Records how the experts were prepared (ModelInfo::expert_format / expert_numa_parts).
+    void set_expert_placement(const std::string& format, int numa_parts) {
+        info_.expert_format = format;
+        info_.expert_numa_parts = numa_parts;
+    }
 
     HfConfig config;
     WeightStore store;  // owns the mappings every weight view points into

@@ -24,6 +24,11 @@ struct ModelInfo {
     int64_t params_total = 0;
     int64_t params_active = 0;  // per token: total minus the routed experts not chosen
     std::string dtype;          // dominant stored weight type, e.g. "BF16"
+    // How the routed experts run on the CPU (LoadOptions::expert_format after "auto" was
+    // resolved, e.g. "bf16-exact", "gguf", "reference"; "mixed" when layers differ) and into how
+    // many NUMA parts each expert is cut.
+    std::string expert_format;
+    int expert_numa_parts = 1;
     int64_t max_context = 0;
     std::vector<int64_t> eos_token_ids;
     int64_t bos_token_id = -1;

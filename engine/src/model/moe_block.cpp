@@ -120,6 +120,7 @@ void MoeBlock::prepare_experts(const std::string& format) {
     const std::optional<PackOptions> packed = expert_pack_options(format);
     const bool keep_gguf = !packed;
     const PackOptions opt = packed.value_or(PackOptions{});
+    const std::vector<int> nodes = bank_part_nodes();
     auto b = std::make_shared<ExpertBank>();
     b->hidden = hidden;
     b->inter = experts.empty() ? 0 : experts.front().gate.out_features();
@@ -133,8 +134,9 @@ void MoeBlock::prepare_experts(const std::string& format) {
             throw Error("expert format 'gguf' needs GGUF-stored experts; '" + e.gate.name +
                         "' is not");
         }
-        b->experts.push_back(make_bank_expert(
-            {e.gate.w, e.up.w, e.down.w, e.gate.bias, e.up.bias, e.down.bias}, opt, keep_gguf));
+        b->experts.push_back(
+            make_bank_expert({e.gate.w, e.up.w, e.down.w, e.gate.bias, e.up.bias, e.down.bias}, opt,
+                             keep_gguf, nodes));
     }
     // Lets the pack cache's tests tell a cache hit from a repack.
     if (packed) note_packed_matrices(2 * int64_t(experts.size()));
@@ -144,14 +146,23 @@ void MoeBlock::prepare_experts(const std::string& format) {
 bool MoeBlock::adopt_bank(std::shared_ptr<ExpertBank> b, const PackOptions& opt) {
     if (!b || b->experts.size() != experts.size()) return false;
     const int64_t inter = experts.empty() ? 0 : experts.front().gate.out_features();
+    const size_t parts = bank_part_nodes().size();
     for (size_t i = 0; i < experts.size(); ++i) {
         const Expert& e = experts[i];
         const BankExpert& be = b->experts[i];
-        if (has_lora(e) || be.gguf || e.gate.out_features() != inter ||
-            !fits(be.gate_up, inter, hidden, true, opt) ||
-            !fits(be.down, hidden, inter, false, opt)) {
+        if (has_lora(e) || be.gguf || e.gate.out_features() != inter || be.parts.size() != parts)
             return false;
+        int64_t next = 0;  // the parts must tile [0, inter) in order
+        for (const ExpertPart& part : be.parts) {
+            const int64_t n = part.i1 - part.i0;
+            if (part.i0 != next || n < 0 ||
+                (n > 0 && (!fits(part.gate_up, n, hidden, true, opt) ||
+                           !fits(part.down, hidden, n, false, opt)))) {
+                return false;
+            }
+            next = part.i1;
         }
+        if (next != inter) return false;
     }
     b->hidden = hidden;
     b->inter = inter;

@@ -2,7 +2,12 @@
 #include "cpu/moe/fused_moe.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <numeric>
 
 #include "core/error.h"
 #include "core/parallel.h"
@@ -26,6 +31,26 @@ void GluActivation::apply(const float* gate, const float* up, float* h, int64_t 
 
 namespace {
 
+size_t gguf_bytes(const GgufMatrix& m) {
+    return m.data ? m.row_bytes * size_t(m.rows) : 0;
+}
+
+}  // namespace
+
+size_t ExpertPart::bytes() const {
+    return gate_up.bytes() + down.bytes() + gguf_bytes(gate) + gguf_bytes(up) +
+           (gguf_down.data ? ggml_row_size(gguf_down.type, gguf_down.cols) * size_t(gguf_down.rows)
+                           : 0);
+}
+
+size_t BankExpert::bytes() const {
+    size_t n = 0;
+    for (const ExpertPart& p : parts) n += p.bytes();
+    return n;
+}
+
+namespace {
+
 GgufMatrix gguf_matrix(const WeightMatrix& w) {
     return {w.ggml_type, w.data, w.rows, w.cols, w.row_bytes()};
 }
@@ -39,38 +64,94 @@ int64_t ceil_div(int64_t a, int64_t b) {
     return (a + b - 1) / b;
 }
 
-// One active expert's working set for a call.
+// ------------------------------------------------------------------------------ execution
+
+// Runs a phase on the bank's parts: on the process-wide pool for one part, else every part on
+// its node's pool, all nodes at once.
+class Exec {
+  public:
+    Exec(int parts, NumaPools* pools) : parts_(parts), pools_(pools) {
+        if (parts_ > 1) {
+            if (!pools_) pools_ = &numa_pools();
+            require(pools_->node_count() == parts_,
+                    "fused_moe: the expert bank has " + std::to_string(parts_) +
+                        " NUMA parts but the pools have " + std::to_string(pools_->node_count()) +
+                        " nodes");
+        }
+    }
+    int parts() const { return parts_; }
+    int threads(int part) const {
+        return parts_ == 1 ? parallel_threads() : pools_->pool(part).size();
+    }
+    // fn(part, begin, end) over [0, counts[part]) for every part.
+    void run(const std::vector<int64_t>& counts,
+             const std::function<void(int, int64_t, int64_t)>& fn) const {
+        if (parts_ == 1) {
+            parallel_for(counts[0], 1, [&](int64_t b, int64_t e) { fn(0, b, e); });
+            return;
+        }
+        const int64_t n = *std::max_element(counts.begin(), counts.end());
+        pools_->parallel_for(
+            n,
+            [&](int node, int64_t b, int64_t e, int) {
+                e = std::min(e, counts[size_t(node)]);
+                if (b < e) fn(node, b, e);
+            },
+            1);
+    }
+    // fn(begin, end) over [0, n), spread over all parts' cores.
+    void spread(int64_t n, const std::function<void(int64_t, int64_t)>& fn) const {
+        if (parts_ == 1) {
+            parallel_for(n, 1, fn);
+            return;
+        }
+        const auto ranges = split_range(n, parts_, 1);
+        std::vector<int64_t> counts;
+        for (const auto& [b, e] : ranges) counts.push_back(e - b);
+        run(counts, [&](int p, int64_t b, int64_t e) {
+            fn(ranges[size_t(p)].first + b, ranges[size_t(p)].first + e);
+        });
+    }
+
+  private:
+    int parts_;
+    NumaPools* pools_;
+};
+
+// ------------------------------------------------------------------------------ working set
+
+// An expert's tokens' activations prepared for its gate/up kernels (every part shares them:
+// their K is the hidden size).
+struct PreparedX {
+    PackedActs packed;       // packed experts
+    std::vector<uint8_t> q;  // GGUF experts: rows quantized to vec_dot_type
+    size_t qrow = 0;
+};
+
+// One expert's state on one part.
+struct PartWork {
+    std::vector<float> gu;    // packed: gate/up in block order [n, 2 * pairs * 16]
+    std::vector<float> h;     // [n, pairs * 16] (padding columns stay 0)
+    PackedActs ah;            // h prepared for down (packed)
+    std::vector<uint8_t> qh;  // h quantized for down (GGUF)
+    size_t qh_row = 0;
+    std::atomic<int64_t> pending{0};  // phase A items left; the one that finishes prepares h
+    std::once_flag h_ready;
+};
+
 struct Work {
     int64_t e = 0, n = 0;
-    std::vector<int64_t> tokens;  // token indices, in token order
-    std::vector<float> xg;        // gathered x [n, hidden]
-    PackedActs ax, ah;            // packed experts: prepared x and h
-    std::vector<uint8_t> qx, qh;  // GGUF experts: x / h quantized to vec_dot_type
-    size_t qx_row = 0, qh_row = 0;
-    std::vector<float> gu;  // gate/up in block order [n, 2 * pairs * 16]
-    std::vector<float> h;   // [n, pairs * 16] (padding columns stay 0)
-    std::vector<float> y;   // [n, down_blocks * 16]
+    std::vector<int64_t> tokens;  // per row: token index (a token routed twice has two rows)
+    std::vector<float> wts;       // per row: routing weight
+    PreparedX own;
+    const PreparedX* x = nullptr;  // own, or the call's shared preparation (T = 1)
+    std::once_flag ready;          // x prepared and the part buffers allocated
+    std::unique_ptr<PartWork[]> parts;
 };
 
 struct Item {
-    int64_t w, b0, b1;  // Work index, block range (gate/up: pairs; down: row blocks)
+    int64_t w, b0, b1;  // Work index (phase A) and block range
 };
-
-// Splits every expert's `units(e)` blocks into items, fine enough for all threads to get
-// several items even when only one or two experts are active.
-template <typename Units>
-std::vector<Item> make_items(const std::vector<Work>& work, Units units) {
-    int64_t total = 0;
-    for (const Work& w : work) total += units(w);
-    const int64_t target = int64_t(parallel_threads()) * 8;
-    const int64_t per = std::clamp<int64_t>(total / std::max<int64_t>(target, 1), 1, 16);
-    std::vector<Item> items;
-    for (size_t i = 0; i < work.size(); ++i) {
-        const int64_t u = units(work[i]);
-        for (int64_t b = 0; b < u; b += per) items.push_back({int64_t(i), b, std::min(u, b + per)});
-    }
-    return items;
-}
 
 void quantize_rows(const GgufMatrix& m, const float* x, int64_t n, int64_t ldx,
                    std::vector<uint8_t>& q, size_t& row) {
@@ -98,14 +179,175 @@ void gguf_rows(const GgufMatrix& m, int64_t r0, int64_t r1, const std::vector<ui
         dot.dot_rows(base, m.row_bytes, r1 - r0, q.data() + size_t(i) * qrow, m.cols, y + i * ldy);
 }
 
+// The first part with rows (its gate/up define how x is prepared).
+const ExpertPart& lead_part(const BankExpert& ex) {
+    for (const ExpertPart& p : ex.parts)
+        if (p.i1 > p.i0) return p;
+    return ex.parts.front();
+}
+
+void prepare_x(const BankExpert& ex, const float* x, int64_t H, const std::vector<int64_t>& tokens,
+               PreparedX& px) {
+    const int64_t n = int64_t(tokens.size());
+    std::vector<float> gathered;
+    const float* xs = x + tokens[0] * H;
+    if (n > 1) {
+        gathered.resize(size_t(n * H));
+        for (int64_t i = 0; i < n; ++i)
+            std::memcpy(gathered.data() + i * H, x + tokens[size_t(i)] * H, size_t(H) * 4);
+        xs = gathered.data();
+    }
+    const ExpertPart& p = lead_part(ex);
+    if (ex.gguf)
+        quantize_rows(p.gate, xs, n, H, px.q, px.qrow);
+    else
+        prepare_acts(p.gate_up, xs, n, H, px.packed);
+}
+
+// Whether experts a and b take identically prepared activations.
+bool same_x_kind(const BankExpert& a, const BankExpert& b) {
+    if (a.gguf != b.gguf) return false;
+    const ExpertPart &pa = lead_part(a), &pb = lead_part(b);
+    if (a.gguf) return vec_dot_type(pa.gate.type) == vec_dot_type(pb.gate.type);
+    const PackedMatrix &ma = pa.gate_up, &mb = pb.gate_up;
+    return ma.format == mb.format && ma.kp == mb.kp && ma.group == mb.group &&
+           ma.f32_acts == mb.f32_acts;
+}
+
+// Splits every work's `units(w)` blocks into items, fine enough for all `threads` to get
+// several items even when only one or two experts are active.
+template <typename Units>
+std::vector<Item> make_items(size_t works, int threads, Units units) {
+    int64_t total = 0;
+    for (size_t i = 0; i < works; ++i) total += units(i);
+    const int64_t target = int64_t(threads) * 8;
+    const int64_t per = std::clamp<int64_t>(total / std::max<int64_t>(target, 1), 1, 16);
+    std::vector<Item> items;
+    for (size_t i = 0; i < works; ++i) {
+        const int64_t u = units(i);
+        for (int64_t b = 0; b < u; b += per) items.push_back({int64_t(i), b, std::min(u, b + per)});
+    }
+    return items;
+}
+
+// ------------------------------------------------------------------------------ phases
+
+// Phase A item: gate/up blocks [b0, b1) (pairs of 16 rows) of one expert part, GLU applied.
+void gate_up_item(const ExpertBank& bank, const BankExpert& ex, int p, Work& w, int64_t b0,
+                  int64_t b1, KernelVariant v, std::vector<float>& gtmp, std::vector<float>& utmp) {
+    const ExpertPart& part = ex.parts[size_t(p)];
+    PartWork& pw = w.parts[size_t(p)];
+    const int64_t I = part.i1 - part.i0, pairs = ceil_div(I, kRowBlock);
+    const int64_t ldgu = 2 * pairs * kRowBlock, ldh = pairs * kRowBlock;
+    const int64_t R0 = b0 * kRowBlock, R1 = std::min(I, b1 * kRowBlock), nr = R1 - R0;
+    // gate values at gtmp[i * nr + r - R0], up at utmp[...] (GGUF) or in the block layout (packed)
+    const float* gsrc;
+    const float* usrc;
+    int64_t ld, goff;
+    if (ex.gguf) {
+        // One row-dot call over the item's whole row range (the SIMD kernels prepare the
+        // activation once per call).
+        gtmp.resize(size_t(w.n * nr));
+        utmp.resize(size_t(w.n * nr));
+        gguf_rows(part.gate, R0, R1, w.x->q, w.x->qrow, w.n, gtmp.data(), nr);
+        gguf_rows(part.up, R0, R1, w.x->q, w.x->qrow, w.n, utmp.data(), nr);
+        gsrc = gtmp.data();
+        usrc = utmp.data();
+        ld = nr;
+        goff = -R0;
+    } else {
+        packed_matmul(v, part.gate_up, w.x->packed, 2 * b0, 2 * b1, pw.gu.data(), ldgu);
+        gsrc = usrc = nullptr;
+        ld = ldgu;
+        goff = 0;
+    }
+    float g[kRowBlock], u[kRowBlock];
+    for (int64_t i = 0; i < w.n; ++i) {
+        for (int64_t r0 = R0; r0 < R1; r0 += kRowBlock) {
+            const int64_t m = std::min(R1 - r0, kRowBlock);
+            for (int64_t j = 0; j < m; ++j) {
+                const int64_t r = r0 + j, gi = part.i0 + r;  // gi: row of the whole expert
+                float gv, uv;
+                if (ex.gguf) {
+                    gv = gsrc[i * ld + r + goff];
+                    uv = usrc[i * ld + r + goff];
+                } else {
+                    const float* blk = pw.gu.data() + i * ld + 2 * (r0 / kRowBlock) * kRowBlock;
+                    gv = blk[j];
+                    uv = blk[kRowBlock + j];
+                }
+                g[j] = gv + (ex.gate_bias.empty() ? 0.0f : ex.gate_bias[size_t(gi)]);
+                u[j] = uv + (ex.up_bias.empty() ? 0.0f : ex.up_bias[size_t(gi)]);
+            }
+            bank.act.apply(g, u, pw.h.data() + i * ldh + r0, m);
+        }
+    }
+}
+
+// Prepares part p's h for down (once; by the phase A item that finished the part, or phase B).
+void prepare_h(const BankExpert& ex, int p, Work& w) {
+    const ExpertPart& part = ex.parts[size_t(p)];
+    PartWork& pw = w.parts[size_t(p)];
+    if (part.i1 <= part.i0) return;
+    std::call_once(pw.h_ready, [&] {
+        const int64_t ldh = ceil_div(part.i1 - part.i0, kRowBlock) * kRowBlock;
+        if (ex.gguf)
+            quantize_rows(part.gguf_down, pw.h.data(), w.n, ldh, pw.qh, pw.qh_row);
+        else
+            prepare_acts(part.down, pw.h.data(), w.n, ldh, pw.ah);
+    });
+}
+
+// Phase B item: output rows [r0, r1) of part p for all experts, accumulated into dst [T, H].
+void down_item(const ExpertBank& bank, const std::vector<std::unique_ptr<Work>>& work, int p,
+               int64_t T, int64_t b0, int64_t b1, KernelVariant v, float* dst,
+               std::vector<float>& y) {
+    const int64_t H = bank.hidden;
+    const int64_t r0 = b0 * kRowBlock, r1 = std::min(H, b1 * kRowBlock), nr = r1 - r0;
+    for (int64_t t = 0; t < T; ++t) std::fill(dst + t * H + r0, dst + t * H + r1, 0.0f);
+    for (const auto& wp : work) {
+        Work& w = *wp;
+        const BankExpert& ex = bank.experts[size_t(w.e)];
+        const ExpertPart& part = ex.parts[size_t(p)];
+        PartWork& pw = w.parts[size_t(p)];
+        const bool empty = part.i1 <= part.i0;
+        const bool bias = p == 0 && !ex.down_bias.empty();
+        if (empty && !bias) continue;
+        const int64_t ldy = (b1 - b0) * kRowBlock;
+        y.assign(size_t(w.n * ldy), 0.0f);
+        if (!empty) {
+            prepare_h(ex, p, w);
+            if (ex.gguf) {
+                gguf_rows(part.gguf_down, r0, r1, pw.qh, pw.qh_row, w.n, y.data(), ldy);
+            } else {
+                // The kernel writes block b at column b * 16: shift the base so block b0 lands
+                // at column 0 of the scratch.
+                float* ybase = y.data() - b0 * kRowBlock;
+                packed_matmul(v, part.down, pw.ah, b0, b1, ybase, ldy);
+            }
+        }
+        for (int64_t i = 0; i < w.n; ++i) {
+            float* o = dst + w.tokens[size_t(i)] * H + r0;
+            const float* yi = y.data() + i * ldy;
+            const float wt = w.wts[size_t(i)];
+            if (bias) {
+                const float* bd = ex.down_bias.data() + r0;
+                for (int64_t d = 0; d < nr; ++d) o[d] += wt * (yi[d] + bd[d]);
+            } else {
+                for (int64_t d = 0; d < nr; ++d) o[d] += wt * yi[d];
+            }
+        }
+    }
+}
+
 void run_chunk(const ExpertBank& bank, const float* x, int64_t T, const int32_t* ids,
-               const float* weights, int64_t k, const uint8_t* skip, float* out, KernelVariant v) {
-    const int64_t H = bank.hidden, I = bank.inter, E = int64_t(bank.experts.size());
-    const int64_t pairs = ceil_div(I, kRowBlock), dblocks = ceil_div(H, kRowBlock);
-    // Slot (t, j) -> (work index, row within the expert), or -1 when the expert is skipped.
+               const float* weights, int64_t k, const uint8_t* skip, float* out, KernelVariant v,
+               const Exec& exec) {
+    const int64_t H = bank.hidden, E = int64_t(bank.experts.size());
+    const int P = exec.parts();
+    // Group the routing slots per expert, in order of first appearance.
     std::vector<int64_t> where(size_t(E), -1);
-    std::vector<int64_t> slot_work(size_t(T * k), -1), slot_row(size_t(T * k), 0);
-    std::vector<Work> work;
+    std::vector<std::unique_ptr<Work>> work;
     for (int64_t t = 0; t < T; ++t) {
         for (int64_t j = 0; j < k; ++j) {
             const int64_t e = ids[t * k + j];
@@ -113,166 +355,200 @@ void run_chunk(const ExpertBank& bank, const float* x, int64_t T, const int32_t*
             if (skip && skip[e]) continue;
             if (where[size_t(e)] < 0) {
                 where[size_t(e)] = int64_t(work.size());
-                work.push_back(Work{});
-                work.back().e = e;
+                work.push_back(std::make_unique<Work>());
+                work.back()->e = e;
+                work.back()->parts.reset(new PartWork[size_t(P)]);
             }
-            Work& w = work[size_t(where[size_t(e)])];
-            slot_work[size_t(t * k + j)] = where[size_t(e)];
-            slot_row[size_t(t * k + j)] = int64_t(w.tokens.size());
-            w.tokens.push_back(t);  // a token routed twice to one expert gets two rows
+            Work& w = *work[size_t(where[size_t(e)])];
+            w.tokens.push_back(t);
+            w.wts.push_back(weights[t * k + j]);
         }
     }
-
-    // 1. gather and prepare activations
-    parallel_for(int64_t(work.size()), 1, [&](int64_t w0, int64_t w1) {
-        for (int64_t wi = w0; wi < w1; ++wi) {
-            Work& w = work[size_t(wi)];
-            const BankExpert& ex = bank.experts[size_t(w.e)];
-            w.n = int64_t(w.tokens.size());
-            w.xg.resize(size_t(w.n * H));
-            for (int64_t i = 0; i < w.n; ++i)
-                std::copy(x + w.tokens[size_t(i)] * H, x + (w.tokens[size_t(i)] + 1) * H,
-                          w.xg.begin() + i * H);
-            if (ex.gguf)
-                quantize_rows(ex.gate, w.xg.data(), w.n, H, w.qx, w.qx_row);
-            else
-                prepare_acts(ex.gate_up, w.xg.data(), w.n, H, w.ax);
-            w.gu.assign(size_t(w.n * 2 * pairs * kRowBlock), 0.0f);
-            w.h.assign(size_t(w.n * pairs * kRowBlock), 0.0f);
-            w.y.assign(size_t(w.n * dblocks * kRowBlock), 0.0f);
+    for (auto& w : work) w->n = int64_t(w->tokens.size());
+    // Decode: every expert sees the same token, so its activations are prepared once for all.
+    PreparedX shared;
+    if (T == 1 && !work.empty()) {
+        const BankExpert& first = bank.experts[size_t(work[0]->e)];
+        prepare_x(first, x, H, work[0]->tokens, shared);
+        for (auto& w : work) {
+            if (w->n == 1 && same_x_kind(first, bank.experts[size_t(w->e)])) w->x = &shared;
         }
-    });
+    }
+    auto ready = [&](Work& w) {
+        std::call_once(w.ready, [&] {
+            const BankExpert& ex = bank.experts[size_t(w.e)];
+            if (!w.x) {
+                prepare_x(ex, x, H, w.tokens, w.own);
+                w.x = &w.own;
+            }
+            for (int p = 0; p < P; ++p) {
+                const ExpertPart& part = ex.parts[size_t(p)];
+                const int64_t pairs = ceil_div(part.i1 - part.i0, kRowBlock);
+                PartWork& pw = w.parts[size_t(p)];
+                if (!ex.gguf) pw.gu.resize(size_t(w.n * 2 * pairs * kRowBlock));
+                pw.h.assign(size_t(w.n * pairs * kRowBlock), 0.0f);
+            }
+        });
+    };
 
-    // 2. gate + up + activation
-    const int64_t ldgu = 2 * pairs * kRowBlock, ldh = pairs * kRowBlock;
-    const auto gu_items = make_items(work, [&](const Work&) { return pairs; });
-    parallel_for(int64_t(gu_items.size()), 1, [&](int64_t i0, int64_t i1) {
-        std::vector<float> g(kRowBlock), u(kRowBlock), gtmp, utmp;
+    // A. gate + up + activation, per part
+    std::vector<std::vector<Item>> a_items(static_cast<size_t>(P));
+    std::vector<int64_t> a_counts(static_cast<size_t>(P));
+    for (int p = 0; p < P; ++p) {
+        a_items[size_t(p)] = make_items(work.size(), exec.threads(p), [&](size_t i) {
+            const ExpertPart& part = bank.experts[size_t(work[i]->e)].parts[size_t(p)];
+            return ceil_div(part.i1 - part.i0, kRowBlock);
+        });
+        a_counts[size_t(p)] = int64_t(a_items[size_t(p)].size());
+        for (const Item& item : a_items[size_t(p)])
+            ++work[size_t(item.w)]->parts[size_t(p)].pending;
+    }
+    exec.run(a_counts, [&](int p, int64_t i0, int64_t i1) {
+        std::vector<float> gtmp, utmp;
         for (int64_t it = i0; it < i1; ++it) {
-            const Item& item = gu_items[size_t(it)];
-            Work& w = work[size_t(item.w)];
+            const Item& item = a_items[size_t(p)][size_t(it)];
+            Work& w = *work[size_t(item.w)];
+            ready(w);
             const BankExpert& ex = bank.experts[size_t(w.e)];
-            if (ex.gguf) {
-                // One row-dot call over the item's whole row range (the SIMD kernels prepare
-                // the activation once per call), then scattered into the gate/up block layout.
-                const int64_t R0 = item.b0 * kRowBlock, R1 = std::min(I, item.b1 * kRowBlock);
-                const int64_t nr = R1 - R0;
-                gtmp.resize(size_t(w.n * nr));
-                utmp.resize(size_t(w.n * nr));
-                gguf_rows(ex.gate, R0, R1, w.qx, w.qx_row, w.n, gtmp.data(), nr);
-                gguf_rows(ex.up, R0, R1, w.qx, w.qx_row, w.n, utmp.data(), nr);
-                for (int64_t i = 0; i < w.n; ++i) {
-                    for (int64_t r = R0; r < R1; ++r) {
-                        const int64_t blk = r / kRowBlock, j = r % kRowBlock;
-                        float* dst = w.gu.data() + i * ldgu + 2 * blk * kRowBlock;
-                        dst[j] = gtmp[size_t(i * nr + (r - R0))];
-                        dst[kRowBlock + j] = utmp[size_t(i * nr + (r - R0))];
-                    }
-                }
-            } else {
-                packed_matmul(v, ex.gate_up, w.ax, 2 * item.b0, 2 * item.b1, w.gu.data(), ldgu);
-            }
-            for (int64_t i = 0; i < w.n; ++i) {
-                for (int64_t p = item.b0; p < item.b1; ++p) {
-                    const int64_t r0 = p * kRowBlock, nr = std::min(I - r0, kRowBlock);
-                    const float* src = w.gu.data() + i * ldgu + 2 * r0;
-                    for (int64_t j = 0; j < nr; ++j) {
-                        g[size_t(j)] =
-                            src[j] + (ex.gate_bias.empty() ? 0.0f : ex.gate_bias[size_t(r0 + j)]);
-                        u[size_t(j)] = src[kRowBlock + j] +
-                                       (ex.up_bias.empty() ? 0.0f : ex.up_bias[size_t(r0 + j)]);
-                    }
-                    bank.act.apply(g.data(), u.data(), w.h.data() + i * ldh + r0, nr);
-                }
-            }
+            gate_up_item(bank, ex, p, w, item.b0, item.b1, v, gtmp, utmp);
+            if (w.parts[size_t(p)].pending.fetch_sub(1, std::memory_order_acq_rel) == 1)
+                prepare_h(ex, p, w);
         }
     });
+    // Experts none of whose parts had rows still need their buffers for phase B.
+    for (auto& w : work) ready(*w);
 
-    // 3. prepare h for down
-    parallel_for(int64_t(work.size()), 1, [&](int64_t w0, int64_t w1) {
-        for (int64_t wi = w0; wi < w1; ++wi) {
-            Work& w = work[size_t(wi)];
-            const BankExpert& ex = bank.experts[size_t(w.e)];
-            if (ex.gguf)
-                quantize_rows(ex.gguf_down, w.h.data(), w.n, ldh, w.qh, w.qh_row);
-            else
-                prepare_acts(ex.down, w.h.data(), w.n, ldh, w.ah);
-        }
-    });
-
-    // 4. down
-    const int64_t ldy = dblocks * kRowBlock;
-    const auto d_items = make_items(work, [&](const Work&) { return dblocks; });
-    parallel_for(int64_t(d_items.size()), 1, [&](int64_t i0, int64_t i1) {
+    // B. down + weighted sum, per part: part 0 into out, the others into partial sums.
+    const int64_t dblocks = ceil_div(H, kRowBlock);
+    std::vector<std::vector<float>> partial(static_cast<size_t>(P - 1));
+    for (auto& buf : partial) buf.resize(size_t(T * H));
+    std::vector<std::vector<Item>> b_items(static_cast<size_t>(P));
+    std::vector<int64_t> b_counts(static_cast<size_t>(P));
+    for (int p = 0; p < P; ++p) {
+        b_items[size_t(p)] = make_items(1, exec.threads(p), [&](size_t) { return dblocks; });
+        b_counts[size_t(p)] = int64_t(b_items[size_t(p)].size());
+    }
+    exec.run(b_counts, [&](int p, int64_t i0, int64_t i1) {
+        std::vector<float> y;
+        float* dst = p == 0 ? out : partial[size_t(p - 1)].data();
         for (int64_t it = i0; it < i1; ++it) {
-            const Item& item = d_items[size_t(it)];
-            Work& w = work[size_t(item.w)];
-            const BankExpert& ex = bank.experts[size_t(w.e)];
-            if (ex.gguf) {
-                const int64_t r0 = item.b0 * kRowBlock, r1 = std::min(H, item.b1 * kRowBlock);
-                gguf_rows(ex.gguf_down, r0, r1, w.qh, w.qh_row, w.n, w.y.data() + r0, ldy);
-            } else {
-                packed_matmul(v, ex.down, w.ah, item.b0, item.b1, w.y.data(), ldy);
-            }
+            const Item& item = b_items[size_t(p)][size_t(it)];
+            down_item(bank, work, p, T, item.b0, item.b1, v, dst, y);
         }
     });
-
-    // 5. weighted sum in routing order
-    parallel_for(T, 1, [&](int64_t t0, int64_t t1) {
+    if (P == 1) return;
+    exec.spread(T, [&](int64_t t0, int64_t t1) {
         for (int64_t t = t0; t < t1; ++t) {
             float* o = out + t * H;
-            std::fill(o, o + H, 0.0f);
-            for (int64_t j = 0; j < k; ++j) {
-                const int64_t wi = slot_work[size_t(t * k + j)];
-                if (wi < 0) continue;
-                const Work& w = work[size_t(wi)];
-                const BankExpert& ex = bank.experts[size_t(w.e)];
-                const float* yr = w.y.data() + slot_row[size_t(t * k + j)] * ldy;
-                const float wt = weights[t * k + j];
-                if (ex.down_bias.empty()) {
-                    for (int64_t d = 0; d < H; ++d) o[d] += wt * yr[d];
-                } else {
-                    for (int64_t d = 0; d < H; ++d) o[d] += wt * (yr[d] + ex.down_bias[size_t(d)]);
-                }
+            for (const auto& buf : partial) {
+                const float* s = buf.data() + t * H;
+                for (int64_t d = 0; d < H; ++d) o[d] += s[d];
             }
         }
     });
 }
 
+// Copies `rows` rows of `row_bytes` bytes (source stride `stride`) into node memory.
+std::shared_ptr<void> copy_to_node(const uint8_t* src, int64_t rows, size_t row_bytes,
+                                   size_t stride, int os_node) {
+    auto buf = std::make_shared<NumaBuffer>(std::max<size_t>(1, row_bytes * size_t(rows)), os_node);
+    auto* dst = buf->as<uint8_t>();
+    parallel_for(rows, 64, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r)
+            std::memcpy(dst + size_t(r) * row_bytes, src + size_t(r) * stride, row_bytes);
+    });
+    return buf;
+}
+
 }  // namespace
 
-BankExpert make_bank_expert(const ExpertSource& src, const PackOptions& opt, bool keep_gguf) {
+std::vector<int> bank_part_nodes() {
+    const NumaTopology& topo = numa_topology();
+    std::vector<int> nodes;
+    for (const NumaNode& n : topo.nodes())
+        nodes.push_back(topo.node_count() > 1 && !topo.is_virtual() ? n.os_node : -1);
+    return nodes;
+}
+
+BankExpert make_bank_expert(const ExpertSource& src, const PackOptions& opt, bool keep_gguf,
+                            const std::vector<int>& part_nodes) {
     require(src.gate.rows == src.up.rows && src.gate.cols == src.up.cols &&
                 src.down.rows == src.gate.cols && src.down.cols == src.gate.rows,
             "make_bank_expert: gate/up [inter, hidden] and down [hidden, inter] shapes differ");
+    const std::vector<int> nodes = part_nodes.empty() ? std::vector<int>{-1} : part_nodes;
     BankExpert ex;
     ex.gate_bias = src.gate_bias;
     ex.up_bias = src.up_bias;
     ex.down_bias = src.down_bias;
-    if (keep_gguf && gguf_usable(src.gate) && gguf_usable(src.up) && gguf_usable(src.down)) {
-        ex.gguf = true;
-        ex.gate = gguf_matrix(src.gate);
-        ex.up = gguf_matrix(src.up);
-        ex.gguf_down = gguf_matrix(src.down);
-        return ex;
+    ex.gguf = keep_gguf && gguf_usable(src.gate) && gguf_usable(src.up) && gguf_usable(src.down);
+    const int64_t I = src.gate.rows;
+    int64_t align = kRowBlock;
+    if (ex.gguf) {
+        // Down's columns are cut at whole weight blocks and whole activation blocks.
+        align = std::lcm(align, ggml_block_size(src.down.ggml_type));
+        align = std::lcm(align, ggml_block_size(vec_dot_type(src.down.ggml_type)));
     }
-    ex.gate_up = pack_gate_up(src.gate, src.up, opt);
-    ex.down = pack_matrix(src.down, opt);
+    const auto ranges = split_range(I, int(nodes.size()), align);
+    ex.parts.resize(nodes.size());
+    for (size_t p = 0; p < nodes.size(); ++p) {
+        ExpertPart& part = ex.parts[p];
+        part.i0 = ranges[p].first;
+        part.i1 = ranges[p].second;
+        const int64_t n = part.i1 - part.i0;
+        if (n == 0) continue;
+        const int node = nodes[p];
+        if (!ex.gguf) {
+            part.gate_up = pack_gate_up(src.gate.row_slice(part.i0, n),
+                                        src.up.row_slice(part.i0, n), opt, node);
+            part.down = pack_matrix(src.down, opt, part.i0, part.i1, node);
+            continue;
+        }
+        part.gate = gguf_matrix(src.gate.row_slice(part.i0, n));
+        part.up = gguf_matrix(src.up.row_slice(part.i0, n));
+        const GgmlType dt = src.down.ggml_type;
+        const size_t col_off = ggml_row_size(dt, part.i0), col_bytes = ggml_row_size(dt, n);
+        part.gguf_down = {dt, static_cast<const uint8_t*>(src.down.data) + col_off, src.down.rows,
+                          n, src.down.row_bytes()};
+        if (node < 0) continue;
+        // A real NUMA node: the part's bytes move into that node's memory.
+        struct Copies {
+            std::shared_ptr<void> gate, up, down;
+        };
+        auto c = std::make_shared<Copies>();
+        const auto* g = static_cast<const uint8_t*>(part.gate.data);
+        const auto* u = static_cast<const uint8_t*>(part.up.data);
+        const auto* d = static_cast<const uint8_t*>(part.gguf_down.data);
+        c->gate = copy_to_node(g, n, part.gate.row_bytes, part.gate.row_bytes, node);
+        c->up = copy_to_node(u, n, part.up.row_bytes, part.up.row_bytes, node);
+        c->down = copy_to_node(d, src.down.rows, col_bytes, part.gguf_down.row_bytes, node);
+        part.gate.data = static_cast<NumaBuffer*>(c->gate.get())->data();
+        part.up.data = static_cast<NumaBuffer*>(c->up.get())->data();
+        part.gguf_down.data = static_cast<NumaBuffer*>(c->down.get())->data();
+        part.gguf_down.row_bytes = col_bytes;
+        part.storage = c;
+    }
     return ex;
 }
 
 void fused_moe(const ExpertBank& bank, const float* x, int64_t T, const int32_t* ids,
                const float* weights, int64_t k, const uint8_t* skip, float* out,
-               KernelVariant variant) {
+               KernelVariant variant, NumaPools* pools) {
     require_kernel_variant(variant);
     require(bank.hidden > 0 && bank.inter > 0, "fused_moe: empty expert bank");
-    // Bound the per-call working set (y_e holds T * k rows of hidden floats) by running long
-    // prefills in token chunks; 2^25 floats = 128 MiB.
-    const int64_t chunk = std::max<int64_t>(1, (int64_t(1) << 25) / (k * bank.hidden));
+    for (const BankExpert& e : bank.experts) {
+        require(int(e.parts.size()) == bank.parts(),
+                "fused_moe: the bank's experts have different part counts");
+    }
+    const Exec exec(bank.parts(), pools);
+    // Bound the per-call working set (gate/up/h per routed slot, partial outputs per part) by
+    // running long prefills in token chunks; 2^25 floats = 128 MiB.
+    const int64_t per_token =
+        k * std::max(bank.hidden, 3 * bank.inter) + bank.parts() * bank.hidden;
+    const int64_t chunk = std::max<int64_t>(1, (int64_t(1) << 25) / per_token);
     for (int64_t t0 = 0; t0 < T; t0 += chunk) {
         const int64_t n = std::min(chunk, T - t0);
         run_chunk(bank, x + t0 * bank.hidden, n, ids + t0 * k, weights + t0 * k, k, skip,
-                  out + t0 * bank.hidden, variant);
+                  out + t0 * bank.hidden, variant, exec);
     }
 }
 

@@ -5,17 +5,27 @@
 // It computes what run_experts_reference (model/moe_block.h) computes, over packed weights
 // (moe_kernels.h) or GGUF weights used in place (gguf_row_dot.h).
 //
-// Schedule (each phase one parallel_for, so decode with k experts still uses every core):
-//   1. group tokens per expert; per active expert gather its tokens and prepare activations
-//   2. work items (expert, range of 16-row gate/up block pairs): gate and up from one pass over
-//      the activations, GLU applied straight away -> h_e [n_e, inter]
-//   3. prepare h_e per expert
-//   4. work items (expert, range of 16-row down blocks) -> y_e [n_e, hidden]
-//   5. per token: out[t] = sum over j in routing order of w[t,j] * y_{id[t,j]}[t]
-// Every output element is written by exactly one work item and the final sum runs in a fixed
+// NUMA: a bank may split every expert's intermediate dimension into parts, one per NUMA node
+// (ExpertPart): node p holds gate/up rows [i0, i1) and the matching columns of down in its own
+// memory and its own cores compute them; the parts' down outputs are partial sums, added in
+// node order at the end. A one-part bank runs on the process-wide worker pool.
+//
+// Schedule per part (two parallel phases, so decode with k experts uses every core and pays
+// for two barriers, not five):
+//   A. work items (expert, range of 16-row gate/up block pairs): the expert's activations are
+//      gathered and prepared by the first item that needs them (once; at T = 1 once for all
+//      experts), gate and up come from one pass over them, the GLU is applied straight away
+//      -> h_e [n_e, part inter]
+//   B. work items (range of 16 output rows): for every active expert in turn, its h is
+//      prepared by the first item that needs it, its down rows are computed for its tokens and
+//      added, weighted, to out[t] — so no separate gather/sum pass is needed.
+// Every output element is written by exactly one work item, experts are added in a fixed
 // order, so results are deterministic and independent of the thread count.
 #include <cstdint>
+#include <memory>
 #include <vector>
+
+#include "core/numa.h"
 
 #include "cpu/gemm.h"
 #include "cpu/moe/moe_kernels.h"
@@ -39,11 +49,20 @@ struct GgufMatrix {
     size_t row_bytes = 0;
 };
 
+// One NUMA node's slice of an expert: intermediate rows [i0, i1).
+struct ExpertPart {
+    int64_t i0 = 0, i1 = 0;
+    PackedMatrix gate_up, down;      // packed: gate/up rows i0..i1, down columns i0..i1
+    GgufMatrix gate, up, gguf_down;  // GGUF-native: views (or node-local copies) of the same
+    std::shared_ptr<void> storage;   // owns node-local GGUF copies; null for views
+    size_t bytes() const;
+};
+
 struct BankExpert {
     bool gguf = false;
-    PackedMatrix gate_up, down;                        // packed experts
-    GgufMatrix gate, up, gguf_down;                    // GGUF-native experts
+    std::vector<ExpertPart> parts;                     // one per node of the bank, node order
     std::vector<float> gate_bias, up_bias, down_bias;  // empty = none
+    size_t bytes() const;
 };
 
 // One MoE layer's routed experts on the CPU.
@@ -51,6 +70,7 @@ struct ExpertBank {
     int64_t hidden = 0, inter = 0;
     GluActivation act;
     std::vector<BankExpert> experts;
+    int parts() const { return experts.empty() ? 1 : int(experts.front().parts.size()); }
 };
 
 // Where an expert's weights come from: row-major [inter, hidden] gate/up and [hidden, inter]
@@ -61,14 +81,25 @@ struct ExpertSource {
 };
 
 // Packs an expert with `opt` (rows converted with row_to_f32, parallel over row blocks). With
-// `keep_gguf` and all three matrices GGUF block formats with CPU kernels, nothing is copied:
+// `keep_gguf` and all three matrices GGUF block formats with CPU kernels, nothing is packed:
 // the expert points at the source data (which must outlive the bank).
-BankExpert make_bank_expert(const ExpertSource& src, const PackOptions& opt, bool keep_gguf);
+//
+// `part_nodes` splits the expert into one part per entry (the intermediate dimension divided
+// as evenly as the kernels' alignment allows: 16 rows, or the GGUF block of down); an entry
+// >= 0 is the OS NUMA node whose memory holds that part (GGUF parts are then copied there),
+// -1 ordinary memory (GGUF parts are views). Empty = one part in ordinary memory.
+BankExpert make_bank_expert(const ExpertSource& src, const PackOptions& opt, bool keep_gguf,
+                            const std::vector<int>& part_nodes = {});
+
+// The parts a bank should have on this machine: one per node of numa_topology() (os_node of
+// each; -1 for every node when there is only one, or for virtual partitions).
+std::vector<int> bank_part_nodes();
 
 // out [T, hidden] (overwritten) for x [T, hidden]; ids/weights [T, k]; skip: one byte per
 // expert, nonzero = the expert runs elsewhere and contributes nothing here (may be null).
+// A bank with several parts runs on `pools` (one node per part; default numa_pools()).
 void fused_moe(const ExpertBank& bank, const float* x, int64_t T, const int32_t* ids,
                const float* weights, int64_t k, const uint8_t* skip, float* out,
-               KernelVariant variant = default_kernel_variant());
+               KernelVariant variant = default_kernel_variant(), NumaPools* pools = nullptr);
 
 }  // namespace moe

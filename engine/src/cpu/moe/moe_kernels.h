@@ -21,6 +21,7 @@
 // int8 plus per-group sums (for the zero point / min term) for INT4.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -57,9 +58,10 @@ constexpr int64_t kRowBlock = 16;
 
 // 64-byte aligned bytes (zmm loads, AMX tile rows, cache lines).
 struct AlignedBytes {
-    std::unique_ptr<uint8_t[], void (*)(uint8_t*)> p{nullptr, nullptr};
+    std::unique_ptr<uint8_t[], std::function<void(uint8_t*)>> p;
     size_t size = 0;
-    void allocate(size_t n);  // zero-filled
+    // Zero-filled; on NUMA node `os_node` (NumaNode::os_node) when >= 0, else ordinary memory.
+    void allocate(size_t n, int os_node = -1);
     uint8_t* data() const { return p.get(); }
 };
 
@@ -89,10 +91,13 @@ struct PackedMatrix {
 };
 
 // Repacks a row-major matrix [rows, cols] (any WeightMatrix: f32/bf16/f16/fp8/GGUF, converted
-// with row_to_f32), in parallel over row blocks.
-PackedMatrix pack_matrix(const WeightMatrix& w, const PackOptions& opt);
+// with row_to_f32), in parallel over row blocks; with c1 >= 0 only columns [c0, c1) (a NUMA
+// node's slice of a down projection). The packed bytes go to NUMA node `os_node` when >= 0.
+PackedMatrix pack_matrix(const WeightMatrix& w, const PackOptions& opt, int64_t c0 = 0,
+                         int64_t c1 = -1, int os_node = -1);
 // gate and up [inter, hidden] interleaved by row block (see above).
-PackedMatrix pack_gate_up(const WeightMatrix& gate, const WeightMatrix& up, const PackOptions& opt);
+PackedMatrix pack_gate_up(const WeightMatrix& gate, const WeightMatrix& up, const PackOptions& opt,
+                          int os_node = -1);
 
 // Activations of T tokens prepared for one packed matrix (row stride kp everywhere; bf16/i8
 // have tp = T rounded up to 16 rows, zero-padded, for AMX tiles).

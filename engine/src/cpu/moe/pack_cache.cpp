@@ -18,7 +18,8 @@
 
 // File layout (little-endian, every field a uint64 unless noted):
 //   header: magic, version, key, file_size, header_size, n_banks,
-//           per bank: n_experts, per expert: gate_up record, down record
+//           per bank: n_experts, per expert: n_parts, per part: i0, i1, gate_up record,
+//                     down record
 //           matrix record: format, rows, cols, kp, blocks, group, gate_up, block_bytes,
 //                          then (offset, count) for data bytes, scale, rowsum, gscale, gmin
 //           payload_checksum, header_checksum (of every header word before it)
@@ -34,7 +35,7 @@ namespace fs = std::filesystem;
 
 constexpr uint64_t kMagic = 0x31434b504d454f4dull;  // "MOEMPKC1"
 // Bump when the file layout or anything pack_matrix writes changes meaning.
-constexpr uint64_t kLayoutVersion = 1;
+constexpr uint64_t kLayoutVersion = 2;              // 2: experts in NUMA parts
 constexpr uint64_t kFullCheckLimit = 256ull << 20;  // payloads up to this are hashed whole
 constexpr uint64_t kSampleStride = 1ull << 20;      // above: 64 KiB of every MiB
 constexpr uint64_t kSampleBytes = 64ull << 10;
@@ -175,8 +176,13 @@ bool write_file(const std::string& dir, const std::string& key,
     for (const ExpertBank* b : banks) {
         hb.words.push_back(b->experts.size());
         for (const BankExpert& e : b->experts) {
-            hb.matrix(e.gate_up);
-            hb.matrix(e.down);
+            hb.words.push_back(e.parts.size());
+            for (const ExpertPart& part : e.parts) {
+                hb.words.push_back(uint64_t(part.i0));
+                hb.words.push_back(uint64_t(part.i1));
+                hb.matrix(part.gate_up);
+                hb.matrix(part.down);
+            }
         }
     }
     hb.words.push_back(0);  // payload checksum
@@ -190,10 +196,16 @@ bool write_file(const std::string& dir, const std::string& key,
     {
         size_t w = 6;
         for (const ExpertBank* b : banks) {
-            ++w;
-            for (size_t e = 0; e < b->experts.size() * 2; ++e) {
-                for (int k = 0; k < 5; ++k) hb.words[w + 8 + size_t(2 * k)] += header_size;
-                w += kMatrixWords;
+            ++w;  // n_experts
+            for (const BankExpert& e : b->experts) {
+                ++w;  // n_parts
+                for (size_t part = 0; part < e.parts.size(); ++part) {
+                    w += 2;  // i0, i1
+                    for (int m = 0; m < 2; ++m) {
+                        for (int k = 0; k < 5; ++k) hb.words[w + 8 + size_t(2 * k)] += header_size;
+                        w += kMatrixWords;
+                    }
+                }
             }
         }
     }
@@ -290,7 +302,7 @@ struct Reader {
         v.resize(n);
         if (n) std::memcpy(v.data(), p, n * sizeof(T));
     }
-    PackedMatrix matrix(uint64_t header_size) {
+    PackedMatrix matrix(uint64_t header_size, int os_node) {
         PackedMatrix m;
         const uint64_t fmt = next();
         if (fmt > uint64_t(PackedFormat::INT4)) throw Error(file.path() + ": bad matrix format");
@@ -304,12 +316,13 @@ struct Reader {
         m.block_bytes = size_t(next());
         uint64_t n = 0;
         const uint8_t* d = blob(1, uint64_t(m.blocks) * m.block_bytes, n, header_size);
-        if (reinterpret_cast<uintptr_t>(d) % 64 == 0) {
+        if (reinterpret_cast<uintptr_t>(d) % 64 == 0 && os_node < 0) {
             // Zero copy: the data is used in place; the no-op deleter leaves it to the mapping.
             m.data.p = decltype(m.data.p)(const_cast<uint8_t*>(d), [](uint8_t*) {});
             m.data.size = size_t(n);
         } else {
-            m.data.allocate(size_t(n));
+            // Misaligned, or a NUMA part that belongs in its node's memory: copied.
+            m.data.allocate(size_t(n), os_node);
             std::memcpy(m.data.data(), d, size_t(n));
         }
         // The header checksum already vouches for these sizes; the range checks in blob() keep a
@@ -323,7 +336,7 @@ struct Reader {
 };
 
 std::vector<std::shared_ptr<ExpertBank>> parse(const std::shared_ptr<const MappedFile>& file,
-                                               uint64_t key) {
+                                               uint64_t key, const std::vector<int>& part_nodes) {
     const MappedFile& f = *file;
     const std::string& p = f.path();
     if (f.size() < 64 || reinterpret_cast<uintptr_t>(f.data()) % 8) {
@@ -357,8 +370,17 @@ std::vector<std::shared_ptr<ExpertBank>> parse(const std::shared_ptr<const Mappe
         holder->mapping = file;
         holder->bank.experts.resize(size_t(n_experts));
         for (BankExpert& e : holder->bank.experts) {
-            e.gate_up = r.matrix(header_size);
-            e.down = r.matrix(header_size);
+            const uint64_t n_parts = r.next();
+            if (n_parts < 1 || n_parts > 1024) throw Error(p + ": implausible part count");
+            e.parts.resize(size_t(n_parts));
+            for (size_t q = 0; q < e.parts.size(); ++q) {
+                ExpertPart& part = e.parts[q];
+                part.i0 = int64_t(r.next());
+                part.i1 = int64_t(r.next());
+                const int node = q < part_nodes.size() ? part_nodes[q] : -1;
+                part.gate_up = r.matrix(header_size, node);
+                part.down = r.matrix(header_size, node);
+            }
         }
         banks.push_back(std::shared_ptr<ExpertBank>(holder, &holder->bank));
     }
@@ -418,7 +440,8 @@ std::vector<std::string> model_weight_files(const std::string& model_path) {
     return files;
 }
 
-std::string pack_cache_key(const std::vector<std::string>& weight_files, const PackOptions& opt) {
+std::string pack_cache_key(const std::vector<std::string>& weight_files, const PackOptions& opt,
+                           int parts) {
     // Everything that changes the packed bytes or how they are read. The packed layout is the
     // same for every vector ISA (moe_kernels.h), but the variant is keyed anyway so that a
     // variant-specific pack path added later cannot silently reuse bytes it did not write.
@@ -427,6 +450,7 @@ std::string pack_cache_key(const std::vector<std::string>& weight_files, const P
         ";format=" + packed_format_name(opt.format) + ";group=" + std::to_string(opt.group) +
         ";int4_min=" + std::to_string(int(opt.int4_min)) +
         ";fp16_scales=" + std::to_string(int(opt.fp16_scales)) +
+        ";f32_acts=" + std::to_string(int(opt.f32_acts)) + ";parts=" + std::to_string(parts) +
         ";variant=" + kernel_variant_name(default_kernel_variant()) +
         ";ptr=" + std::to_string(sizeof(void*));
     uint64_t h = fnv1a(text.data(), text.size());
@@ -473,7 +497,7 @@ std::string write_pack_cache(const std::string& model_path, const std::string& k
                              const std::vector<const ExpertBank*>& banks) {
     uint64_t total = 0;
     for (const ExpertBank* b : banks) {
-        for (const BankExpert& e : b->experts) total += e.gate_up.bytes() + e.down.bytes();
+        for (const BankExpert& e : b->experts) total += e.bytes();
     }
     {
         std::lock_guard<std::mutex> lock(g_mutex);
@@ -499,7 +523,8 @@ std::string write_pack_cache(const std::string& model_path, const std::string& k
 }
 
 std::vector<std::shared_ptr<ExpertBank>> read_pack_cache(const std::string& model_path,
-                                                         const std::string& key) {
+                                                         const std::string& key,
+                                                         const std::vector<int>& part_nodes) {
     uint64_t k = 0;
     try {
         k = std::stoull(key, nullptr, 16);
@@ -510,7 +535,7 @@ std::vector<std::shared_ptr<ExpertBank>> read_pack_cache(const std::string& mode
         std::error_code ec;
         if (!fs::is_regular_file(path, ec)) continue;
         try {
-            auto banks = parse(MappedFile::open(path), k);
+            auto banks = parse(MappedFile::open(path), k, part_nodes);
             count(&PackCacheStats::hits);
             log_event("using " + path);
             return banks;

@@ -47,8 +47,10 @@ void note_packed_matrices(int64_t n);
 std::vector<std::string> model_weight_files(const std::string& model_path);
 
 // 16 hex digits over the weight files' names, sizes, mtimes and first/last MiB of content, the
-// pack options, the cache layout version, the packed-kernel ABI and the CPU kernel variant.
-std::string pack_cache_key(const std::vector<std::string>& weight_files, const PackOptions& opt);
+// pack options, the NUMA part count, the cache layout version, the packed-kernel ABI and the CPU
+// kernel variant.
+std::string pack_cache_key(const std::vector<std::string>& weight_files, const PackOptions& opt,
+                           int parts = 1);
 
 // Where the cache file for `key` is looked for, in order (the first is also where it is written,
 // unless that folder is not writable).
@@ -66,7 +68,10 @@ std::string write_pack_cache(const std::string& model_path, const std::string& k
 // one shared read-only mapping (kept alive by the banks). Only the packed matrices are cached:
 // hidden, inter, the activation and the biases are for the caller to fill in. Returns an empty
 // vector when there is no valid file (a rejected file is logged and counted); never throws.
+// Parts whose entry in `part_nodes` is a NUMA node (>= 0) are copied into that node's memory
+// instead of being used in place.
 std::vector<std::shared_ptr<ExpertBank>> read_pack_cache(const std::string& model_path,
-                                                         const std::string& key);
+                                                         const std::string& key,
+                                                         const std::vector<int>& part_nodes = {});
 
 }  // namespace moe

@@ -7,6 +7,7 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/numa.h"
 #include "core/parallel.h"
 #include "cpu/moe/kernels_impl.h"
 
@@ -14,8 +15,14 @@ namespace moe {
 
 using namespace kern;
 
-void AlignedBytes::allocate(size_t n) {
+void AlignedBytes::allocate(size_t n, int os_node) {
     const size_t rounded = (n + 63) / 64 * 64;
+    if (os_node >= 0) {
+        auto* q = static_cast<uint8_t*>(numa_alloc_on_node(rounded ? rounded : 64, os_node));
+        p = decltype(p)(q, [rounded](uint8_t* x) { numa_free(x, rounded ? rounded : 64); });
+        size = n;
+        return;
+    }
     auto* q = static_cast<uint8_t*>(std::aligned_alloc(64, rounded ? rounded : 64));
     if (!q) throw Error("out of memory packing expert weights (" + std::to_string(n) + " bytes)");
     std::memset(q, 0, rounded);
@@ -46,7 +53,8 @@ float fp16_round(float v, bool on) {
 }
 
 // Fills block `b` of `m` from 16 source rows (row index < 0 = padding row of zeros).
-void pack_block(PackedMatrix& m, int64_t b, const WeightMatrix& src, int64_t row0,
+// Source columns [c0, c0 + m.cols) are packed.
+void pack_block(PackedMatrix& m, int64_t b, const WeightMatrix& src, int64_t row0, int64_t c0,
                 const PackOptions& opt, std::vector<float>& buf) {
     uint8_t* dst = m.data.data() + size_t(b) * m.block_bytes;
     buf.assign(size_t(m.kp), 0.0f);
@@ -54,7 +62,7 @@ void pack_block(PackedMatrix& m, int64_t b, const WeightMatrix& src, int64_t row
     for (int64_t j = 0; j < kRowBlock; ++j) {
         const int64_t r = row0 + j;
         std::fill(buf.begin(), buf.end(), 0.0f);
-        if (r < src.rows) src.row_to_f32(r, buf.data());
+        if (r < src.rows) src.row_to_f32(r, buf.data(), c0, c0 + m.cols);
         const float* v = buf.data();
         switch (m.format) {
             case PackedFormat::BF16: {
@@ -117,7 +125,8 @@ void pack_block(PackedMatrix& m, int64_t b, const WeightMatrix& src, int64_t row
     }
 }
 
-PackedMatrix make_layout(int64_t rows, int64_t cols, int64_t blocks, const PackOptions& opt) {
+PackedMatrix make_layout(int64_t rows, int64_t cols, int64_t blocks, const PackOptions& opt,
+                         int os_node) {
     require(rows > 0 && cols > 0, "pack: empty matrix");
     PackedMatrix m;
     m.format = opt.format;
@@ -148,33 +157,36 @@ PackedMatrix make_layout(int64_t rows, int64_t cols, int64_t blocks, const PackO
             m.gmin.assign(size_t(blocks * m.groups() * kRowBlock), 0.0f);
             break;
     }
-    m.data.allocate(m.block_bytes * size_t(blocks));
+    m.data.allocate(m.block_bytes * size_t(blocks), os_node);
     return m;
 }
 
 }  // namespace
 
-PackedMatrix pack_matrix(const WeightMatrix& w, const PackOptions& opt) {
+PackedMatrix pack_matrix(const WeightMatrix& w, const PackOptions& opt, int64_t c0, int64_t c1,
+                         int os_node) {
+    if (c1 < 0) c1 = w.cols;
+    require(0 <= c0 && c0 < c1 && c1 <= w.cols, "pack: column range out of bounds");
     const int64_t blocks = (w.rows + kRowBlock - 1) / kRowBlock;
-    PackedMatrix m = make_layout(w.rows, w.cols, blocks, opt);
+    PackedMatrix m = make_layout(w.rows, c1 - c0, blocks, opt, os_node);
     parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
         std::vector<float> buf;
-        for (int64_t b = b0; b < b1; ++b) pack_block(m, b, w, b * kRowBlock, opt, buf);
+        for (int64_t b = b0; b < b1; ++b) pack_block(m, b, w, b * kRowBlock, c0, opt, buf);
     });
     return m;
 }
 
-PackedMatrix pack_gate_up(const WeightMatrix& gate, const WeightMatrix& up,
-                          const PackOptions& opt) {
+PackedMatrix pack_gate_up(const WeightMatrix& gate, const WeightMatrix& up, const PackOptions& opt,
+                          int os_node) {
     require(gate.rows == up.rows && gate.cols == up.cols,
             "pack_gate_up: gate and up shapes differ");
     const int64_t half = (gate.rows + kRowBlock - 1) / kRowBlock;
-    PackedMatrix m = make_layout(gate.rows, gate.cols, 2 * half, opt);
+    PackedMatrix m = make_layout(gate.rows, gate.cols, 2 * half, opt, os_node);
     m.gate_up = true;
     parallel_for(2 * half, 1, [&](int64_t b0, int64_t b1) {
         std::vector<float> buf;
         for (int64_t b = b0; b < b1; ++b)
-            pack_block(m, b, (b & 1) ? up : gate, (b >> 1) * kRowBlock, opt, buf);
+            pack_block(m, b, (b & 1) ? up : gate, (b >> 1) * kRowBlock, 0, opt, buf);
     });
     return m;
 }
