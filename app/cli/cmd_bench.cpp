@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "cpu/membw.h"
+#include "cpu/moe/compute_peak.h"
 #include "cpu/moe/fused_moe.h"
 #include "cpu/moe/gguf_simd_kernels.h"
 #include "cpu/quants.h"
@@ -68,26 +69,31 @@ BenchLayer make_layer(const Shape& s, int64_t experts, const std::string& format
                u = random_matrix(s.inter, s.hidden, seed + 1),
                d = random_matrix(s.hidden, s.inter, seed + 2);
     moe::GgmlType gt = moe::GgmlType::F32;
-    const bool gguf = format == "q4_k" || format == "q8_0" || format == "q6_k" ||
+    // q4k: GGUF Q4_K repacked for the 16-row kernels (the model path's default for Q4_K experts
+    // on AVX-512 CPUs); q4_k: the same bytes used in place.
+    const bool gguf = format == "q4_k" || format == "q4k" || format == "q8_0" || format == "q6_k" ||
                       format == "q5_k" || format == "mxfp4" || format == "q4_0";
     moe::PackOptions opt;
     if (gguf) {
-        moe::parse_ggml_type(std::string(format == "q4_k"    ? "Q4_K"
-                                         : format == "q8_0"  ? "Q8_0"
-                                         : format == "q6_k"  ? "Q6_K"
-                                         : format == "q5_k"  ? "Q5_K"
-                                         : format == "mxfp4" ? "MXFP4"
-                                                             : "Q4_0"),
+        if (format == "q4k") opt.format = moe::PackedFormat::Q4K;
+        moe::parse_ggml_type(std::string(format == "q4_k" || format == "q4k" ? "Q4_K"
+                                         : format == "q8_0"                  ? "Q8_0"
+                                         : format == "q6_k"                  ? "Q6_K"
+                                         : format == "q5_k"                  ? "Q5_K"
+                                         : format == "mxfp4"                 ? "MXFP4"
+                                                                             : "Q4_0"),
                              gt);
-    } else if (format == "bf16") {
+    } else if (format == "bf16" || format == "bf16-exact") {
         opt.format = moe::PackedFormat::BF16;
+        opt.f32_acts = format == "bf16-exact";
     } else if (format == "int8") {
         opt.format = moe::PackedFormat::INT8;
     } else if (format == "int4") {
         opt.format = moe::PackedFormat::INT4;
     } else {
-        throw moe::Error("unknown --format '" + format +
-                         "' (bf16, int8, int4, q4_k, q5_k, q6_k, q8_0, q4_0, mxfp4)");
+        throw moe::Error(
+            "unknown --format '" + format +
+            "' (bf16, bf16-exact, int8, int4, q4k, q4_k, q5_k, q6_k, q8_0, q4_0, mxfp4)");
     }
     auto quantized = [&](const std::vector<float>& v, int64_t rows, int64_t cols) {
         std::vector<uint8_t> bytes(moe::ggml_row_size(gt, cols) * size_t(rows));
@@ -177,6 +183,8 @@ int bench_moe(const Args& args) {
         moe::fused_moe(L[size_t(l)].bank, x.data(), T, ids.data(), w.data(), shape->top_k, nullptr,
                        out.data(), variant);
     }
+    moe::set_fused_moe_profiling(true);
+    moe::reset_fused_moe_profile();
     double seconds = 0.0;
     double bytes = 0.0;
     for (int64_t it = 0; it < iterations; ++it) {
@@ -188,12 +196,31 @@ int bench_moe(const Args& args) {
                        nullptr, out.data(), variant);
         seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
+    moe::set_fused_moe_profiling(false);
+    const moe::FusedMoeProfile prof = moe::fused_moe_profile();
     const double per_call = seconds / double(iterations);
+    auto ms = [&](double s) { return s / double(std::max<int64_t>(prof.calls, 1)) * 1e3; };
+    const double setup = prof.total - prof.gate_up - prof.down - prof.sum;
     const double gbps = bytes / seconds / 1e9;
     const double flops =
         2.0 * double(T) * double(shape->top_k) * 3.0 * double(shape->hidden) * double(shape->inter);
     const double tflops = flops / per_call / 1e12;
     const moe::MemoryBandwidth dram = moe::measure_dram_read(threads);
+    // The compute side of the roofline: the peak of the instruction this format's kernels use
+    // at this token count (AMX only for bf16/int8 tiles of >= 8 tokens; INT4 and GGUF formats
+    // use VNNI), and the bound DRAM sets given the bytes each call must stream.
+    moe::KernelVariant peak_variant = variant;
+    const bool tiles = (format == "bf16" || format == "int8") && T >= 8;
+    if (peak_variant == moe::KernelVariant::Amx && !tiles)
+        peak_variant = moe::KernelVariant::Avx512;
+    const moe::PeakOp op = format == "bf16-exact" ? moe::PeakOp::F32
+                           : format == "bf16"     ? moe::PeakOp::Bf16
+                                                  : moe::PeakOp::Int8;
+    const moe::ComputePeak peak = moe::measure_compute_peak(peak_variant, op, threads);
+    const double bytes_per_call = bytes / double(iterations);
+    const double dram_bound_tflops = flops / (bytes_per_call / (dram.read_gb_per_s * 1e9)) / 1e12;
+    const double roofline =
+        peak.tflops > 0 ? std::min(peak.tflops, dram_bound_tflops) : dram_bound_tflops;
     const nlohmann::json j = {
         {"shape", shape->name},
         {"format", format},
@@ -208,15 +235,27 @@ int bench_moe(const Args& args) {
         {"dram_read_gb_per_s", dram.read_gb_per_s},
         {"ratio_to_dram", gbps / dram.read_gb_per_s},
         {"tflops", tflops},
+        {"peak_tflops", peak.tflops},
+        {"peak_instruction", peak.instruction},
+        {"ratio_to_peak", peak.tflops > 0 ? tflops / peak.tflops : 0.0},
+        {"dram_bound_tflops", dram_bound_tflops},
+        {"ratio_to_roofline", tflops / roofline},
+        {"phase_ms",
+         {{"setup", ms(setup)},
+          {"gate_up", ms(prof.gate_up)},
+          {"down", ms(prof.down)},
+          {"sum", ms(prof.sum)}}},
     };
     if (args.flag("json")) {
         std::printf("%s\n", j.dump().c_str());
     } else {
         std::printf(
             "%s %s tokens=%lld threads=%d kernels=%s: %.3f ms/call, weights %.1f GB/s "
-            "(DRAM read %.1f GB/s, ratio %.2f), %.3f TFLOPS\n",
+            "(DRAM read %.1f GB/s, ratio %.2f), %.3f TFLOPS (peak %.2f with %s, DRAM bound %.2f, "
+            "%.0f %% of roofline)\n",
             shape->name, format.c_str(), (long long)T, threads, moe::kernel_variant_name(variant),
-            per_call * 1e3, gbps, dram.read_gb_per_s, gbps / dram.read_gb_per_s, tflops);
+            per_call * 1e3, gbps, dram.read_gb_per_s, gbps / dram.read_gb_per_s, tflops,
+            peak.tflops, peak.instruction.c_str(), dram_bound_tflops, 100.0 * tflops / roofline);
     }
     return 0;
 }
@@ -227,7 +266,7 @@ int cmd_bench(const std::vector<std::string>& argv) {
     if (argv.empty() || argv[0] != "moe") {
         throw moe::Error(
             "usage: moestudio-cli bench moe --shape qwen3-30b-a3b|deepseek-v3|mixtral-8x7b "
-            "--format bf16|int8|int4|q4_k|q8_0 --tokens N [--threads N] [--json]");
+            "--format bf16|bf16-exact|int8|int4|q4k|q4_k|q8_0 --tokens N [--threads N] [--json]");
     }
     const Args args(std::vector<std::string>(argv.begin() + 1, argv.end()), {"json"},
                     {"shape", "format", "tokens", "threads", "memory-gib", "layers", "iterations"});

@@ -140,6 +140,36 @@ class TestFusedMoe : public QObject {
         }
     }
 
+    // GGUF Q4_K experts repacked (PackedFormat::Q4K), alone and next to a Q6_K down kept in
+    // place (Q4_K_M files), in one and three NUMA parts; the reference runs ggml's row dots on
+    // the same GGUF bytes, so only the activations' int8 rounding differs.
+    void q4kRepackedExperts() {
+        NumaPools pools(NumaTopology::virtual_nodes(3), false, 1);
+        for (bool q6k_down : {false, true}) {
+            for (int parts : {1, 3}) {
+                for (int64_t T : {1, 40}) {
+                    FusedCase c;
+                    c.experts = 6;
+                    c.hidden = 512;
+                    c.inter = 768;
+                    c.T = T;
+                    c.k = 3;
+                    c.gguf = true;
+                    c.gguf_type = GgmlType::Q4_K;
+                    if (q6k_down) c.gguf_down_type = GgmlType::Q6_K;
+                    c.opt.format = PackedFormat::Q4K;
+                    c.biases = T == 40;
+                    c.parts = parts;
+                    c.pools = parts > 1 ? &pools : nullptr;
+                    const double err = check_fused(default_kernel_variant(), c, 3u + uint32_t(T));
+                    qInfo("q4k%s parts=%d T=%lld: rel err %.2e", q6k_down ? "+q6_k down" : "",
+                          parts, (long long)T, err);
+                    QVERIFY2(err < 2e-2, qPrintable(QString::number(err)));
+                }
+            }
+        }
+    }
+
     // A bank cut for 2 nodes cannot run on pools of another size: a clear error, not a crash.
     void partCountMismatchIsAnError() {
         NumaPools pools(NumaTopology::virtual_nodes(3), false, 1);

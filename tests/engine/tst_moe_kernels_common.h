@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -60,9 +61,28 @@ inline KernelErrors check_kernel(KernelVariant v, const PackOptions& opt, int64_
     std::vector<std::vector<float>> src;
     for (int64_t s = 0; s < n_src; ++s) src.push_back(random_vec(rng, size_t(rows * cols), 0.05f));
     const std::vector<float> x = random_vec(rng, size_t(T * cols));
+    // Q4K repacks GGUF Q4_K rows: quantize the sources to Q4_K, and compare against what they
+    // hold (the repack adds no error of its own).
+    std::vector<std::vector<uint8_t>> q4k(static_cast<size_t>(n_src));
+    auto source = [&](int64_t s) {
+        if (opt.format != PackedFormat::Q4K) return f32_matrix(src[size_t(s)], rows, cols);
+        const size_t rb = ggml_row_size(GgmlType::Q4_K, cols);
+        q4k[size_t(s)].resize(rb * size_t(rows));
+        for (int64_t r = 0; r < rows; ++r) {
+            float* row = src[size_t(s)].data() + r * cols;
+            quantize_row(GgmlType::Q4_K, row, q4k[size_t(s)].data() + size_t(r) * rb, cols);
+            dequantize_row(GgmlType::Q4_K, q4k[size_t(s)].data() + size_t(r) * rb, row, cols);
+        }
+        WeightMatrix w;
+        w.ggml = true;
+        w.ggml_type = GgmlType::Q4_K;
+        w.rows = rows;
+        w.cols = cols;
+        w.data = q4k[size_t(s)].data();
+        return w;
+    };
     const PackedMatrix m =
-        gate_up ? pack_gate_up(f32_matrix(src[0], rows, cols), f32_matrix(src[1], rows, cols), opt)
-                : pack_matrix(f32_matrix(src[0], rows, cols), opt);
+        gate_up ? pack_gate_up(source(0), source(1), opt) : pack_matrix(source(0), opt);
     const int64_t ldy = m.blocks * kRowBlock;
     std::vector<float> y(size_t(T * ldy), 0.0f), ys(size_t(T * ldy), 0.0f);
     packed_gemm(v, m, x.data(), T, y.data(), ldy);
@@ -91,8 +111,13 @@ inline KernelErrors check_kernel(KernelVariant v, const PackOptions& opt, int64_
     return {rel_err(out, outs), rel_err(out, ref_dq), rel_err(out, ref_src)};
 }
 
+// Q4K: only the int8 activations differ from the weights' own values (bar as for GGUF rows
+// against unquantized activations in tst_quants).
 inline double format_bar(PackedFormat f) {
-    return f == PackedFormat::BF16 ? 0.02 : f == PackedFormat::INT8 ? 0.05 : 0.2;
+    return f == PackedFormat::BF16   ? 0.02
+           : f == PackedFormat::INT8 ? 0.05
+           : f == PackedFormat::Q4K  ? 0.02
+                                     : 0.2;
 }
 
 // Allowed difference from the scalar kernel: float summation order only, except that the
@@ -126,6 +151,8 @@ struct FusedCase {
     PackOptions opt;
     bool gguf = false;  // experts stored as a GGUF type, used in place
     GgmlType gguf_type = GgmlType::Q8_0;
+    std::optional<GgmlType> gguf_down_type;  // default: gguf_type
+    // With gguf and opt.format Q4K, the Q4_K matrices are repacked (make_bank_expert).
     bool biases = false;
     bool clamped_swiglu = false;
     bool mask = false;  // skip every third expert
@@ -149,15 +176,15 @@ inline double check_fused(KernelVariant v, const FusedCase& c, uint32_t seed) {
     }
     std::vector<Expert> ref(size_t(c.experts));
     auto keep = std::make_shared<std::vector<std::vector<uint8_t>>>();
-    auto make_ref = [&](std::vector<float> w, int64_t rows, int64_t cols) {
+    auto make_ref = [&](std::vector<float> w, int64_t rows, int64_t cols, GgmlType type) {
         Linear l;
         if (c.gguf) {
-            const size_t rb = ggml_row_size(c.gguf_type, cols);
+            const size_t rb = ggml_row_size(type, cols);
             keep->emplace_back(rb * size_t(rows));
             for (int64_t r = 0; r < rows; ++r)
-                quantize_row(c.gguf_type, w.data() + r * cols, keep->back().data() + r * rb, cols);
+                quantize_row(type, w.data() + r * cols, keep->back().data() + r * rb, cols);
             l.w.ggml = true;
-            l.w.ggml_type = c.gguf_type;
+            l.w.ggml_type = type;
             l.w.rows = rows;
             l.w.cols = cols;
             l.w.data = keep->back().data();
@@ -169,9 +196,10 @@ inline double check_fused(KernelVariant v, const FusedCase& c, uint32_t seed) {
     for (int64_t e = 0; e < c.experts; ++e) {
         ExpertSource src;
         Expert& r = ref[size_t(e)];
-        r.gate = make_ref(random_vec(rng, size_t(I * H), 0.1f), I, H);
-        r.up = make_ref(random_vec(rng, size_t(I * H), 0.1f), I, H);
-        r.down = make_ref(random_vec(rng, size_t(H * I), 0.1f), H, I);
+        r.gate = make_ref(random_vec(rng, size_t(I * H), 0.1f), I, H, c.gguf_type);
+        r.up = make_ref(random_vec(rng, size_t(I * H), 0.1f), I, H, c.gguf_type);
+        r.down = make_ref(random_vec(rng, size_t(H * I), 0.1f), H, I,
+                          c.gguf_down_type.value_or(c.gguf_type));
         if (c.biases) {
             r.gate.bias = random_vec(rng, size_t(I), 0.1f);
             r.up.bias = random_vec(rng, size_t(I), 0.1f);

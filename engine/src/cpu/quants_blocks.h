@@ -98,6 +98,17 @@ static_assert(sizeof(BlockQ2K) == 84 && sizeof(BlockQ3K) == 110 && sizeof(BlockQ
               sizeof(BlockQ5K) == 176 && sizeof(BlockQ6K) == 210 && sizeof(BlockQ8K) == 292 &&
               sizeof(BlockIq4Xs) == 136);
 
+// Scale and min j (0..7) of Q4_K/Q5_K's 12-byte packed 6-bit table.
+inline void get_scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
+    if (j < 4) {
+        *d = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *d = uint8_t((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+        *m = uint8_t((q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4));
+    }
+}
+
 inline float h2f(uint16_t h) {
     return f16_to_f32(h);
 }

@@ -198,17 +198,6 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, ui
     return scale;
 }
 
-// Scale and min j (0..7) of Q4_K/Q5_K's 12-byte packed 6-bit table.
-inline void get_scale_min_k4(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
-    if (j < 4) {
-        *d = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *d = uint8_t((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-        *m = uint8_t((q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4));
-    }
-}
-
 // Q3_K's 16 six-bit scales (still offset by 32).
 inline int q3k_scale(const uint8_t* s, int j) {
     const int lo = j < 8 ? s[j] & 0xF : s[j - 8] >> 4;

@@ -73,6 +73,8 @@ std::optional<PackOptions> expert_pack_options(const std::string& format) {
     if (format == "bf16" || format == "bf16-exact") {
         opt.format = PackedFormat::BF16;
         opt.f32_acts = format == "bf16-exact";
+    } else if (format == "q4k") {
+        opt.format = PackedFormat::Q4K;
     } else if (format == "int8") {
         opt.format = PackedFormat::INT8;
     } else if (format == "int4" || format == "int4-g32" || format == "int4-g64" ||
@@ -80,9 +82,9 @@ std::optional<PackOptions> expert_pack_options(const std::string& format) {
         opt.format = PackedFormat::INT4;
         opt.group = format == "int4-g64" ? 64 : format == "int4-g128" ? 128 : 32;
     } else {
-        throw Error(
-            "unknown expert format '" + format +
-            "' (use auto, reference, gguf, bf16-exact, bf16, int8, int4, int4-g64 or int4-g128)");
+        throw Error("unknown expert format '" + format +
+                    "' (use auto, reference, gguf, q4k, bf16-exact, bf16, int8, int4, int4-g64 or "
+                    "int4-g128)");
     }
     return opt;
 }
@@ -130,9 +132,10 @@ void MoeBlock::prepare_experts(const std::string& format) {
             throw Error("expert '" + e.gate.name +
                         "' carries LoRA terms; the fused expert formats need merged weights");
         }
-        if (keep_gguf && !(e.gate.w.ggml && e.up.w.ggml && e.down.w.ggml)) {
-            throw Error("expert format 'gguf' needs GGUF-stored experts; '" + e.gate.name +
-                        "' is not");
+        const bool needs_gguf = keep_gguf || opt.format == PackedFormat::Q4K;
+        if (needs_gguf && !(e.gate.w.ggml && e.up.w.ggml && e.down.w.ggml)) {
+            throw Error("expert format '" + format + "' needs GGUF-stored experts; '" +
+                        e.gate.name + "' is not");
         }
         b->experts.push_back(
             make_bank_expert({e.gate.w, e.up.w, e.down.w, e.gate.bias, e.up.bias, e.down.bias}, opt,
@@ -150,7 +153,8 @@ bool MoeBlock::adopt_bank(std::shared_ptr<ExpertBank> b, const PackOptions& opt)
     for (size_t i = 0; i < experts.size(); ++i) {
         const Expert& e = experts[i];
         const BankExpert& be = b->experts[i];
-        if (has_lora(e) || be.gguf || e.gate.out_features() != inter || be.parts.size() != parts)
+        if (has_lora(e) || be.gguf_in || be.gguf_out || e.gate.out_features() != inter ||
+            be.parts.size() != parts)
             return false;
         int64_t next = 0;  // the parts must tile [0, inter) in order
         for (const ExpertPart& part : be.parts) {

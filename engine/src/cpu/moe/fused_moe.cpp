@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -30,6 +31,20 @@ void GluActivation::apply(const float* gate, const float* up, float* h, int64_t 
 }
 
 namespace {
+
+// Phase timers (fused_moe_profile), on only when asked: two clock reads per phase.
+std::atomic<bool> g_profile{false};
+std::mutex g_profile_mutex;
+FusedMoeProfile g_prof;
+
+using Clock = std::chrono::steady_clock;
+
+void add_time(double FusedMoeProfile::*field, Clock::time_point& t) {
+    const auto now = Clock::now();
+    std::lock_guard<std::mutex> lock(g_profile_mutex);
+    g_prof.*field += std::chrono::duration<double>(now - t).count();
+    t = now;
+}
 
 size_t gguf_bytes(const GgufMatrix& m) {
     return m.data ? m.row_bytes * size_t(m.rows) : 0;
@@ -132,6 +147,7 @@ struct PreparedX {
 struct PartWork {
     std::vector<float> gu;    // packed: gate/up in block order [n, 2 * pairs * 16]
     std::vector<float> h;     // [n, pairs * 16] (padding columns stay 0)
+    std::vector<float> y;     // down output [n, hidden rounded up to 16] (partial sum for P > 1)
     PackedActs ah;            // h prepared for down (packed)
     std::vector<uint8_t> qh;  // h quantized for down (GGUF)
     size_t qh_row = 0;
@@ -198,7 +214,7 @@ void prepare_x(const BankExpert& ex, const float* x, int64_t H, const std::vecto
         xs = gathered.data();
     }
     const ExpertPart& p = lead_part(ex);
-    if (ex.gguf)
+    if (ex.gguf_in)
         quantize_rows(p.gate, xs, n, H, px.q, px.qrow);
     else
         prepare_acts(p.gate_up, xs, n, H, px.packed);
@@ -206,9 +222,9 @@ void prepare_x(const BankExpert& ex, const float* x, int64_t H, const std::vecto
 
 // Whether experts a and b take identically prepared activations.
 bool same_x_kind(const BankExpert& a, const BankExpert& b) {
-    if (a.gguf != b.gguf) return false;
+    if (a.gguf_in != b.gguf_in) return false;
     const ExpertPart &pa = lead_part(a), &pb = lead_part(b);
-    if (a.gguf) return vec_dot_type(pa.gate.type) == vec_dot_type(pb.gate.type);
+    if (a.gguf_in) return vec_dot_type(pa.gate.type) == vec_dot_type(pb.gate.type);
     const PackedMatrix &ma = pa.gate_up, &mb = pb.gate_up;
     return ma.format == mb.format && ma.kp == mb.kp && ma.group == mb.group &&
            ma.f32_acts == mb.f32_acts;
@@ -244,7 +260,7 @@ void gate_up_item(const ExpertBank& bank, const BankExpert& ex, int p, Work& w, 
     const float* gsrc;
     const float* usrc;
     int64_t ld, goff;
-    if (ex.gguf) {
+    if (ex.gguf_in) {
         // One row-dot call over the item's whole row range (the SIMD kernels prepare the
         // activation once per call).
         gtmp.resize(size_t(w.n * nr));
@@ -268,7 +284,7 @@ void gate_up_item(const ExpertBank& bank, const BankExpert& ex, int p, Work& w, 
             for (int64_t j = 0; j < m; ++j) {
                 const int64_t r = r0 + j, gi = part.i0 + r;  // gi: row of the whole expert
                 float gv, uv;
-                if (ex.gguf) {
+                if (ex.gguf_in) {
                     gv = gsrc[i * ld + r + goff];
                     uv = usrc[i * ld + r + goff];
                 } else {
@@ -291,52 +307,25 @@ void prepare_h(const BankExpert& ex, int p, Work& w) {
     if (part.i1 <= part.i0) return;
     std::call_once(pw.h_ready, [&] {
         const int64_t ldh = ceil_div(part.i1 - part.i0, kRowBlock) * kRowBlock;
-        if (ex.gguf)
+        if (ex.gguf_out)
             quantize_rows(part.gguf_down, pw.h.data(), w.n, ldh, pw.qh, pw.qh_row);
         else
             prepare_acts(part.down, pw.h.data(), w.n, ldh, pw.ah);
     });
 }
 
-// Phase B item: output rows [r0, r1) of part p for all experts, accumulated into dst [T, H].
-void down_item(const ExpertBank& bank, const std::vector<std::unique_ptr<Work>>& work, int p,
-               int64_t T, int64_t b0, int64_t b1, KernelVariant v, float* dst,
-               std::vector<float>& y) {
-    const int64_t H = bank.hidden;
-    const int64_t r0 = b0 * kRowBlock, r1 = std::min(H, b1 * kRowBlock), nr = r1 - r0;
-    for (int64_t t = 0; t < T; ++t) std::fill(dst + t * H + r0, dst + t * H + r1, 0.0f);
-    for (const auto& wp : work) {
-        Work& w = *wp;
-        const BankExpert& ex = bank.experts[size_t(w.e)];
-        const ExpertPart& part = ex.parts[size_t(p)];
-        PartWork& pw = w.parts[size_t(p)];
-        const bool empty = part.i1 <= part.i0;
-        const bool bias = p == 0 && !ex.down_bias.empty();
-        if (empty && !bias) continue;
-        const int64_t ldy = (b1 - b0) * kRowBlock;
-        y.assign(size_t(w.n * ldy), 0.0f);
-        if (!empty) {
-            prepare_h(ex, p, w);
-            if (ex.gguf) {
-                gguf_rows(part.gguf_down, r0, r1, pw.qh, pw.qh_row, w.n, y.data(), ldy);
-            } else {
-                // The kernel writes block b at column b * 16: shift the base so block b0 lands
-                // at column 0 of the scratch.
-                float* ybase = y.data() - b0 * kRowBlock;
-                packed_matmul(v, part.down, pw.ah, b0, b1, ybase, ldy);
-            }
-        }
-        for (int64_t i = 0; i < w.n; ++i) {
-            float* o = dst + w.tokens[size_t(i)] * H + r0;
-            const float* yi = y.data() + i * ldy;
-            const float wt = w.wts[size_t(i)];
-            if (bias) {
-                const float* bd = ex.down_bias.data() + r0;
-                for (int64_t d = 0; d < nr; ++d) o[d] += wt * (yi[d] + bd[d]);
-            } else {
-                for (int64_t d = 0; d < nr; ++d) o[d] += wt * yi[d];
-            }
-        }
+// Phase B item: down blocks [b0, b1) of one expert part -> pw.y (block b at column b * 16).
+void down_item(const BankExpert& ex, int p, Work& w, int64_t b0, int64_t b1, int64_t H,
+               KernelVariant v) {
+    const ExpertPart& part = ex.parts[size_t(p)];
+    PartWork& pw = w.parts[size_t(p)];
+    prepare_h(ex, p, w);
+    const int64_t ldy = ceil_div(H, kRowBlock) * kRowBlock;
+    if (ex.gguf_out) {
+        const int64_t r0 = b0 * kRowBlock, r1 = std::min(H, b1 * kRowBlock);
+        gguf_rows(part.gguf_down, r0, r1, pw.qh, pw.qh_row, w.n, pw.y.data() + r0, ldy);
+    } else {
+        packed_matmul(v, part.down, pw.ah, b0, b1, pw.y.data(), ldy);
     }
 }
 
@@ -347,6 +336,8 @@ void run_chunk(const ExpertBank& bank, const float* x, int64_t T, const int32_t*
     const int P = exec.parts();
     // Group the routing slots per expert, in order of first appearance.
     std::vector<int64_t> where(size_t(E), -1);
+    // Slot (t, j) -> (work index, row within the work), work -1 when the expert is skipped.
+    std::vector<int64_t> slot_work(size_t(T * k), -1), slot_row(size_t(T * k), 0);
     std::vector<std::unique_ptr<Work>> work;
     for (int64_t t = 0; t < T; ++t) {
         for (int64_t j = 0; j < k; ++j) {
@@ -360,11 +351,15 @@ void run_chunk(const ExpertBank& bank, const float* x, int64_t T, const int32_t*
                 work.back()->parts.reset(new PartWork[size_t(P)]);
             }
             Work& w = *work[size_t(where[size_t(e)])];
+            slot_work[size_t(t * k + j)] = where[size_t(e)];
+            slot_row[size_t(t * k + j)] = int64_t(w.tokens.size());
             w.tokens.push_back(t);
             w.wts.push_back(weights[t * k + j]);
         }
     }
     for (auto& w : work) w->n = int64_t(w->tokens.size());
+    const bool profile = g_profile.load(std::memory_order_relaxed);
+    Clock::time_point tp = profile ? Clock::now() : Clock::time_point{};
     // Decode: every expert sees the same token, so its activations are prepared once for all.
     PreparedX shared;
     if (T == 1 && !work.empty()) {
@@ -385,8 +380,10 @@ void run_chunk(const ExpertBank& bank, const float* x, int64_t T, const int32_t*
                 const ExpertPart& part = ex.parts[size_t(p)];
                 const int64_t pairs = ceil_div(part.i1 - part.i0, kRowBlock);
                 PartWork& pw = w.parts[size_t(p)];
-                if (!ex.gguf) pw.gu.resize(size_t(w.n * 2 * pairs * kRowBlock));
+                if (!ex.gguf_in) pw.gu.resize(size_t(w.n * 2 * pairs * kRowBlock));
                 pw.h.assign(size_t(w.n * pairs * kRowBlock), 0.0f);
+                if (part.i1 > part.i0)
+                    pw.y.resize(size_t(w.n * ceil_div(H, kRowBlock) * kRowBlock));
             }
         });
     };
@@ -417,35 +414,64 @@ void run_chunk(const ExpertBank& bank, const float* x, int64_t T, const int32_t*
     });
     // Experts none of whose parts had rows still need their buffers for phase B.
     for (auto& w : work) ready(*w);
+    if (profile) add_time(&FusedMoeProfile::gate_up, tp);
 
-    // B. down + weighted sum, per part: part 0 into out, the others into partial sums.
-    const int64_t dblocks = ceil_div(H, kRowBlock);
-    std::vector<std::vector<float>> partial(static_cast<size_t>(P - 1));
-    for (auto& buf : partial) buf.resize(size_t(T * H));
+    // B. down, per part: items of (expert, range of 16-row blocks), long enough row runs for
+    // the prefetchers to stream each expert's rows.
+    const int64_t dblocks = ceil_div(H, kRowBlock), ldy = dblocks * kRowBlock;
     std::vector<std::vector<Item>> b_items(static_cast<size_t>(P));
     std::vector<int64_t> b_counts(static_cast<size_t>(P));
     for (int p = 0; p < P; ++p) {
-        b_items[size_t(p)] = make_items(1, exec.threads(p), [&](size_t) { return dblocks; });
+        b_items[size_t(p)] = make_items(work.size(), exec.threads(p), [&](size_t i) {
+            const ExpertPart& part = bank.experts[size_t(work[i]->e)].parts[size_t(p)];
+            return part.i1 > part.i0 ? dblocks : int64_t(0);
+        });
         b_counts[size_t(p)] = int64_t(b_items[size_t(p)].size());
     }
     exec.run(b_counts, [&](int p, int64_t i0, int64_t i1) {
-        std::vector<float> y;
-        float* dst = p == 0 ? out : partial[size_t(p - 1)].data();
         for (int64_t it = i0; it < i1; ++it) {
             const Item& item = b_items[size_t(p)][size_t(it)];
-            down_item(bank, work, p, T, item.b0, item.b1, v, dst, y);
+            Work& w = *work[size_t(item.w)];
+            down_item(bank.experts[size_t(w.e)], p, w, item.b0, item.b1, H, v);
         }
     });
-    if (P == 1) return;
-    exec.spread(T, [&](int64_t t0, int64_t t1) {
-        for (int64_t t = t0; t < t1; ++t) {
-            float* o = out + t * H;
-            for (const auto& buf : partial) {
-                const float* s = buf.data() + t * H;
-                for (int64_t d = 0; d < H; ++d) o[d] += s[d];
+
+    if (profile) add_time(&FusedMoeProfile::down, tp);
+
+    // C. out[t] = sum over j in routing order of w[t,j] * (sum over parts of y + bias), in
+    // pieces of (token, 256 columns) so that decode spreads the sum over the cores too.
+    constexpr int64_t kCols = 256;
+    const int64_t pieces = ceil_div(H, kCols);
+    auto sum_piece = [&](int64_t q) {
+        const int64_t t = q / pieces, c0 = (q % pieces) * kCols, c1 = std::min(H, c0 + kCols);
+        float* o = out + t * H;
+        std::fill(o + c0, o + c1, 0.0f);
+        for (int64_t j = 0; j < k; ++j) {
+            const int64_t wi = slot_work[size_t(t * k + j)];
+            if (wi < 0) continue;
+            const Work& w = *work[size_t(wi)];
+            const BankExpert& ex = bank.experts[size_t(w.e)];
+            const int64_t row = slot_row[size_t(t * k + j)];
+            const float wt = weights[t * k + j];
+            for (int p = 0; p < P; ++p) {
+                if (ex.parts[size_t(p)].i1 <= ex.parts[size_t(p)].i0) continue;
+                const float* yr = w.parts[size_t(p)].y.data() + row * ldy;
+                for (int64_t d = c0; d < c1; ++d) o[d] += wt * yr[d];
             }
+            if (!ex.down_bias.empty())
+                for (int64_t d = c0; d < c1; ++d) o[d] += wt * ex.down_bias[size_t(d)];
         }
-    });
+    };
+    const int64_t n_pieces = T * pieces;
+    if (n_pieces * k <= 64) {
+        // Decode: a few thousand multiply-adds, cheaper than waking the pool once more.
+        for (int64_t q = 0; q < n_pieces; ++q) sum_piece(q);
+    } else {
+        exec.spread(n_pieces, [&](int64_t q0, int64_t q1) {
+            for (int64_t q = q0; q < q1; ++q) sum_piece(q);
+        });
+    }
+    if (profile) add_time(&FusedMoeProfile::sum, tp);
 }
 
 // Copies `rows` rows of `row_bytes` bytes (source stride `stride`) into node memory.
@@ -480,16 +506,34 @@ BankExpert make_bank_expert(const ExpertSource& src, const PackOptions& opt, boo
     ex.gate_bias = src.gate_bias;
     ex.up_bias = src.up_bias;
     ex.down_bias = src.down_bias;
-    ex.gguf = keep_gguf && gguf_usable(src.gate) && gguf_usable(src.up) && gguf_usable(src.down);
+    // Which side runs GGUF rows in place and which is packed (see PackedFormat::Q4K: Q4_K
+    // matrices are repacked, other GGUF types of the same expert stay in place).
+    auto is_q4k = [](const WeightMatrix& w) { return w.ggml && w.ggml_type == GgmlType::Q4_K; };
+    if (opt.format == PackedFormat::Q4K) {
+        ex.gguf_in = !(is_q4k(src.gate) && is_q4k(src.up));
+        ex.gguf_out = !is_q4k(src.down);
+        require((!ex.gguf_in || (gguf_usable(src.gate) && gguf_usable(src.up))) &&
+                    (!ex.gguf_out || gguf_usable(src.down)),
+                "make_bank_expert: expert format q4k needs GGUF experts with CPU kernels");
+    } else {
+        ex.gguf_in = ex.gguf_out =
+            keep_gguf && gguf_usable(src.gate) && gguf_usable(src.up) && gguf_usable(src.down);
+    }
     const int64_t I = src.gate.rows;
     int64_t align = kRowBlock;
-    if (ex.gguf) {
+    if (ex.gguf_out) {
         // Down's columns are cut at whole weight blocks and whole activation blocks.
         align = std::lcm(align, ggml_block_size(src.down.ggml_type));
         align = std::lcm(align, ggml_block_size(vec_dot_type(src.down.ggml_type)));
+    } else if (opt.format == PackedFormat::Q4K) {
+        align = std::lcm(align, int64_t(256));  // packed Q4_K columns: whole super-blocks
     }
     const auto ranges = split_range(I, int(nodes.size()), align);
     ex.parts.resize(nodes.size());
+    // A real NUMA node gets the part's GGUF bytes copied into its memory.
+    struct Copies {
+        std::shared_ptr<void> gate, up, down;
+    };
     for (size_t p = 0; p < nodes.size(); ++p) {
         ExpertPart& part = ex.parts[p];
         part.i0 = ranges[p].first;
@@ -497,35 +541,37 @@ BankExpert make_bank_expert(const ExpertSource& src, const PackOptions& opt, boo
         const int64_t n = part.i1 - part.i0;
         if (n == 0) continue;
         const int node = nodes[p];
-        if (!ex.gguf) {
+        auto c = std::make_shared<Copies>();
+        if (!ex.gguf_in) {
             part.gate_up = pack_gate_up(src.gate.row_slice(part.i0, n),
                                         src.up.row_slice(part.i0, n), opt, node);
-            part.down = pack_matrix(src.down, opt, part.i0, part.i1, node);
-            continue;
+        } else {
+            part.gate = gguf_matrix(src.gate.row_slice(part.i0, n));
+            part.up = gguf_matrix(src.up.row_slice(part.i0, n));
+            if (node >= 0) {
+                const auto* g = static_cast<const uint8_t*>(part.gate.data);
+                const auto* u = static_cast<const uint8_t*>(part.up.data);
+                c->gate = copy_to_node(g, n, part.gate.row_bytes, part.gate.row_bytes, node);
+                c->up = copy_to_node(u, n, part.up.row_bytes, part.up.row_bytes, node);
+                part.gate.data = static_cast<NumaBuffer*>(c->gate.get())->data();
+                part.up.data = static_cast<NumaBuffer*>(c->up.get())->data();
+            }
         }
-        part.gate = gguf_matrix(src.gate.row_slice(part.i0, n));
-        part.up = gguf_matrix(src.up.row_slice(part.i0, n));
-        const GgmlType dt = src.down.ggml_type;
-        const size_t col_off = ggml_row_size(dt, part.i0), col_bytes = ggml_row_size(dt, n);
-        part.gguf_down = {dt, static_cast<const uint8_t*>(src.down.data) + col_off, src.down.rows,
-                          n, src.down.row_bytes()};
-        if (node < 0) continue;
-        // A real NUMA node: the part's bytes move into that node's memory.
-        struct Copies {
-            std::shared_ptr<void> gate, up, down;
-        };
-        auto c = std::make_shared<Copies>();
-        const auto* g = static_cast<const uint8_t*>(part.gate.data);
-        const auto* u = static_cast<const uint8_t*>(part.up.data);
-        const auto* d = static_cast<const uint8_t*>(part.gguf_down.data);
-        c->gate = copy_to_node(g, n, part.gate.row_bytes, part.gate.row_bytes, node);
-        c->up = copy_to_node(u, n, part.up.row_bytes, part.up.row_bytes, node);
-        c->down = copy_to_node(d, src.down.rows, col_bytes, part.gguf_down.row_bytes, node);
-        part.gate.data = static_cast<NumaBuffer*>(c->gate.get())->data();
-        part.up.data = static_cast<NumaBuffer*>(c->up.get())->data();
-        part.gguf_down.data = static_cast<NumaBuffer*>(c->down.get())->data();
-        part.gguf_down.row_bytes = col_bytes;
-        part.storage = c;
+        if (!ex.gguf_out) {
+            part.down = pack_matrix(src.down, opt, part.i0, part.i1, node);
+        } else {
+            const GgmlType dt = src.down.ggml_type;
+            const size_t col_off = ggml_row_size(dt, part.i0), col_bytes = ggml_row_size(dt, n);
+            part.gguf_down = {dt, static_cast<const uint8_t*>(src.down.data) + col_off,
+                              src.down.rows, n, src.down.row_bytes()};
+            if (node >= 0) {
+                const auto* d = static_cast<const uint8_t*>(part.gguf_down.data);
+                c->down = copy_to_node(d, src.down.rows, col_bytes, part.gguf_down.row_bytes, node);
+                part.gguf_down.data = static_cast<NumaBuffer*>(c->down.get())->data();
+                part.gguf_down.row_bytes = col_bytes;
+            }
+        }
+        if (c->gate || c->down) part.storage = c;
     }
     return ex;
 }
@@ -540,16 +586,37 @@ void fused_moe(const ExpertBank& bank, const float* x, int64_t T, const int32_t*
                 "fused_moe: the bank's experts have different part counts");
     }
     const Exec exec(bank.parts(), pools);
-    // Bound the per-call working set (gate/up/h per routed slot, partial outputs per part) by
+    const bool profile = g_profile.load(std::memory_order_relaxed);
+    const auto t_call = profile ? Clock::now() : Clock::time_point{};
+    // Bound the per-call working set (gate/up/h and per-part down outputs per routed slot) by
     // running long prefills in token chunks; 2^25 floats = 128 MiB.
-    const int64_t per_token =
-        k * std::max(bank.hidden, 3 * bank.inter) + bank.parts() * bank.hidden;
+    const int64_t per_token = k * (bank.parts() * bank.hidden + 3 * bank.inter);
     const int64_t chunk = std::max<int64_t>(1, (int64_t(1) << 25) / per_token);
     for (int64_t t0 = 0; t0 < T; t0 += chunk) {
         const int64_t n = std::min(chunk, T - t0);
         run_chunk(bank, x + t0 * bank.hidden, n, ids + t0 * k, weights + t0 * k, k, skip,
                   out + t0 * bank.hidden, variant, exec);
     }
+    if (profile) {
+        const double total = std::chrono::duration<double>(Clock::now() - t_call).count();
+        std::lock_guard<std::mutex> lock(g_profile_mutex);
+        g_prof.total += total;
+        ++g_prof.calls;
+    }
+}
+
+void set_fused_moe_profiling(bool on) {
+    g_profile = on;
+}
+
+FusedMoeProfile fused_moe_profile() {
+    std::lock_guard<std::mutex> lock(g_profile_mutex);
+    return g_prof;
+}
+
+void reset_fused_moe_profile() {
+    std::lock_guard<std::mutex> lock(g_profile_mutex);
+    g_prof = {};
 }
 
 }  // namespace moe

@@ -10,15 +10,16 @@
 // memory and its own cores compute them; the parts' down outputs are partial sums, added in
 // node order at the end. A one-part bank runs on the process-wide worker pool.
 //
-// Schedule per part (two parallel phases, so decode with k experts uses every core and pays
-// for two barriers, not five):
-//   A. work items (expert, range of 16-row gate/up block pairs): the expert's activations are
+// Schedule (each phase one parallel loop over all parts' items, so decode with k experts uses
+// every core; three barriers per call):
+//   A. items (expert part, range of 16-row gate/up block pairs): the expert's activations are
 //      gathered and prepared by the first item that needs them (once; at T = 1 once for all
 //      experts), gate and up come from one pass over them, the GLU is applied straight away
-//      -> h_e [n_e, part inter]
-//   B. work items (range of 16 output rows): for every active expert in turn, its h is
-//      prepared by the first item that needs it, its down rows are computed for its tokens and
-//      added, weighted, to out[t] — so no separate gather/sum pass is needed.
+//      -> h [n_e, part inter]; the item that finishes a part prepares its h for down
+//   B. items (expert part, range of 16-row down blocks) -> y [n_e, hidden], partial per part;
+//      the row ranges are long enough for the prefetchers to stream each expert's rows
+//   C. out[t] = sum over j in routing order of w[t,j] * (sum of the parts' y + bias), in
+//      pieces of (token, 256 columns); at decode size on the calling thread alone
 // Every output element is written by exactly one work item, experts are added in a fixed
 // order, so results are deterministic and independent of the thread count.
 #include <cstdint>
@@ -59,8 +60,9 @@ struct ExpertPart {
 };
 
 struct BankExpert {
-    bool gguf = false;
-    std::vector<ExpertPart> parts;                     // one per node of the bank, node order
+    bool gguf_in = false;           // gate/up are GGUF rows used in place (else packed)
+    bool gguf_out = false;          // down is GGUF rows used in place (else packed)
+    std::vector<ExpertPart> parts;  // one per node of the bank, node order
     std::vector<float> gate_bias, up_bias, down_bias;  // empty = none
     size_t bytes() const;
 };
@@ -82,7 +84,9 @@ struct ExpertSource {
 
 // Packs an expert with `opt` (rows converted with row_to_f32, parallel over row blocks). With
 // `keep_gguf` and all three matrices GGUF block formats with CPU kernels, nothing is packed:
-// the expert points at the source data (which must outlive the bank).
+// the expert points at the source data (which must outlive the bank). With opt.format Q4K the
+// GGUF Q4_K matrices are repacked (losslessly) and the expert's other GGUF matrices (e.g. a
+// Q6_K down of a Q4_K_M file) stay in place.
 //
 // `part_nodes` splits the expert into one part per entry (the intermediate dimension divided
 // as evenly as the kernels' alignment allows: 16 rows, or the GGUF block of down); an entry
@@ -101,5 +105,15 @@ std::vector<int> bank_part_nodes();
 void fused_moe(const ExpertBank& bank, const float* x, int64_t T, const int32_t* ids,
                const float* weights, int64_t k, const uint8_t* skip, float* out,
                KernelVariant variant = default_kernel_variant(), NumaPools* pools = nullptr);
+
+// Wall time per phase summed over calls, for benchmarks and the profiler view: off by default
+// (then nothing is timed). setup = grouping and everything before phase A.
+struct FusedMoeProfile {
+    int64_t calls = 0;
+    double total = 0, gate_up = 0, down = 0, sum = 0;  // seconds
+};
+void set_fused_moe_profiling(bool on);
+FusedMoeProfile fused_moe_profile();
+void reset_fused_moe_profile();
 
 }  // namespace moe

@@ -146,6 +146,11 @@ void int4_amx(const PackedMatrix& w, const PackedActs& a, int64_t b0, int64_t b1
     avx512_kernels().int4(w, a, b0, b1, y, ldy);
 }
 
+void q4k_amx(const PackedMatrix& w, const PackedActs& a, int64_t b0, int64_t b1, float* y,
+             int64_t ldy) {
+    avx512_kernels().q4k(w, a, b0, b1, y, ldy);
+}
+
 }  // namespace
 }  // namespace moe::kern
 
@@ -155,7 +160,7 @@ void int4_amx(const PackedMatrix& w, const PackedActs& a, int64_t b0, int64_t b1
 namespace moe::kern {
 
 const KernelTable& amx_kernels() {
-    static const KernelTable t{&bf16_amx, &int8_amx, &int4_amx};
+    static const KernelTable t{&bf16_amx, &int8_amx, &int4_amx, &q4k_amx};
     return t;
 }
 

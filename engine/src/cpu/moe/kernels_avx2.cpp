@@ -178,7 +178,7 @@ void int4_avx2(const PackedMatrix& w, const PackedActs& a, int64_t b0, int64_t b
 namespace moe::kern {
 
 const KernelTable& avx2_kernels() {
-    static const KernelTable t{&bf16_avx2, &int8_avx2, &int4_avx2};
+    static const KernelTable t{&bf16_avx2, &int8_avx2, &int4_avx2, &q4k_scalar};
     return t;
 }
 

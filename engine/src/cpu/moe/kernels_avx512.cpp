@@ -125,6 +125,54 @@ void int4_block(const uint8_t* wb, const uint32_t* xi, int64_t ldx, int64_t ng, 
         _mm512_storeu_ps(y + t * ldy, _mm512_mul_ps(acc[t], _mm512_set1_ps(xs[t])));
 }
 
+// Q4K: the INT4 loop per 32-element sub-block, then the sub-block's six-bit scale and min
+// applied as integers (exact) over the super-block, and d / dmin in fp32 once per super-block:
+// y = sum_sb xs_sb * (d * sum_g sc_g * isum_g - dmin * sum_g m_g * gsum_g).
+template <int NT>
+void q4k_block(const uint8_t* wb, const uint32_t* xi, int64_t ldx, int64_t nsb, const uint8_t* sc,
+               const uint8_t* mn, const float* kd, const float* kdm, const float* gsum, int64_t ldg,
+               const float* xs, int64_t ldxs, float* y, int64_t ldy) {
+    const __m512i mask = _mm512_set1_epi8(0x0F);
+    __m512 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+    for (int64_t sb = 0; sb < nsb; ++sb) {
+        __m512i s1[NT];
+        __m512 s2[NT];
+        for (int t = 0; t < NT; ++t) s1[t] = _mm512_setzero_si512(), s2[t] = _mm512_setzero_ps();
+        for (int64_t g = sb * 8; g < sb * 8 + 8; ++g) {
+            __m512i lo_acc[NT], hi_acc[NT];
+            for (int t = 0; t < NT; ++t) lo_acc[t] = hi_acc[t] = _mm512_setzero_si512();
+            for (int64_t o = g * 4; o < g * 4 + 4; ++o) {
+                const __m512i v = _mm512_load_si512(wb + o * 64);
+                const __m512i lo = _mm512_and_si512(v, mask);
+                const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), mask);
+                for (int t = 0; t < NT; ++t) {
+                    lo_acc[t] = _mm512_dpbusd_epi32(lo_acc[t], lo, bcast32(xi + t * ldx + 2 * o));
+                    hi_acc[t] =
+                        _mm512_dpbusd_epi32(hi_acc[t], hi, bcast32(xi + t * ldx + 2 * o + 1));
+                }
+            }
+            const __m512i scv = _mm512_cvtepu8_epi32(
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(sc + g * kRowBlock)));
+            const __m512 mnv = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(mn + g * kRowBlock))));
+            for (int t = 0; t < NT; ++t) {
+                s1[t] = _mm512_add_epi32(
+                    s1[t], _mm512_mullo_epi32(_mm512_add_epi32(lo_acc[t], hi_acc[t]), scv));
+                s2[t] = _mm512_fmadd_ps(mnv, _mm512_set1_ps(gsum[t * ldg + g]), s2[t]);
+            }
+        }
+        const __m512 d = _mm512_loadu_ps(kd + sb * kRowBlock);
+        const __m512 dm = _mm512_loadu_ps(kdm + sb * kRowBlock);
+        for (int t = 0; t < NT; ++t) {
+            const __m512 v =
+                _mm512_fmsub_ps(d, _mm512_cvtepi32_ps(s1[t]), _mm512_mul_ps(dm, s2[t]));
+            acc[t] = _mm512_fmadd_ps(v, _mm512_set1_ps(xs[t * ldxs + sb]), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y + t * ldy, acc[t]);
+}
+
 // Calls f.template operator()<NT>(t0) for token chunks of up to kTok tokens.
 template <typename F>
 void over_tokens(int64_t T, F&& f) {
@@ -193,6 +241,20 @@ void int4_avx512(const PackedMatrix& w, const PackedActs& a, int64_t b0, int64_t
     }
 }
 
+void q4k_avx512(const PackedMatrix& w, const PackedActs& a, int64_t b0, int64_t b1, float* y,
+                int64_t ldy) {
+    const int64_t ldx = w.kp / 4, ng = w.groups(), nsb = w.kp / 256;
+    const auto* x = reinterpret_cast<const uint32_t*>(a.i8.data());
+    for (int64_t b = b0; b < b1; ++b) {
+        const size_t g = size_t(b * ng * kRowBlock), s = size_t(b * nsb * kRowBlock);
+        over_tokens(a.T, [&]<int NT>(int64_t t0) {
+            q4k_block<NT>(w.block(b), x + t0 * ldx, ldx, nsb, w.ksc.data() + g, w.kmin.data() + g,
+                          w.kd.data() + s, w.kdmin.data() + s, a.gsum.data() + t0 * ng, ng,
+                          a.scale.data() + t0 * nsb, nsb, y + t0 * ldy + b * kRowBlock, ldy);
+        });
+    }
+}
+
 }  // namespace
 }  // namespace moe::kern
 
@@ -202,7 +264,7 @@ void int4_avx512(const PackedMatrix& w, const PackedActs& a, int64_t b0, int64_t
 namespace moe::kern {
 
 const KernelTable& avx512_kernels() {
-    static const KernelTable t{&bf16_avx512, &int8_avx512, &int4_avx512};
+    static const KernelTable t{&bf16_avx512, &int8_avx512, &int4_avx512, &q4k_avx512};
     return t;
 }
 

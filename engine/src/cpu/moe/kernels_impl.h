@@ -13,8 +13,13 @@ using MatmulFn = void (*)(const PackedMatrix& w, const PackedActs& a, int64_t b0
                           float* y, int64_t ldy);
 
 struct KernelTable {
-    MatmulFn bf16 = nullptr, int8 = nullptr, int4 = nullptr;
+    MatmulFn bf16 = nullptr, int8 = nullptr, int4 = nullptr, q4k = nullptr;
 };
+
+// Q4K on CPUs without AVX-512 (correct, not fast: the fused operator keeps Q4_K experts in
+// place there instead of repacking them).
+void q4k_scalar(const PackedMatrix& w, const PackedActs& a, int64_t b0, int64_t b1, float* y,
+                int64_t ldy);
 
 const KernelTable& scalar_kernels();
 const KernelTable& avx2_kernels();

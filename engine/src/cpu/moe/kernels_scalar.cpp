@@ -67,8 +67,41 @@ void int4_scalar(const PackedMatrix& w, const PackedActs& a, int64_t b0, int64_t
 
 }  // namespace
 
+// Per row and super-block: d * xs * sum_g sc_g * isum_g - dmin * xs * sum_g m_g * gsum_g, with
+// the integer parts exact (the AVX-512 kernel computes the same integers).
+void q4k_scalar(const PackedMatrix& w, const PackedActs& a, int64_t b0, int64_t b1, float* y,
+                int64_t ldy) {
+    const int64_t ng = w.groups(), nsb = w.kp / 256;
+    for (int64_t b = b0; b < b1; ++b) {
+        const uint8_t* wb = w.block(b);
+        for (int64_t t = 0; t < a.T; ++t) {
+            const int8_t* x = a.i8.data() + t * a.kp;
+            for (int64_t j = 0; j < kRowBlock; ++j) {
+                float acc = 0.0f;
+                for (int64_t sb = 0; sb < nsb; ++sb) {
+                    int32_t s1 = 0, s2 = 0;
+                    for (int64_t g = sb * 8; g < sb * 8 + 8; ++g) {
+                        int32_t isum = 0;
+                        for (int64_t k = g * 32; k < g * 32 + 32; ++k) {
+                            const uint8_t byte = wb[int4_byte(k, j)];
+                            isum += (int4_high(k) ? byte >> 4 : byte & 15) * x[k];
+                        }
+                        const size_t gi = size_t((b * ng + g) * kRowBlock + j);
+                        s1 += int32_t(w.ksc[gi]) * isum;
+                        s2 += int32_t(w.kmin[gi]) * int32_t(a.gsum[size_t(t * ng + g)]);
+                    }
+                    const size_t si = size_t((b * nsb + sb) * kRowBlock + j);
+                    const float xs = a.scale[size_t(t * nsb + sb)];
+                    acc += (w.kd[si] * float(s1) - w.kdmin[si] * float(s2)) * xs;
+                }
+                y[t * ldy + b * kRowBlock + j] = acc;
+            }
+        }
+    }
+}
+
 const KernelTable& scalar_kernels() {
-    static const KernelTable t{&bf16_scalar, &int8_scalar, &int4_scalar};
+    static const KernelTable t{&bf16_scalar, &int8_scalar, &int4_scalar, &q4k_scalar};
     return t;
 }
 

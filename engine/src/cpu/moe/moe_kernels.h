@@ -7,6 +7,11 @@
 //   INT4 - [block][k/8][16 rows][4 bytes]       group-wise along k: byte i of a row's 4-byte
 //          lane holds k = 8o+i in its low nibble and k = 8o+4+i in its high nibble; weight =
 //          d[g] * q + m[g] with q in 0..15 (symmetric: m = -8 d)
+//   Q4K  - GGUF Q4_K repacked without loss: the INT4 nibble layout, group 32 = one Q4_K
+//          sub-block, with the six-bit scale and min of every (sub-block, row) as bytes and the
+//          super-block's d and dmin per row: weight = d * sc * q - dmin * m, exactly as stored.
+//          2.7 % more bytes than the GGUF rows; the kernels multiply 16 rows per weight line
+//          (vpdpbusd) instead of ggml's one row at a time.
 // A 64-byte line is exactly one zmm register (16 output rows x one VNNI/BF16 pair lane), and 16
 // consecutive lines are exactly an AMX "B" tile (16 rows x 64 bytes, VNNI layout), so the
 // same packed bytes serve AVX2, AVX-512 and AMX; only the activation side differs.
@@ -18,7 +23,8 @@
 // Activations are prepared once per matrix input (prepare_acts): fp32 and bf16 copies for BF16,
 // per-token symmetric int8 (scale = max|x| / 127, plus x + 128 as uint8 for vpdpbusd whose
 // first operand is unsigned: the +128 is compensated with the weights' row sums) for INT8, and
-// int8 plus per-group sums (for the zero point / min term) for INT4.
+// int8 plus per-group sums (for the zero point / min term) for INT4, and for Q4K int8 with one
+// scale per token and 256-element super-block (Q8_K style) plus the per-group sums.
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -40,7 +46,7 @@ KernelVariant default_kernel_variant();
 // Requires `v` to be supported (moe::Error otherwise).
 void require_kernel_variant(KernelVariant v);
 
-enum class PackedFormat { BF16, INT8, INT4 };
+enum class PackedFormat { BF16, INT8, INT4, Q4K };
 const char* packed_format_name(PackedFormat f);
 
 struct PackOptions {
@@ -80,6 +86,10 @@ struct PackedMatrix {
     std::vector<int32_t> rowsum;  // INT8: [blocks * 16] sum of the row's int8 weights
     std::vector<float> gscale;    // INT4: [blocks][groups][16]
     std::vector<float> gmin;      // INT4: [blocks][groups][16]
+    std::vector<uint8_t> ksc;     // Q4K: [blocks][groups][16] six-bit scales
+    std::vector<uint8_t> kmin;    // Q4K: [blocks][groups][16] six-bit mins
+    std::vector<float> kd;        // Q4K: [blocks][super-blocks][16] d
+    std::vector<float> kdmin;     // Q4K: [blocks][super-blocks][16] dmin
 
     int64_t groups() const { return group ? kp / group : 0; }
     const uint8_t* block(int64_t b) const { return data.data() + size_t(b) * block_bytes; }
@@ -91,8 +101,9 @@ struct PackedMatrix {
 };
 
 // Repacks a row-major matrix [rows, cols] (any WeightMatrix: f32/bf16/f16/fp8/GGUF, converted
-// with row_to_f32), in parallel over row blocks; with c1 >= 0 only columns [c0, c1) (a NUMA
-// node's slice of a down projection). The packed bytes go to NUMA node `os_node` when >= 0.
+// with row_to_f32; Q4K takes GGUF Q4_K rows only and copies their bits), in parallel over row
+// blocks; with c1 >= 0 only columns [c0, c1) (a NUMA node's slice of a down projection; Q4K:
+// multiples of 256). The packed bytes go to NUMA node `os_node` when >= 0.
 PackedMatrix pack_matrix(const WeightMatrix& w, const PackOptions& opt, int64_t c0 = 0,
                          int64_t c1 = -1, int os_node = -1);
 // gate and up [inter, hidden] interleaved by row block (see above).
@@ -108,8 +119,8 @@ struct PackedActs {
     std::vector<uint16_t> bf16;  // BF16 unless f32_acts: [tp][kp]
     std::vector<int8_t> i8;      // INT8/INT4: [tp][kp]
     std::vector<uint8_t> u8;     // INT8: [T][kp], i8 + 128
-    std::vector<float> scale;    // INT8/INT4: [T]
-    std::vector<float> gsum;     // INT4: [T][groups], sum of i8 over the group (as float)
+    std::vector<float> scale;    // INT8/INT4: [T]; Q4K: [T][kp / 256]
+    std::vector<float> gsum;     // INT4/Q4K: [T][groups], sum of i8 over the group (as float)
 };
 // x: T rows of `w.cols` floats with row stride ldx.
 void prepare_acts(const PackedMatrix& w, const float* x, int64_t T, int64_t ldx, PackedActs& a);

@@ -10,10 +10,12 @@
 #include "core/numa.h"
 #include "core/parallel.h"
 #include "cpu/moe/kernels_impl.h"
+#include "cpu/quants_blocks.h"
 
 namespace moe {
 
 using namespace kern;
+using quants::QK_K;
 
 void AlignedBytes::allocate(size_t n, int os_node) {
     const size_t rounded = (n + 63) / 64 * 64;
@@ -38,6 +40,8 @@ const char* packed_format_name(PackedFormat f) {
             return "int8";
         case PackedFormat::INT4:
             return "int4";
+        case PackedFormat::Q4K:
+            return "q4k";
     }
     return "?";
 }
@@ -54,8 +58,46 @@ float fp16_round(float v, bool on) {
 
 // Fills block `b` of `m` from 16 source rows (row index < 0 = padding row of zeros).
 // Source columns [c0, c0 + m.cols) are packed.
+// Q4K: copies the bits of 16 GGUF Q4_K rows (columns [c0, c0 + m.cols), c0 a multiple of 256)
+// into the INT4 nibble layout and the per-row scale tables.
+void pack_block_q4k(PackedMatrix& m, int64_t b, const WeightMatrix& src, int64_t row0, int64_t c0) {
+    using quants::BlockQ4K;
+    uint8_t* dst = m.data.data() + size_t(b) * m.block_bytes;
+    const int64_t ng = m.groups(), nsb = m.kp / QK_K;
+    for (int64_t j = 0; j < kRowBlock; ++j) {
+        const int64_t r = row0 + j;
+        if (r >= src.rows) continue;  // padding rows stay zero (scales 0: contribute nothing)
+        const auto* blocks =
+            reinterpret_cast<const BlockQ4K*>(static_cast<const uint8_t*>(src.data) +
+                                              size_t(r) * src.row_bytes()) +
+            c0 / QK_K;
+        for (int64_t sb = 0; sb < m.cols / QK_K; ++sb) {
+            const BlockQ4K& x = blocks[sb];
+            m.kd[size_t((b * nsb + sb) * kRowBlock + j)] = f16_to_f32(x.d);
+            m.kdmin[size_t((b * nsb + sb) * kRowBlock + j)] = f16_to_f32(x.dmin);
+            for (int sub = 0; sub < QK_K / 32; ++sub) {
+                uint8_t sc = 0, mn = 0;
+                quants::get_scale_min_k4(sub, x.scales, &sc, &mn);
+                const size_t g = size_t((b * ng + sb * 8 + sub) * kRowBlock + j);
+                m.ksc[g] = sc;
+                m.kmin[g] = mn;
+            }
+            // ggml: byte l of 32-byte chunk c holds element 64c + l (low) and 64c + 32 + l (high).
+            for (int64_t e = 0; e < QK_K; ++e) {
+                const int64_t c = e / 64, l = e % 32;
+                const uint8_t byte = x.qs[32 * c + l];
+                const uint8_t q = (e % 64) >= 32 ? byte >> 4 : byte & 15;
+                const int64_t k = sb * QK_K + e;
+                uint8_t& d = dst[int4_byte(k, j)];
+                d = int4_high(k) ? uint8_t((d & 0x0F) | (q << 4)) : uint8_t((d & 0xF0) | q);
+            }
+        }
+    }
+}
+
 void pack_block(PackedMatrix& m, int64_t b, const WeightMatrix& src, int64_t row0, int64_t c0,
                 const PackOptions& opt, std::vector<float>& buf) {
+    if (m.format == PackedFormat::Q4K) return pack_block_q4k(m, b, src, row0, c0);
     uint8_t* dst = m.data.data() + size_t(b) * m.block_bytes;
     buf.assign(size_t(m.kp), 0.0f);
     const int64_t ng = m.groups();
@@ -121,6 +163,8 @@ void pack_block(PackedMatrix& m, int64_t b, const WeightMatrix& src, int64_t row
                 }
                 break;
             }
+            case PackedFormat::Q4K:
+                break;  // pack_block_q4k
         }
     }
 }
@@ -135,6 +179,12 @@ PackedMatrix make_layout(int64_t rows, int64_t cols, int64_t blocks, const PackO
     m.blocks = blocks;
     m.f32_acts = opt.format == PackedFormat::BF16 && opt.f32_acts;
     int64_t align = 64;  // AMX: 32 bf16 or 64 int8 per tile step
+    if (opt.format == PackedFormat::Q4K) {
+        require(cols % QK_K == 0,
+                "pack: Q4_K rows need a multiple of 256 columns, got " + std::to_string(cols));
+        m.group = 32;
+        align = QK_K;
+    }
     if (opt.format == PackedFormat::INT4) {
         require(opt.group == 32 || opt.group == 64 || opt.group == 128,
                 "pack: INT4 group must be 32, 64 or 128, got " + std::to_string(opt.group));
@@ -156,6 +206,13 @@ PackedMatrix make_layout(int64_t rows, int64_t cols, int64_t blocks, const PackO
             m.gscale.assign(size_t(blocks * m.groups() * kRowBlock), 0.0f);
             m.gmin.assign(size_t(blocks * m.groups() * kRowBlock), 0.0f);
             break;
+        case PackedFormat::Q4K:
+            m.block_bytes = size_t(m.kp * kRowBlock / 2);
+            m.ksc.assign(size_t(blocks * m.groups() * kRowBlock), 0);
+            m.kmin.assign(size_t(blocks * m.groups() * kRowBlock), 0);
+            m.kd.assign(size_t(blocks * (m.kp / QK_K) * kRowBlock), 0.0f);
+            m.kdmin.assign(size_t(blocks * (m.kp / QK_K) * kRowBlock), 0.0f);
+            break;
     }
     m.data.allocate(m.block_bytes * size_t(blocks), os_node);
     return m;
@@ -163,10 +220,19 @@ PackedMatrix make_layout(int64_t rows, int64_t cols, int64_t blocks, const PackO
 
 }  // namespace
 
+void require_q4k_source(const WeightMatrix& w, const PackOptions& opt) {
+    if (opt.format != PackedFormat::Q4K) return;
+    require(w.ggml && w.ggml_type == GgmlType::Q4_K,
+            "pack: the q4k layout repacks GGUF Q4_K weights only (got another storage type)");
+}
+
 PackedMatrix pack_matrix(const WeightMatrix& w, const PackOptions& opt, int64_t c0, int64_t c1,
                          int os_node) {
     if (c1 < 0) c1 = w.cols;
     require(0 <= c0 && c0 < c1 && c1 <= w.cols, "pack: column range out of bounds");
+    require_q4k_source(w, opt);
+    require(opt.format != PackedFormat::Q4K || c0 % QK_K == 0,
+            "pack: Q4_K column slices must start at a multiple of 256");
     const int64_t blocks = (w.rows + kRowBlock - 1) / kRowBlock;
     PackedMatrix m = make_layout(w.rows, c1 - c0, blocks, opt, os_node);
     parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
@@ -180,6 +246,8 @@ PackedMatrix pack_gate_up(const WeightMatrix& gate, const WeightMatrix& up, cons
                           int os_node) {
     require(gate.rows == up.rows && gate.cols == up.cols,
             "pack_gate_up: gate and up shapes differ");
+    require_q4k_source(gate, opt);
+    require_q4k_source(up, opt);
     const int64_t half = (gate.rows + kRowBlock - 1) / kRowBlock;
     PackedMatrix m = make_layout(gate.rows, gate.cols, 2 * half, opt, os_node);
     m.gate_up = true;
@@ -209,6 +277,15 @@ void PackedMatrix::dequantize_block_row(int64_t b, int64_t j, float* out) const 
                 out[k] = gscale[s] * float(q) + gmin[s];
                 break;
             }
+            case PackedFormat::Q4K: {
+                const uint8_t byte = wb[int4_byte(k, j)];
+                const int q = int4_high(k) ? byte >> 4 : byte & 15;
+                const size_t g = size_t((b * groups() + k / group) * kRowBlock + j);
+                const size_t sb = size_t((b * (kp / QK_K) + k / QK_K) * kRowBlock + j);
+                // ggml's dequantize_row_q4_K: d * sc * q - dmin * m
+                out[k] = kd[sb] * float(ksc[g]) * float(q) - kdmin[sb] * float(kmin[g]);
+                break;
+            }
         }
     }
 }
@@ -224,7 +301,8 @@ void PackedMatrix::dequantize_row(int64_t r, float* out) const {
 }
 
 size_t PackedMatrix::bytes() const {
-    return data.size + (scale.size() + rowsum.size() + gscale.size() + gmin.size()) * 4;
+    return data.size + (scale.size() + rowsum.size() + gscale.size() + gmin.size()) * 4 +
+           ksc.size() + kmin.size() + (kd.size() + kdmin.size()) * 4;
 }
 
 void prepare_acts(const PackedMatrix& w, const float* x, int64_t T, int64_t ldx, PackedActs& a) {
@@ -246,6 +324,31 @@ void prepare_acts(const PackedMatrix& w, const float* x, int64_t T, int64_t ldx,
         for (int64_t t = 0; t < T; ++t) {
             for (int64_t k = 0; k < K; ++k)
                 a.bf16[size_t(t * kp + k)] = f32_to_bf16(x[t * ldx + k]);
+        }
+        return;
+    }
+    if (w.format == PackedFormat::Q4K) {
+        // int8 with one scale per 256 elements (like ggml's Q8_K), plus per-32 sums for the mins.
+        const int64_t nsb = kp / QK_K, ng = w.groups();
+        a.i8.assign(size_t(a.tp * kp), 0);
+        a.scale.assign(size_t(T * nsb), 0.0f);
+        a.gsum.assign(size_t(T * ng), 0.0f);
+        for (int64_t t = 0; t < T; ++t) {
+            const float* xt = x + t * ldx;
+            int8_t* q = a.i8.data() + t * kp;
+            for (int64_t sb = 0; sb < nsb; ++sb) {
+                const int64_t k0 = sb * QK_K, k1 = std::min(K, k0 + QK_K);
+                float amax = 0.0f;
+                for (int64_t k = k0; k < k1; ++k) amax = std::max(amax, std::fabs(xt[k]));
+                const float sc = amax / 127.0f, inv = sc > 0.0f ? 1.0f / sc : 0.0f;
+                a.scale[size_t(t * nsb + sb)] = sc;
+                for (int64_t k = k0; k < k1; ++k) q[k] = int8_t(std::nearbyint(xt[k] * inv));
+            }
+            for (int64_t g = 0; g < ng; ++g) {
+                int32_t sum = 0;
+                for (int64_t i = 0; i < 32; ++i) sum += q[g * 32 + i];
+                a.gsum[size_t(t * ng + g)] = float(sum);
+            }
         }
         return;
     }
@@ -309,6 +412,9 @@ void packed_matmul(KernelVariant v, const PackedMatrix& w, const PackedActs& a, 
             break;
         case PackedFormat::INT4:
             t.int4(w, a, b0, b1, y, ldy);
+            break;
+        case PackedFormat::Q4K:
+            t.q4k(w, a, b0, b1, y, ldy);
             break;
     }
 }
