@@ -51,6 +51,25 @@ int main() {
             }
         }
     }
+    // Q4K (GGUF Q4_K repacked) needs K in whole 256-element super-blocks.
+    const int64_t q4k_shapes[][2] = {{16, 256}, {37, 512}, {130, 768}};
+    const PackOptions q4k{PackedFormat::Q4K, 32, false, false};
+    for (auto v : supported_kernel_variants()) {
+        for (auto& s : q4k_shapes) {
+            for (int64_t T : {1, 3, 17, 64}) {
+                for (bool gu : {false, true}) {
+                    const KernelErrors e = check_kernel(v, q4k, s[0], s[1], T, gu, seed++);
+                    const double bar = format_bar(PackedFormat::Q4K);
+                    const bool ok = e.vs_scalar < 1e-5 && e.vs_dequant < bar && e.vs_source < bar;
+                    failures += !ok;
+                    std::printf("%-7s %-14s %5lld %5lld %3lld %3d  %10.2e %10.2e %10.2e  %s\n",
+                                kernel_variant_name(v), "q4k", (long long)s[0], (long long)s[1],
+                                (long long)T, int(gu), e.vs_scalar, e.vs_dequant, e.vs_source,
+                                ok ? "ok" : "FAIL");
+                }
+            }
+        }
+    }
     std::printf("\nfused_moe vs run_experts_reference\n");
     for (auto v : supported_kernel_variants()) {
         for (const Fmt& f : fmts) {

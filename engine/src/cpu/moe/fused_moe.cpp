@@ -416,62 +416,74 @@ void run_chunk(const ExpertBank& bank, const float* x, int64_t T, const int32_t*
     for (auto& w : work) ready(*w);
     if (profile) add_time(&FusedMoeProfile::gate_up, tp);
 
-    // B. down, per part: items of (expert, range of 16-row blocks), long enough row runs for
-    // the prefetchers to stream each expert's rows.
+    // B. down, per part: items of (expert part, range of 16-row blocks), long enough row runs
+    // for the prefetchers to stream each expert's rows. The ranges are one grid for all experts
+    // and parts, and the item that completes a range (the last of its experts and parts) adds
+    // that range's rows up into out, so no separate pass is needed.
     const int64_t dblocks = ceil_div(H, kRowBlock), ldy = dblocks * kRowBlock;
+    int64_t units = 0, threads = 0;
+    for (int p = 0; p < P; ++p) {
+        threads += exec.threads(p);
+        for (const auto& w : work) {
+            const ExpertPart& part = bank.experts[size_t(w->e)].parts[size_t(p)];
+            if (part.i1 > part.i0) units += dblocks;
+        }
+    }
+    if (units == 0) {  // every routed expert runs elsewhere
+        std::fill(out, out + T * H, 0.0f);
+        return;
+    }
+    const int64_t per = std::clamp<int64_t>(units / std::max<int64_t>(threads * 8, 1), 1, 16);
+    const int64_t ranges = ceil_div(dblocks, per);
     std::vector<std::vector<Item>> b_items(static_cast<size_t>(P));
     std::vector<int64_t> b_counts(static_cast<size_t>(P));
+    std::unique_ptr<std::atomic<int64_t>[]> left(new std::atomic<int64_t>[size_t(ranges)]);
+    for (int64_t r = 0; r < ranges; ++r) left[size_t(r)] = 0;
     for (int p = 0; p < P; ++p) {
-        b_items[size_t(p)] = make_items(work.size(), exec.threads(p), [&](size_t i) {
-            const ExpertPart& part = bank.experts[size_t(work[i]->e)].parts[size_t(p)];
-            return part.i1 > part.i0 ? dblocks : int64_t(0);
-        });
+        for (int64_t r = 0; r < ranges; ++r) {  // range-major: early ranges complete early
+            for (size_t i = 0; i < work.size(); ++i) {
+                const ExpertPart& part = bank.experts[size_t(work[i]->e)].parts[size_t(p)];
+                if (part.i1 <= part.i0) continue;
+                b_items[size_t(p)].push_back(
+                    {int64_t(i), r * per, std::min(dblocks, (r + 1) * per)});
+                ++left[size_t(r)];
+            }
+        }
         b_counts[size_t(p)] = int64_t(b_items[size_t(p)].size());
     }
+    // out[t, rows of range r] = sum over j in routing order of w[t,j] * (sum of parts' y + bias)
+    auto sum_range = [&](int64_t r) {
+        const int64_t c0 = r * per * kRowBlock, c1 = std::min(H, (r + 1) * per * kRowBlock);
+        for (int64_t t = 0; t < T; ++t) {
+            float* o = out + t * H;
+            std::fill(o + c0, o + c1, 0.0f);
+            for (int64_t j = 0; j < k; ++j) {
+                const int64_t wi = slot_work[size_t(t * k + j)];
+                if (wi < 0) continue;
+                const Work& w = *work[size_t(wi)];
+                const BankExpert& ex = bank.experts[size_t(w.e)];
+                const int64_t row = slot_row[size_t(t * k + j)];
+                const float wt = weights[t * k + j];
+                for (int p = 0; p < P; ++p) {
+                    if (ex.parts[size_t(p)].i1 <= ex.parts[size_t(p)].i0) continue;
+                    const float* yr = w.parts[size_t(p)].y.data() + row * ldy;
+                    for (int64_t d = c0; d < c1; ++d) o[d] += wt * yr[d];
+                }
+                if (!ex.down_bias.empty())
+                    for (int64_t d = c0; d < c1; ++d) o[d] += wt * ex.down_bias[size_t(d)];
+            }
+        }
+    };
     exec.run(b_counts, [&](int p, int64_t i0, int64_t i1) {
         for (int64_t it = i0; it < i1; ++it) {
             const Item& item = b_items[size_t(p)][size_t(it)];
             Work& w = *work[size_t(item.w)];
             down_item(bank.experts[size_t(w.e)], p, w, item.b0, item.b1, H, v);
+            const int64_t r = item.b0 / per;
+            if (left[size_t(r)].fetch_sub(1, std::memory_order_acq_rel) == 1) sum_range(r);
         }
     });
-
     if (profile) add_time(&FusedMoeProfile::down, tp);
-
-    // C. out[t] = sum over j in routing order of w[t,j] * (sum over parts of y + bias), in
-    // pieces of (token, 256 columns) so that decode spreads the sum over the cores too.
-    constexpr int64_t kCols = 256;
-    const int64_t pieces = ceil_div(H, kCols);
-    auto sum_piece = [&](int64_t q) {
-        const int64_t t = q / pieces, c0 = (q % pieces) * kCols, c1 = std::min(H, c0 + kCols);
-        float* o = out + t * H;
-        std::fill(o + c0, o + c1, 0.0f);
-        for (int64_t j = 0; j < k; ++j) {
-            const int64_t wi = slot_work[size_t(t * k + j)];
-            if (wi < 0) continue;
-            const Work& w = *work[size_t(wi)];
-            const BankExpert& ex = bank.experts[size_t(w.e)];
-            const int64_t row = slot_row[size_t(t * k + j)];
-            const float wt = weights[t * k + j];
-            for (int p = 0; p < P; ++p) {
-                if (ex.parts[size_t(p)].i1 <= ex.parts[size_t(p)].i0) continue;
-                const float* yr = w.parts[size_t(p)].y.data() + row * ldy;
-                for (int64_t d = c0; d < c1; ++d) o[d] += wt * yr[d];
-            }
-            if (!ex.down_bias.empty())
-                for (int64_t d = c0; d < c1; ++d) o[d] += wt * ex.down_bias[size_t(d)];
-        }
-    };
-    const int64_t n_pieces = T * pieces;
-    if (n_pieces * k <= 64) {
-        // Decode: a few thousand multiply-adds, cheaper than waking the pool once more.
-        for (int64_t q = 0; q < n_pieces; ++q) sum_piece(q);
-    } else {
-        exec.spread(n_pieces, [&](int64_t q0, int64_t q1) {
-            for (int64_t q = q0; q < q1; ++q) sum_piece(q);
-        });
-    }
-    if (profile) add_time(&FusedMoeProfile::sum, tp);
 }
 
 // Copies `rows` rows of `row_bytes` bytes (source stride `stride`) into node memory.

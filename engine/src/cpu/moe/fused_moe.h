@@ -11,15 +11,16 @@
 // node order at the end. A one-part bank runs on the process-wide worker pool.
 //
 // Schedule (each phase one parallel loop over all parts' items, so decode with k experts uses
-// every core; three barriers per call):
+// every core; two barriers per call):
 //   A. items (expert part, range of 16-row gate/up block pairs): the expert's activations are
 //      gathered and prepared by the first item that needs them (once; at T = 1 once for all
 //      experts), gate and up come from one pass over them, the GLU is applied straight away
 //      -> h [n_e, part inter]; the item that finishes a part prepares its h for down
 //   B. items (expert part, range of 16-row down blocks) -> y [n_e, hidden], partial per part;
-//      the row ranges are long enough for the prefetchers to stream each expert's rows
-//   C. out[t] = sum over j in routing order of w[t,j] * (sum of the parts' y + bias), in
-//      pieces of (token, 256 columns); at decode size on the calling thread alone
+//      the row ranges are long enough for the prefetchers to stream each expert's rows, and
+//      the item that completes a row range (the last of its experts and parts) writes
+//      out[t] = sum over j in routing order of w[t,j] * (sum of the parts' y + bias) for those
+//      rows, so the weighted sum needs no pass (and no barrier) of its own
 // Every output element is written by exactly one work item, experts are added in a fixed
 // order, so results are deterministic and independent of the thread count.
 #include <cstdint>
@@ -110,7 +111,7 @@ void fused_moe(const ExpertBank& bank, const float* x, int64_t T, const int32_t*
 // (then nothing is timed). setup = grouping and everything before phase A.
 struct FusedMoeProfile {
     int64_t calls = 0;
-    double total = 0, gate_up = 0, down = 0, sum = 0;  // seconds
+    double total = 0, gate_up = 0, down = 0;  // seconds (down includes the weighted sum)
 };
 void set_fused_moe_profiling(bool on);
 FusedMoeProfile fused_moe_profile();

@@ -61,6 +61,13 @@ void tile_step(const uint8_t* x, int64_t x_stride, const uint8_t* w0, const uint
     const int64_t kbytes = Int8 ? 1 : 2;   // bytes per activation element
     for (int64_t kk = 0; kk < kp; kk += kstep) {
         const int64_t line = Int8 ? kk / 4 : kk / 2;  // first B line of this k step
+        // The B tiles come from DRAM: fetch the ones two k steps ahead (tile loads do not
+        // trigger the hardware prefetcher across the weight block's pages).
+        for (int64_t l = 0; l < 16; ++l) {
+            _mm_prefetch(reinterpret_cast<const char*>(w0 + (line + 32 + l) * 64), _MM_HINT_T0);
+            if constexpr (NB == 2)
+                _mm_prefetch(reinterpret_cast<const char*>(w1 + (line + 32 + l) * 64), _MM_HINT_T0);
+        }
         _tile_loadd(4, x + kk * kbytes, x_stride);
         if constexpr (MT == 2) _tile_loadd(5, x + 16 * x_stride + kk * kbytes, x_stride);
         _tile_loadd(6, w0 + line * 64, 64);

@@ -25,6 +25,15 @@ namespace {
 
 constexpr int kTok = 4;  // tokens per weight pass: 8 accumulators of 2 k-phases
 
+// Software prefetch distance along the packed weights. At decode each core streams its share
+// of the experts from DRAM; the hardware prefetcher stops at every 4 KiB page and ramps up
+// again, which leaves the smaller formats (more compute per byte) short of the bandwidth.
+// Prefetches cross pages; the distance covers DRAM latency at a core's share of bandwidth.
+constexpr int64_t kPrefetch = 2048;
+inline void prefetch_line(const uint8_t* p) {
+    _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);
+}
+
 inline __m512i bcast32(const uint32_t* p) {
     return _mm512_set1_epi32(int(*p));
 }
@@ -36,6 +45,8 @@ void bf16_block(const uint8_t* wb, const uint32_t* x, int64_t ldx, int64_t pairs
     __m512 acc0[NT], acc1[NT];
     for (int t = 0; t < NT; ++t) acc0[t] = acc1[t] = _mm512_setzero_ps();
     for (int64_t p = 0; p < pairs; p += 2) {
+        prefetch_line(wb + p * 64 + kPrefetch);
+        prefetch_line(wb + p * 64 + kPrefetch + 64);
         const __m512bh w0 = (__m512bh)_mm512_load_si512(wb + p * 64);
         const __m512bh w1 = (__m512bh)_mm512_load_si512(wb + (p + 1) * 64);
         for (int t = 0; t < NT; ++t) {
@@ -55,6 +66,7 @@ void bf16_f32_block(const uint8_t* wb, const float* x, int64_t ldx, int64_t pair
     __m512 acc0[NT], acc1[NT];
     for (int t = 0; t < NT; ++t) acc0[t] = acc1[t] = _mm512_setzero_ps();
     for (int64_t p = 0; p < pairs; ++p) {
+        prefetch_line(wb + p * 64 + kPrefetch);
         const __m512i v = _mm512_load_si512(wb + p * 64);
         const __m512 even = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
         const __m512 odd = _mm512_castsi512_ps(_mm512_and_si512(v, himask));
@@ -75,6 +87,8 @@ void int8_block(const uint8_t* wb, const uint32_t* xu, int64_t ldx, int64_t quad
     __m512i acc0[NT], acc1[NT];
     for (int t = 0; t < NT; ++t) acc0[t] = acc1[t] = _mm512_setzero_si512();
     for (int64_t q = 0; q < quads; q += 2) {
+        prefetch_line(wb + q * 64 + kPrefetch);
+        prefetch_line(wb + q * 64 + kPrefetch + 64);
         const __m512i w0 = _mm512_load_si512(wb + q * 64);
         const __m512i w1 = _mm512_load_si512(wb + (q + 1) * 64);
         for (int t = 0; t < NT; ++t) {
@@ -105,6 +119,7 @@ void int4_block(const uint8_t* wb, const uint32_t* xi, int64_t ldx, int64_t ng, 
         __m512i lo_acc[NT], hi_acc[NT];
         for (int t = 0; t < NT; ++t) lo_acc[t] = hi_acc[t] = _mm512_setzero_si512();
         for (int64_t o = g * og; o < (g + 1) * og; ++o) {
+            prefetch_line(wb + o * 64 + kPrefetch);
             const __m512i v = _mm512_load_si512(wb + o * 64);
             const __m512i lo = _mm512_and_si512(v, mask);
             const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), mask);
@@ -113,6 +128,9 @@ void int4_block(const uint8_t* wb, const uint32_t* xi, int64_t ldx, int64_t ng, 
                 hi_acc[t] = _mm512_dpbusd_epi32(hi_acc[t], hi, bcast32(xi + t * ldx + 2 * o + 1));
             }
         }
+        // The group scales are streams of their own (one line per group each).
+        prefetch_line(reinterpret_cast<const uint8_t*>(gs + (g + 32) * kRowBlock));
+        prefetch_line(reinterpret_cast<const uint8_t*>(gm + (g + 32) * kRowBlock));
         const __m512 d = _mm512_loadu_ps(gs + g * kRowBlock);
         const __m512 m = _mm512_loadu_ps(gm + g * kRowBlock);
         for (int t = 0; t < NT; ++t) {
@@ -143,7 +161,8 @@ void q4k_block(const uint8_t* wb, const uint32_t* xi, int64_t ldx, int64_t nsb, 
             __m512i lo_acc[NT], hi_acc[NT];
             for (int t = 0; t < NT; ++t) lo_acc[t] = hi_acc[t] = _mm512_setzero_si512();
             for (int64_t o = g * 4; o < g * 4 + 4; ++o) {
-                const __m512i v = _mm512_load_si512(wb + o * 64);
+                prefetch_line(wb + o * 64 + kPrefetch);
+            const __m512i v = _mm512_load_si512(wb + o * 64);
                 const __m512i lo = _mm512_and_si512(v, mask);
                 const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), mask);
                 for (int t = 0; t < NT; ++t) {
@@ -152,6 +171,8 @@ void q4k_block(const uint8_t* wb, const uint32_t* xi, int64_t ldx, int64_t nsb, 
                         _mm512_dpbusd_epi32(hi_acc[t], hi, bcast32(xi + t * ldx + 2 * o + 1));
                 }
             }
+            prefetch_line(sc + (g + 128) * kRowBlock);
+            prefetch_line(mn + (g + 128) * kRowBlock);
             const __m512i scv = _mm512_cvtepu8_epi32(
                 _mm_loadu_si128(reinterpret_cast<const __m128i*>(sc + g * kRowBlock)));
             const __m512 mnv = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
@@ -162,6 +183,8 @@ void q4k_block(const uint8_t* wb, const uint32_t* xi, int64_t ldx, int64_t nsb, 
                 s2[t] = _mm512_fmadd_ps(mnv, _mm512_set1_ps(gsum[t * ldg + g]), s2[t]);
             }
         }
+        prefetch_line(reinterpret_cast<const uint8_t*>(kd + (sb + 16) * kRowBlock));
+        prefetch_line(reinterpret_cast<const uint8_t*>(kdm + (sb + 16) * kRowBlock));
         const __m512 d = _mm512_loadu_ps(kd + sb * kRowBlock);
         const __m512 dm = _mm512_loadu_ps(kdm + sb * kRowBlock);
         for (int t = 0; t < NT; ++t) {
