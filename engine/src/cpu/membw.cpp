@@ -53,7 +53,8 @@ MemoryBandwidth measure_dram_read(int threads, size_t bytes, int repeats) {
     const size_t chunk = (bytes / size_t(r.threads)) & ~size_t(4095);
     r.bytes = chunk * size_t(r.threads);
     auto* raw = static_cast<uint8_t*>(::operator new(r.bytes + 64, std::align_val_t(64)));
-    std::unique_ptr<uint8_t, void (*)(uint8_t*)> buf(raw, [](uint8_t* p) { ::operator delete(p, std::align_val_t(64)); });
+    std::unique_ptr<uint8_t, void (*)(uint8_t*)> buf(
+        raw, [](uint8_t* p) { ::operator delete(p, std::align_val_t(64)); });
     // First touch by the thread that will read the part (NUMA-local pages).
     std::vector<std::thread> ts;
     for (int t = 0; t < r.threads; ++t) {
@@ -86,7 +87,8 @@ MemoryBandwidth measure_dram_read(int threads, size_t bytes, int repeats) {
         const auto t0 = std::chrono::steady_clock::now();
         go.store(true, std::memory_order_release);
         for (auto& t : readers) t.join();
-        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const double s =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         r.read_gb_per_s = std::max(r.read_gb_per_s, double(r.bytes) / s / 1e9);
     }
     if (sink.load() == 0x5eed) r.read_gb_per_s += 0.0;  // keep the reads observable

@@ -162,7 +162,7 @@ void q4k_block(const uint8_t* wb, const uint32_t* xi, int64_t ldx, int64_t nsb, 
             for (int t = 0; t < NT; ++t) lo_acc[t] = hi_acc[t] = _mm512_setzero_si512();
             for (int64_t o = g * 4; o < g * 4 + 4; ++o) {
                 prefetch_line(wb + o * 64 + kPrefetch);
-            const __m512i v = _mm512_load_si512(wb + o * 64);
+                const __m512i v = _mm512_load_si512(wb + o * 64);
                 const __m512i lo = _mm512_and_si512(v, mask);
                 const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), mask);
                 for (int t = 0; t < NT; ++t) {
