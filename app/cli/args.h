@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "hybrid/placement.h"
 #include "model/model.h"
 
 namespace moecli {
@@ -36,6 +37,13 @@ class Args {
 // Model-loading options shared by the commands that load a model (--rope-freq-bf16,
 // --lora, --lora-scale).
 moe::LoadOptions load_options(const Args& args);
+
+// The placement a command runs with: --placement FILE.json (checked against the model), or
+// one planned from --gpu-budget GiB (default 0) / --cpu-experts all|none|auto / --context N;
+// planner notes go to stderr. Defined in cmd_placement.cpp.
+moe::Placement placement_for(const Args& args, moe::Model& model);
+// Throws a moe::Error explaining that this build has no GPU path when `p` uses the GPU.
+void require_cpu_only(const moe::Placement& p);
 
 // "1,2,3" -> {1, 2, 3}; throws moe::Error naming the option on malformed input.
 std::vector<int32_t> parse_id_list(const std::string& text, const std::string& option);

@@ -14,5 +14,6 @@ int cmd_detokenize(const std::vector<std::string>& argv);
 int cmd_template(const std::vector<std::string>& argv);
 int cmd_convert(const std::vector<std::string>& argv);
 int cmd_bench(const std::vector<std::string>& argv);
+int cmd_placement(const std::vector<std::string>& argv);
 
 }  // namespace moecli

@@ -23,8 +23,11 @@ commands:
                                      write F32 logits [n_prompt, vocab]
   --lora ADAPTER [--lora-scale S] (generate, logits): apply a LoRA adapter (PEFT folder or
                                      llama.cpp GGUF adapter)
-  --expert-format F (generate, logits): auto | reference | bf16 | int8 | int4[-g64|-g128]
-                                     how routed experts run on the CPU (see README)
+  --expert-format F (generate, logits, info): auto | reference | gguf | q4k | bf16-exact |
+                                     bf16 | int8 | int4[-g64|-g128]: how routed experts run on
+                                     the CPU (see README)
+  --gpu-budget GiB --cpu-experts all|none|auto | --placement FILE.json (generate): where the
+                                     weights live (this build: CPU only)
   --llamacpp-attention (generate, logits): F16 KV cache and llama.cpp's flash-attention
                                      arithmetic, to reproduce llama.cpp's CPU output exactly
   --rope-freq-bf16 (generate, logits): round rotary frequencies to bf16 as transformers
@@ -38,7 +41,12 @@ commands:
                                      the rendered chat prompt, byte for byte
   convert HF_DIR --out FILE.gguf [--type bf16|f16|f32|q8_0|q4_0|q4_k|q5_k|q6_k|iq4_nl|mxfp4|...]
                                      write a GGUF that MoE Studio and llama.cpp load
-  bench moe --shape qwen3-30b-a3b|deepseek-v3|mixtral-8x7b --format bf16|int8|int4|q4_k|q8_0
+  placement plan MODEL [--gpu-budget GiB] [--cpu-experts all|none|auto] [--context N]
+           [--out FILE.json] [--json]    plan where each layer's weights and experts live
+  placement show FILE.json [--model MODEL]
+                                     summarize a saved placement (and check it fits MODEL)
+  bench moe --shape qwen3-30b-a3b|deepseek-v3|mixtral-8x7b
+           --format bf16|bf16-exact|int8|int4|q4k|q4_k|q8_0
            --tokens N [--threads N] [--json] [--memory-gib G] [--layers L] [--iterations I]
                                      one MoE layer through the CPU expert kernels vs DRAM bandwidth
   make-demo --out DIR                write the built-in demo model (random weights)
@@ -72,6 +80,7 @@ int main(int argc, char** argv) {
         if (cmd == "template") return moecli::cmd_template(rest);
         if (cmd == "convert") return moecli::cmd_convert(rest);
         if (cmd == "bench") return moecli::cmd_bench(rest);
+        if (cmd == "placement") return moecli::cmd_placement(rest);
         std::fprintf(stderr, "moestudio-cli: unknown command '%s' (try --help)\n", cmd.c_str());
         return 2;
     } catch (const moe::Error& e) {

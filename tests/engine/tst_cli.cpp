@@ -127,6 +127,27 @@ class Cli : public QObject {
                  QString("qwen3_moe"));
     }
 
+    // placement plan / show, and generate refusing a GPU placement in this CPU-only build.
+    void placementPlanShowAndCheck() {
+        QTemporaryDir tmp;
+        const QString file = tmp.filePath("p.json");
+        Run r =
+            cli({"placement", "plan", fixture("qwen3_moe-s1"), "--gpu-budget", "1", "--out", file});
+        QCOMPARE(r.code, 0);
+        QVERIFY2(r.out.contains("experts 16/16 (100 %)"), qPrintable(r.out));
+        r = cli({"placement", "show", file, "--model", fixture("qwen3_moe-s1")});
+        QCOMPARE(r.code, 0);
+        r = cli({"placement", "show", file, "--model", fixture("mixtral-s1")});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.contains("another model"), qPrintable(r.err));
+        r = cli({"generate", fixture("qwen3_moe-s1"), "--prompt-ids", "1,2", "--placement", file});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.contains("CPU only"), qPrintable(r.err));
+        r = cli({"placement", "plan", fixture("qwen3_moe-s1"), "--cpu-experts", "all", "--json"});
+        QCOMPARE(r.code, 0);
+        QCOMPARE(QJsonDocument::fromJson(r.out.toUtf8()).object()["version"].toInt(), 1);
+    }
+
     void errorsAreOneClearLine_data() {
         QTest::addColumn<QStringList>("args");
         QTest::addColumn<QString>("needle");
@@ -142,6 +163,9 @@ class Cli : public QObject {
                            "--out",  "/tmp/never.safetensors"}
             << "outside the vocabulary";
         QTest::newRow("unknown command") << QStringList{"frobnicate"} << "unknown command";
+        QTest::newRow("cpu-experts")
+            << QStringList{"placement", "plan", fixture("llama-s1"), "--cpu-experts", "some"}
+            << "--cpu-experts: expected all, none or auto";
         QTest::newRow("both prompts")
             << QStringList{"generate", fixture("llama-s1"), "--prompt", "a", "--prompt-ids", "1"}
             << "usage:";

@@ -1,0 +1,97 @@
+// moestudio-cli placement: plan where a model's weights live for a GPU budget, and show or
+// check saved placements (hybrid/placement.h).
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "args.h"
+#include "commands.h"
+#include "core/error.h"
+#include "hybrid/placement.h"
+#include "hybrid/placement_planner.h"
+#include "model/decoder_model.h"
+#include "model/model.h"
+
+namespace moecli {
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: moestudio-cli placement plan MODEL [--gpu-budget GiB] [--cpu-experts all|none|auto] "
+    "[--context N] [--out FILE.json] [--json]\n"
+    "       moestudio-cli placement show FILE.json [--model MODEL]";
+
+std::unique_ptr<moe::Model> load_for_placement(const std::string& path) {
+    moe::LoadOptions o;
+    o.expert_format = "reference";  // sizes only: nothing needs repacking
+    return moe::load_model(path, o);
+}
+
+moe::DecoderModel& decoder(moe::Model& m) {
+    auto* d = dynamic_cast<moe::DecoderModel*>(&m);
+    if (!d) throw moe::Error("placement: this model type has no per-layer placement");
+    return *d;
+}
+
+}  // namespace
+
+moe::Placement placement_for(const Args& args, moe::Model& model) {
+    const moe::ModelFootprint f = moe::measure_footprint(decoder(model));
+    if (args.has("placement")) {
+        if (args.has("gpu-budget") || args.has("cpu-experts"))
+            throw moe::Error("--placement cannot be combined with --gpu-budget or --cpu-experts");
+        const std::string file = *args.get("placement");
+        moe::Placement p = moe::Placement::load(file);
+        p.require_model(f.identity, file);
+        return p;
+    }
+    moe::PlanOptions o;
+    const double gib = args.get_double("gpu-budget", 0.0);
+    if (gib < 0) throw moe::Error("--gpu-budget must be >= 0 (GiB)");
+    o.gpu_budget = uint64_t(gib * double(1ull << 30));
+    o.cpu_experts = moe::parse_cpu_experts(args.get_or("cpu-experts", "auto"));
+    o.context = args.get_int("context", o.context);
+    const moe::PlanResult r = moe::plan_placement(f, o);
+    for (const std::string& n : r.notes) std::fprintf(stderr, "placement: %s\n", n.c_str());
+    return r.placement;
+}
+
+void require_cpu_only(const moe::Placement& p) {
+    if (!p.uses_gpu()) return;
+    throw moe::Error(
+        "this build runs models on the CPU only (the CUDA path is not part of it yet), but the "
+        "placement puts weights on the GPU — " +
+        p.summary() + ". Use --gpu-budget 0 or a CPU-only placement");
+}
+
+int cmd_placement(const std::vector<std::string>& argv) {
+    if (argv.empty()) throw moe::Error(kUsage);
+    const std::string verb = argv[0];
+    const std::vector<std::string> rest(argv.begin() + 1, argv.end());
+    if (verb == "plan") {
+        const Args args(rest, {"json"}, {"gpu-budget", "cpu-experts", "context", "out"});
+        if (args.positional().size() != 1) throw moe::Error(kUsage);
+        auto model = load_for_placement(args.positional()[0]);
+        const moe::Placement p = placement_for(args, *model);
+        if (args.has("out")) p.save(*args.get("out"));
+        if (args.flag("json"))
+            std::printf("%s\n", p.to_json().dump(1).c_str());
+        else
+            std::printf("%s\n", p.summary().c_str());
+        return 0;
+    }
+    if (verb == "show") {
+        const Args args(rest, {}, {"model"});
+        if (args.positional().size() != 1) throw moe::Error(kUsage);
+        const std::string file = args.positional()[0];
+        const moe::Placement p = moe::Placement::load(file);
+        if (args.has("model")) {
+            auto model = load_for_placement(*args.get("model"));
+            p.require_model(moe::measure_footprint(decoder(*model)).identity, file);
+        }
+        std::printf("%s\n", p.summary().c_str());
+        return 0;
+    }
+    throw moe::Error("unknown placement command '" + verb + "'\n" + kUsage);
+}
+
+}  // namespace moecli

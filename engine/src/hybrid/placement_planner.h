@@ -1,0 +1,53 @@
+#pragma once
+// The automatic placement: from a GPU memory budget, everything that is not a routed expert
+// goes to the GPU first (attention, dense / shared parts, the output head — used by every
+// token), then routed experts with what is left, the same number in every MoE layer. Which
+// experts deserve the GPU is measured later (expert telemetry); until then experts 0..n-1 of
+// each layer are as good a guess as any.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "hybrid/placement.h"
+
+namespace moe {
+
+class DecoderModel;
+
+// Bytes each part of a model occupies (as stored), per layer, and the KV cache per token.
+struct ModelFootprint {
+    ModelIdentity identity;
+    uint64_t embedding_bytes = 0, head_bytes = 0;
+    struct Layer {
+        uint64_t attention = 0;
+        uint64_t dense = 0;             // dense MLP, or router + shared experts
+        std::vector<uint64_t> experts;  // per routed expert; empty for a dense layer
+    };
+    std::vector<Layer> layers;
+    uint64_t kv_bytes_per_token = 0;  // all layers, fp16 K and V
+};
+
+ModelFootprint measure_footprint(DecoderModel& model);
+
+enum class CpuExperts { All, None, Auto };
+// "all", "none", "auto"; throws moe::Error naming the value otherwise.
+CpuExperts parse_cpu_experts(const std::string& s);
+
+struct PlanOptions {
+    uint64_t gpu_budget = 0;  // bytes of GPU memory the model may use
+    CpuExperts cpu_experts = CpuExperts::Auto;
+    int64_t context = 4096;                  // tokens of KV cache to keep room for
+    uint64_t reserve = uint64_t(512) << 20;  // activations, cuBLAS workspace, CUDA graphs
+};
+
+struct PlanResult {
+    Placement placement;
+    uint64_t gpu_bytes = 0;          // weights + KV cache + reserve planned on the GPU
+    std::vector<std::string> notes;  // what did not fit, in words
+};
+
+// Throws moe::Error when --cpu-experts none cannot be honoured (naming the bytes needed and
+// available).
+PlanResult plan_placement(const ModelFootprint& model, const PlanOptions& options);
+
+}  // namespace moe

@@ -1,0 +1,208 @@
+// Placement (hybrid/placement.h) and the automatic planner (hybrid/placement_planner.h): JSON
+// round trips, every malformed field named in the error, files written atomically, placements
+// refused for another model, and the planner's budget arithmetic on synthetic and real models.
+#include <QTemporaryDir>
+#include <QtTest>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "core/error.h"
+#include "hybrid/placement.h"
+#include "hybrid/placement_planner.h"
+#include "model/decoder_model.h"
+#include "model/model.h"
+#include "test_paths.h"
+
+namespace {
+
+using namespace moe;
+using Json = nlohmann::json;
+
+ModelIdentity identity(int64_t layers, int64_t experts) {
+    return {"qwen3_moe", layers, experts, "0123456789abcdef"};
+}
+
+QString error_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const Error& e) {
+        return QString::fromUtf8(e.what());
+    }
+    return {};
+}
+
+// 4 MoE layers of 8 experts (attention 10, dense 5, expert 3 bytes each) + 1 dense layer.
+ModelFootprint synthetic() {
+    ModelFootprint f;
+    f.identity = identity(5, 8);
+    f.embedding_bytes = 100;
+    f.head_bytes = 20;
+    for (int i = 0; i < 5; ++i) {
+        ModelFootprint::Layer l;
+        l.attention = 10;
+        l.dense = 5;
+        if (i > 0) l.experts.assign(8, 3);
+        f.layers.push_back(l);
+    }
+    f.kv_bytes_per_token = 1;
+    return f;
+}
+
+PlanOptions budget(uint64_t b, CpuExperts c = CpuExperts::Auto) {
+    PlanOptions o;
+    o.gpu_budget = b;
+    o.cpu_experts = c;
+    o.context = 10;  // KV: 10 bytes
+    o.reserve = 5;   // fixed: 15 bytes
+    return o;
+}
+
+}  // namespace
+
+class TestPlacement : public QObject {
+    Q_OBJECT
+
+  private slots:
+    void jsonRoundTrip() {
+        std::mt19937 rng(std::random_device{}());
+        Placement p = Placement::all_cpu(identity(6, 16), {true, true, false, true, true, true});
+        p.head = Device::Gpu;
+        for (auto& l : p.layers) {
+            l.attention = rng() % 2 ? Device::Gpu : Device::Cpu;
+            for (auto& e : l.experts) e = rng() % 3 == 0 ? Device::Gpu : Device::Cpu;
+        }
+        const Placement q = Placement::from_json(p.to_json(), "test");
+        QCOMPARE(q.to_json().dump(), p.to_json().dump());
+        QCOMPARE(q.gpu_expert_count(), p.gpu_expert_count());
+        QVERIFY(q.layers[2].experts.empty());  // the dense layer has no experts
+        const auto mask = q.gpu_mask(1);
+        for (size_t e = 0; e < mask.size(); ++e)
+            QCOMPARE(mask[e] != 0, q.layers[1].experts[e] == Device::Gpu);
+    }
+
+    void malformedFieldsAreNamed_data() {
+        QTest::addColumn<QString>("path");  // JSON pointer to replace
+        QTest::addColumn<QString>("value");
+        QTest::addColumn<QString>("expect");
+        QTest::newRow("version") << "/version"
+                                 << "2"
+                                 << "placement version 2";
+        QTest::newRow("device") << "/layers/1/attention"
+                                << "\"tpu\""
+                                << "layers[1].attention";
+        QTest::newRow("expert range") << "/layers/0/gpu_experts"
+                                      << "[3, 99]"
+                                      << "99 is not an expert";
+        QTest::newRow("duplicate") << "/layers/0/gpu_experts"
+                                   << "[3, 3]"
+                                   << "lists 3 twice";
+        QTest::newRow("layers") << "/layers"
+                                << "[]"
+                                << "must list 2 layers";
+        QTest::newRow("head") << "/head"
+                              << "1"
+                              << "head must be";
+        QTest::newRow("model") << "/model/layers"
+                               << "\"x\""
+                               << "model.layers";
+    }
+    void malformedFieldsAreNamed() {
+        QFETCH(QString, path);
+        QFETCH(QString, value);
+        QFETCH(QString, expect);
+        Json j = Placement::all_cpu(identity(2, 4), {true, true}).to_json();
+        j[Json::json_pointer(path.toStdString())] = Json::parse(value.toStdString());
+        const QString err = error_of([&] { Placement::from_json(j, "my.json"); });
+        QVERIFY2(err.startsWith("my.json: ") && err.contains(expect), qPrintable(err));
+    }
+
+    void saveAndLoadFile() {
+        QTemporaryDir dir;
+        const std::string path = dir.filePath("p.json").toStdString();
+        Placement p = Placement::all_cpu(identity(3, 4), {true, false, true});
+        p.layers[2].experts[3] = Device::Gpu;
+        p.save(path);
+        p.save(path);  // replacing an existing file
+        QVERIFY(!std::ifstream(path + ".tmp"));
+        QCOMPARE(Placement::load(path).to_json().dump(), p.to_json().dump());
+        std::ofstream(path) << "{ not json";
+        QVERIFY(error_of([&] { Placement::load(path); }).contains("not valid JSON"));
+        QVERIFY(error_of([&] { Placement::load(path + ".missing"); }).contains("cannot open"));
+    }
+
+    void otherModelIsRefused() {
+        const Placement p = Placement::all_cpu(identity(2, 4), {true, true});
+        p.require_model(identity(2, 4), "p.json");
+        ModelIdentity other = identity(2, 4);
+        other.fingerprint = "ffffffffffffffff";
+        const QString err = error_of([&] { p.require_model(other, "p.json"); });
+        QVERIFY2(err.contains("another model") && err.contains("ffffffffffffffff"),
+                 qPrintable(err));
+    }
+
+    void planNothingWithoutBudget() {
+        const PlanResult r = plan_placement(synthetic(), budget(0));
+        QVERIFY(!r.placement.uses_gpu());
+        QVERIFY(r.notes.empty());
+        const PlanResult small = plan_placement(synthetic(), budget(15));
+        QVERIFY(!small.placement.uses_gpu());
+        QCOMPARE(small.notes.size(), size_t(1));
+        QVERIFY(error_of([] {
+                    plan_placement(synthetic(), budget(0, CpuExperts::None));
+                }).contains("--cpu-experts none"));
+    }
+
+    void planLayersThenHeadThenExperts() {
+        // 15 fixed + 5 layers x 15 = 90, head 20 -> 110; experts 4 x 8 x 3 = 96 -> 206.
+        PlanResult r = plan_placement(synthetic(), budget(15 + 45));
+        for (int i = 0; i < 5; ++i)
+            QCOMPARE(r.placement.layers[size_t(i)].attention, i < 3 ? Device::Gpu : Device::Cpu);
+        QCOMPARE(r.placement.head, Device::Cpu);
+        QCOMPARE(r.placement.gpu_expert_count(), int64_t(0));
+        QVERIFY(!r.notes.empty());
+
+        r = plan_placement(synthetic(), budget(110 + 3 * 9));  // 9 experts: 3,2,2,2 per layer
+        QCOMPARE(r.placement.head, Device::Gpu);
+        QCOMPARE(r.placement.gpu_expert_count(), int64_t(9));
+        QCOMPARE(r.placement.gpu_expert_count(1), int64_t(3));
+        for (int i = 2; i < 5; ++i) QCOMPARE(r.placement.gpu_expert_count(i), int64_t(2));
+        QCOMPARE(r.gpu_bytes, uint64_t(110 + 27));
+
+        r = plan_placement(synthetic(), budget(1000, CpuExperts::All));
+        QCOMPARE(r.placement.gpu_expert_count(), int64_t(0));
+        r = plan_placement(synthetic(), budget(206, CpuExperts::None));
+        QCOMPARE(r.placement.gpu_expert_count(), int64_t(32));
+        QCOMPARE(r.gpu_bytes, uint64_t(206));
+        const QString err =
+            error_of([] { plan_placement(synthetic(), budget(205, CpuExperts::None)); });
+        QVERIFY2(err.contains("need") && err.contains("GiB"), qPrintable(err));
+    }
+
+    // The footprint of a real checkpoint: expert bytes from its config (bf16 weights).
+    void footprintOfFixture() {
+        const std::string dir = (moetest::data_dir() + "/hf-tiny/qwen3_moe-s1").toStdString();
+        LoadOptions o;
+        o.expert_format = "reference";
+        auto model = load_model(dir, o);
+        auto* dm = dynamic_cast<DecoderModel*>(model.get());
+        QVERIFY(dm);
+        const ModelFootprint f = measure_footprint(*dm);
+        const int64_t H = dm->config.require_int("hidden_size"),
+                      I = dm->config.require_int("moe_intermediate_size");
+        QCOMPARE(f.identity.layers, int64_t(dm->layers.size()));
+        int64_t moe_layers = 0;
+        for (const auto& l : f.layers) {
+            QVERIFY(l.attention > 0 && l.dense > 0);
+            if (l.experts.empty()) continue;
+            ++moe_layers;
+            QCOMPARE(int64_t(l.experts.size()), model->info().experts);
+            QCOMPARE(l.experts.front(), uint64_t(3 * H * I * 2));
+        }
+        QCOMPARE(moe_layers, model->info().moe_layers);
+        QVERIFY(f.kv_bytes_per_token > 0 && f.head_bytes > 0);
+    }
+};
+
+QTEST_APPLESS_MAIN(TestPlacement)
+#include "tst_placement.moc"
