@@ -1,0 +1,163 @@
+#pragma once
+// Qt-free checks of the CUDA kernels against their CPU references on fresh random inputs and
+// odd shapes, shared by tst_cuda_kernels (Qt Test, skipped without a GPU) and
+// bench/cuda_kernel_check.cpp (run on the GPU machine, which has no Qt). CUDA builds only.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "cpu/moe/fused_moe.h"
+#include "cuda/basic_kernels.h"
+#include "cuda/device_memory.h"
+#include "model/norm.h"
+#include "model/rope.h"
+
+namespace moe_cuda_test {
+
+using namespace moe;
+
+struct Check {
+    std::string name;
+    double error = 0;  // max |gpu - cpu| / max(|cpu|, 1)
+    double bar = 0;
+    bool ok() const { return error <= bar; }
+};
+
+inline std::vector<float> random_vec(std::mt19937& rng, size_t n, float scale = 1.0f) {
+    std::normal_distribution<float> d(0.0f, scale);
+    std::vector<float> v(n);
+    for (float& f : v) f = d(rng);
+    return v;
+}
+
+inline double max_rel(const std::vector<float>& a, const std::vector<float>& b) {
+    double e = 0;
+    for (size_t i = 0; i < a.size(); ++i)
+        e = std::max(e, std::fabs(double(a[i]) - b[i]) / std::max(1.0, std::fabs(double(b[i]))));
+    return e;
+}
+
+inline std::vector<float> download(const cuda::DeviceBuffer<float>& d) {
+    std::vector<float> h(d.size());
+    d.download(h.data(), h.size());
+    MOE_CUDA(cudaDeviceSynchronize());
+    return h;
+}
+
+inline cuda::DeviceBuffer<float> upload(const std::vector<float>& h) {
+    cuda::DeviceBuffer<float> d(h.size());
+    d.upload(h.data(), h.size());
+    return d;
+}
+
+inline std::vector<Check> run_basic_kernel_checks(uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::vector<Check> out;
+    for (int64_t cols : {1, 7, 96, 2048, 7168}) {
+        const int64_t rows = 5;
+        RmsNorm norm;
+        norm.weight = random_vec(rng, static_cast<size_t>(cols));
+        norm.eps = 1e-6f;
+        const auto x = random_vec(rng, static_cast<size_t>(rows * cols), 3.0f);
+        std::vector<float> want(x.size());
+        norm.apply(x.data(), rows, want.data());
+        auto dx = upload(x), dw = upload(norm.weight);
+        cuda::DeviceBuffer<float> dy(x.size());
+        cuda::rms_norm(dx.data(), dw.data(), rows, cols, norm.eps, dy.data(), nullptr);
+        out.push_back({"rms_norm cols=" + std::to_string(cols), max_rel(download(dy), want), 1e-5});
+    }
+    for (bool clamped : {false, true}) {
+        const int64_t n = 10007;
+        const auto g = random_vec(rng, static_cast<size_t>(n), 4.0f),
+                   u = random_vec(rng, static_cast<size_t>(n), 4.0f);
+        GluActivation act;
+        act.kind = clamped ? GluActivation::Kind::ClampedSwiGlu : GluActivation::Kind::SiluGlu;
+        std::vector<float> want(static_cast<size_t>(n));
+        act.apply(g.data(), u.data(), want.data(), n);
+        auto dg = upload(g), du = upload(u);
+        cuda::DeviceBuffer<float> dh(static_cast<size_t>(n));
+        cuda::glu(dg.data(), du.data(), n, clamped, act.alpha, act.limit, dh.data(), nullptr);
+        out.push_back({std::string("glu ") + (clamped ? "clamped" : "silu"),
+                       max_rel(download(dh), want), 1e-5});
+    }
+    for (bool interleaved : {false, true}) {
+        for (int64_t rotary : {64, 32}) {  // full and partial rotary of a 64-wide head
+            const int64_t tokens = 9, heads = 3, stride = 64;
+            RotaryEmbedding rope;
+            rope.rotary_dim = rotary;
+            rope.interleaved = interleaved;
+            rope.attention_scaling = 1.1f;
+            for (int64_t i = 0; i < rotary / 2; ++i)
+                rope.inv_freq.push_back(
+                    float(std::pow(10000.0, -2.0 * double(i) / double(rotary))));
+            std::vector<int32_t> pos(static_cast<size_t>(tokens));
+            for (int64_t t = 0; t < tokens; ++t)
+                pos[static_cast<size_t>(t)] = int32_t(t * 977 % 4093);
+            const auto x = random_vec(rng, static_cast<size_t>(tokens * heads * stride));
+            std::vector<float> want = x;
+            for (int64_t t = 0; t < tokens; ++t)
+                rope.apply(want.data() + t * heads * stride, heads, stride,
+                           pos[static_cast<size_t>(t)]);
+            auto dx = upload(x), df = upload(rope.inv_freq);
+            cuda::DeviceBuffer<int32_t> dp(pos.size());
+            dp.upload(pos.data(), pos.size());
+            cuda::rope(dx.data(), tokens, heads, stride, dp.data(), df.data(), rotary, interleaved,
+                       rope.attention_scaling, nullptr);
+            // Angles up to ~4000 rad: cos/sin of a float argument differ by a few ulp between
+            // libm and CUDA's implementations.
+            out.push_back({"rope " + std::string(interleaved ? "interleaved" : "halves") +
+                               " rotary=" + std::to_string(rotary),
+                           max_rel(download(dx), want), 2e-5});
+        }
+    }
+    for (bool bf16 : {false, true}) {
+        const int64_t vocab = 50, cols = 133, tokens = 6;
+        const auto table = random_vec(rng, static_cast<size_t>(vocab * cols));
+        std::vector<uint16_t> table16(table.size());
+        for (size_t i = 0; i < table.size(); ++i) table16[i] = f32_to_bf16(table[i]);
+        const std::vector<int32_t> ids{3, 49, 0, 3, 17, 8};
+        std::vector<float> want(static_cast<size_t>(tokens * cols));
+        for (int64_t t = 0; t < tokens; ++t) {
+            for (int64_t c = 0; c < cols; ++c) {
+                const size_t src = static_cast<size_t>(ids[static_cast<size_t>(t)] * cols + c);
+                want[static_cast<size_t>(t * cols + c)] =
+                    bf16 ? bf16_to_f32(table16[src]) : table[src];
+            }
+        }
+        cuda::DeviceBuffer<float> dt32 = upload(table);
+        cuda::DeviceBuffer<uint16_t> dt16(table16.size());
+        dt16.upload(table16.data(), table16.size());
+        cuda::DeviceBuffer<int32_t> di(ids.size());
+        di.upload(ids.data(), ids.size());
+        cuda::DeviceBuffer<float> dout(want.size());
+        cuda::embedding_rows(bf16 ? static_cast<const void*>(dt16.data()) : dt32.data(), bf16,
+                             di.data(), tokens, cols, dout.data(), nullptr);
+        out.push_back({std::string("embedding ") + (bf16 ? "bf16" : "f32"),
+                       max_rel(download(dout), want), 0.0});
+    }
+    {
+        const auto a = random_vec(rng, 1001), b = random_vec(rng, 1001);
+        std::vector<float> want(a.size());
+        for (size_t i = 0; i < a.size(); ++i) want[i] = a[i] + b[i];
+        auto da = upload(a), db = upload(b);
+        cuda::add_in_place(da.data(), db.data(), int64_t(a.size()), nullptr);
+        out.push_back({"add_in_place", max_rel(download(da), want), 0.0});
+    }
+    // A failing CUDA call surfaces as a moe::Error that names the call.
+    {
+        bool named = false;
+        try {
+            MOE_CUDA(cudaMemcpy(nullptr, nullptr, 16, cudaMemcpyDeviceToHost));
+        } catch (const Error& e) {
+            named = std::string(e.what()).find("cudaMemcpy") != std::string::npos;
+        }
+        out.push_back({"errors become moe::Error", named ? 0.0 : 1.0, 0.0});
+    }
+    return out;
+}
+
+}  // namespace moe_cuda_test
