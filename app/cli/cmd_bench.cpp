@@ -272,9 +272,12 @@ int bench_moe(const Args& args) {
 }  // namespace
 
 int cmd_bench(const std::vector<std::string>& argv) {
+    if (!argv.empty() && argv[0] == "e2e")
+        return bench_e2e(std::vector<std::string>(argv.begin() + 1, argv.end()));
     if (argv.empty() || argv[0] != "moe") {
         throw moe::Error(
-            "usage: moestudio-cli bench moe --shape qwen3-30b-a3b|deepseek-v3|mixtral-8x7b "
+            "usage: moestudio-cli bench e2e MODEL [--prompt-tokens N --gen-tokens N] | bench moe "
+            "--shape qwen3-30b-a3b|deepseek-v3|mixtral-8x7b "
             "--format bf16|bf16-exact|int8|int4|q4k|q4_k|q8_0 --tokens N [--threads N] [--json]");
     }
     const Args args(std::vector<std::string>(argv.begin() + 1, argv.end()), {"json"},

@@ -49,6 +49,8 @@ commands:
            --format bf16|bf16-exact|int8|int4|q4k|q4_k|q8_0
            --tokens N [--threads N] [--json] [--memory-gib G] [--layers L] [--iterations I]
                                      one MoE layer through the CPU expert kernels vs DRAM bandwidth
+  bench e2e MODEL [--prompt-tokens N] [--gen-tokens N] [--repetitions R] [--threads N] [--json]
+                                     whole-model pp/tg tok/s with llama-bench's semantics
   make-demo --out DIR                write the built-in demo model (random weights)
 
 MODEL is a Hugging Face folder (config.json + *.safetensors) or a .gguf file;

@@ -76,9 +76,21 @@ class ExpertFormats : public QObject {
         o.type = moe::parse_export_type(type.toStdString());
         moe::export_gguf(dir, path, o);
         const auto g = moetest::read_golden(dir + "/golden.safetensors");
-        const auto fused = logits_of(path, g.input_ids, "auto");
         const auto reference = logits_of(path, g.input_ids, "reference");
-        QVERIFY(moetest::relative_max_error(fused, reference) <= 1e-5);
+        // In place, the fused operator multiplies exactly what the reference loop does.
+        const auto in_place = logits_of(path, g.input_ids, "gguf");
+        QVERIFY(moetest::relative_max_error(in_place, reference) <= 1e-5);
+        // "auto": the same for quantized types; bf16 experts are repacked as bf16-exact (fp32
+        // activations instead of llama.cpp's bf16-rounded ones, which the reference loop and
+        // the rest of this bf16 GGUF model use): the difference is that rounding, ~1e-3.
+        const auto fused = logits_of(path, g.input_ids, "auto");
+        if (type == "bf16") {
+            const double rel = moetest::relative_max_error(fused, reference);
+            qInfo("bf16 GGUF, auto (bf16-exact) vs reference: %.2e", rel);
+            QVERIFY2(rel > 0 && rel <= 1e-2, qPrintable(QString::number(rel)));
+        } else {
+            QVERIFY(moetest::relative_max_error(fused, reference) <= 1e-5);
+        }
     }
 
     void unknownFormatIsNamed() {

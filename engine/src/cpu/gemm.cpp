@@ -5,6 +5,9 @@
 
 #include "core/error.h"
 #include "core/parallel.h"
+#include "cpu/float_rows.h"
+#include "cpu/moe/gguf_gemm.h"
+#include "cpu/moe/gguf_row_dot.h"
 #include "cpu/quants.h"
 
 namespace moe {
@@ -52,7 +55,9 @@ float dot_f32(const float* a, const float* b, int64_t n) {
 namespace {
 
 // llama.cpp's matmul for block formats: each activation row is quantized once to the
-// weight type's vec_dot_type, then every output is one vec_dot.
+// weight type's vec_dot_type; then, per chunk of output rows, the tiled GGUF GEMM for several
+// tokens (each weight block unpacked once per tile of tokens) or the registered row-dot kernels
+// (SIMD when registered) for one. Both agree with the scalar vec_dot bit for bit.
 void gemm_xwt_ggml(const float* x, int64_t T, const WeightMatrix& w, float* y) {
     const GgmlType act = vec_dot_type(w.ggml_type);
     const size_t act_bytes = ggml_row_size(act, w.cols);
@@ -63,13 +68,19 @@ void gemm_xwt_ggml(const float* x, int64_t T, const WeightMatrix& w, float* y) {
         }
     });
     const size_t rb = w.row_bytes();
-    parallel_for(w.rows, 16, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r) {
-            const auto* row = static_cast<const uint8_t*>(w.data) + size_t(r) * rb;
-            for (int64_t t = 0; t < T; ++t) {
-                y[t * w.rows + r] =
-                    vec_dot(w.ggml_type, row, qx.data() + size_t(t) * act_bytes, w.cols);
-            }
+    const GgufGemm gemm =
+        T >= kGgufGemmMinTokens ? gguf_gemm(w.ggml_type) : GgufGemm{nullptr, "none"};
+    const GgufRowDot& dot = gguf_row_dot(w.ggml_type);
+    parallel_for(w.rows, 32, [&](int64_t r0, int64_t r1) {
+        const auto* rows = static_cast<const uint8_t*>(w.data) + size_t(r0) * rb;
+        if (gemm.gemm) {
+            gemm.gemm(rows, rb, r1 - r0, qx.data(), act_bytes, T, w.cols, y + r0, w.rows);
+            return;
+        }
+        std::vector<float> out(size_t(r1 - r0));
+        for (int64_t t = 0; t < T; ++t) {
+            dot.dot_rows(rows, rb, r1 - r0, qx.data() + size_t(t) * act_bytes, w.cols, out.data());
+            std::copy(out.begin(), out.end(), y + t * w.rows + r0);
         }
     });
 }
@@ -81,8 +92,22 @@ void gemm_xwt(const float* x, int64_t T, const WeightMatrix& w, float* y) {
         gemm_xwt_ggml(x, T, w, y);
         return;
     }
-    constexpr int64_t kRowBlock = 8;
     const int64_t K = w.cols;
+    if (w.dtype == DType::F32 || w.dtype == DType::F16 || w.dtype == DType::BF16) {
+        // Float weights straight from the mapping: SIMD row dots (float_rows.h), per chunk of
+        // rows for every token, so the chunk stays in cache while the tokens go by.
+        const size_t rb = w.row_bytes();
+        parallel_for(w.rows, 32, [&](int64_t r0, int64_t r1) {
+            std::vector<float> out(size_t(r1 - r0));
+            const auto* rows = static_cast<const uint8_t*>(w.data) + size_t(r0) * rb;
+            for (int64_t t = 0; t < T; ++t) {
+                float_rows_dot(w.dtype, rows, rb, r1 - r0, x + t * K, K, out.data());
+                std::copy(out.begin(), out.end(), y + t * w.rows + r0);
+            }
+        });
+        return;
+    }
+    constexpr int64_t kRowBlock = 8;
     const int64_t blocks = (w.rows + kRowBlock - 1) / kRowBlock;
     parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
         std::vector<float> wf(size_t(kRowBlock * K));

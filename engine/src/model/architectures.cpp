@@ -40,6 +40,10 @@ namespace {
 std::string auto_expert_format(const std::vector<Expert>& experts) {
     const Expert& e = experts.front();
     if (!e.gate.lora.empty() || !e.up.lora.empty() || !e.down.lora.empty()) return "reference";
+    if (e.gate.w.ggml && e.gate.w.ggml_type == GgmlType::BF16 &&
+        e.down.w.ggml_type == GgmlType::BF16) {
+        return "bf16-exact";  // bf16 GGUF experts: the packed kernels, losslessly
+    }
     if (e.gate.w.ggml) {
         // Q4_K repacked for the 16-row AVX-512 kernels (same bytes within 3 %, several times
         // the per-core rate of the row-at-a-time kernels); on CPUs without AVX-512 in place.

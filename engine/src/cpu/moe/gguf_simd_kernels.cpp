@@ -1,6 +1,8 @@
 // Run-time selection and registration of the GGUF SIMD row kernels (gguf_simd_kernels.h).
 #include "cpu/moe/gguf_simd_kernels.h"
 
+#include "cpu/float_rows.h"
+
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -79,6 +81,7 @@ GgufRowDot gguf_simd_row_dot(GgmlType type, const char* variant) {
 void register_gguf_simd_kernels() {
     static std::mutex mu;
     const std::lock_guard<std::mutex> lock(mu);
+    register_gguf_float_rows();
     const char* only = std::getenv("MOE_GGUF_SIMD");
     if (only && !*only) only = nullptr;
     for (GgmlType t : kTypes) {

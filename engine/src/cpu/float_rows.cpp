@@ -1,0 +1,138 @@
+// float_rows.h. The SIMD loops carry function target attributes (internal linkage) and run
+// only after CPUID said the CPU has AVX2, FMA and F16C.
+#include "cpu/float_rows.h"
+
+#include <immintrin.h>
+
+#include "cpu/moe/gguf_row_dot.h"
+
+namespace moe {
+namespace {
+
+enum Kind { kF32, kF16, kBF16 };
+
+#define FR_FN __attribute__((target("avx2,fma,f16c")))
+
+template <int K>
+FR_FN inline __m256 load8(const uint8_t* p) {
+    if constexpr (K == kF32) return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    if constexpr (K == kF16) return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+template <int K>
+inline float scalar_of(const uint8_t* p) {
+    if constexpr (K == kF32) {
+        float f;
+        __builtin_memcpy(&f, p, 4);
+        return f;
+    }
+    uint16_t v;
+    __builtin_memcpy(&v, p, 2);
+    return K == kF16 ? f16_to_f32(v) : bf16_to_f32(v);
+}
+
+FR_FN inline float hsum(__m256 v) {
+    const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
+}
+
+constexpr int64_t bytes_of(int k) {
+    return k == kF32 ? 4 : 2;
+}
+
+// W of kind WK against activations of kind XK.
+template <int WK, int XK>
+FR_FN void rows_simd(const uint8_t* w, size_t row_bytes, int64_t rows, const uint8_t* x, int64_t n,
+                     float* out) {
+    constexpr int64_t we = bytes_of(WK), xe = bytes_of(XK);
+    const int64_t n8 = n / 8 * 8;
+    int64_t r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                         _mm256_setzero_ps()};
+        for (int64_t k = 0; k < n8; k += 8) {
+            const __m256 xv = load8<XK>(x + k * xe);
+            for (int i = 0; i < 4; ++i)
+                acc[i] = _mm256_fmadd_ps(load8<WK>(w + (r + i) * row_bytes + k * we), xv, acc[i]);
+        }
+        for (int i = 0; i < 4; ++i) {
+            float s = hsum(acc[i]);
+            for (int64_t k = n8; k < n; ++k)
+                s += scalar_of<WK>(w + (r + i) * row_bytes + k * we) * scalar_of<XK>(x + k * xe);
+            out[r + i] = s;
+        }
+    }
+    for (; r < rows; ++r) {
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t k = 0; k < n8; k += 8)
+            acc =
+                _mm256_fmadd_ps(load8<WK>(w + r * row_bytes + k * we), load8<XK>(x + k * xe), acc);
+        float s = hsum(acc);
+        for (int64_t k = n8; k < n; ++k)
+            s += scalar_of<WK>(w + r * row_bytes + k * we) * scalar_of<XK>(x + k * xe);
+        out[r] = s;
+    }
+}
+
+template <int WK, int XK>
+void rows_scalar(const uint8_t* w, size_t row_bytes, int64_t rows, const uint8_t* x, int64_t n,
+                 float* out) {
+    for (int64_t r = 0; r < rows; ++r) {
+        float s = 0.0f;
+        for (int64_t k = 0; k < n; ++k)
+            s += scalar_of<WK>(w + r * row_bytes + k * bytes_of(WK)) *
+                 scalar_of<XK>(x + k * bytes_of(XK));
+        out[r] = s;
+    }
+}
+
+bool has_avx2_fma_f16c() {
+    static const bool ok = [] {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+               __builtin_cpu_supports("f16c");
+    }();
+    return ok;
+}
+
+template <int WK>
+void dot_f32_acts(const void* w, size_t rb, int64_t rows, const float* x, int64_t n, float* out) {
+    const auto* wb = static_cast<const uint8_t*>(w);
+    const auto* xb = reinterpret_cast<const uint8_t*>(x);
+    if (has_avx2_fma_f16c())
+        rows_simd<WK, kF32>(wb, rb, rows, xb, n, out);
+    else
+        rows_scalar<WK, kF32>(wb, rb, rows, xb, n, out);
+}
+
+template <int K>
+void gguf_rows(const void* w, size_t rb, int64_t rows, const void* act, int64_t n, float* out) {
+    rows_simd<K, K>(static_cast<const uint8_t*>(w), rb, rows, static_cast<const uint8_t*>(act), n,
+                    out);
+}
+
+}  // namespace
+
+void float_rows_dot(DType wt, const void* w, size_t row_bytes, int64_t rows, const float* x,
+                    int64_t n, float* out) {
+    switch (wt) {
+        case DType::F16:
+            return dot_f32_acts<kF16>(w, row_bytes, rows, x, n, out);
+        case DType::BF16:
+            return dot_f32_acts<kBF16>(w, row_bytes, rows, x, n, out);
+        default:
+            return dot_f32_acts<kF32>(w, row_bytes, rows, x, n, out);
+    }
+}
+
+void register_gguf_float_rows() {
+    if (!has_avx2_fma_f16c()) return;
+    register_gguf_row_dot(GgmlType::F32, {&gguf_rows<kF32>, "avx2"});
+    register_gguf_row_dot(GgmlType::F16, {&gguf_rows<kF16>, "avx2"});
+    register_gguf_row_dot(GgmlType::BF16, {&gguf_rows<kBF16>, "avx2"});
+}
+
+}  // namespace moe

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Builds the self-contained binaries the GPU machine runs (it has no Qt and no network) into
+# .devbin/ (ignored by git; carried with `run --carry .devbin`): moestudio-cli and the Qt-free
+# checkers, with libstdc++/libgcc and the CUDA runtime linked statically. Engine only, no Qt,
+# no libnuma; CUDA for sm_90 when a toolkit is present.
+#   tools/build-device-binaries.sh            then on the device: tools/gpu-check.sh,
+#                                             tools/device_bench.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+B=build-static-cuda
+cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMOE_WITH_QT=OFF -DMOE_WITH_NUMA=OFF \
+    -DMOE_BUILD_TESTS=OFF -DCMAKE_CUDA_ARCHITECTURES=90 \
+    "-DCMAKE_EXE_LINKER_FLAGS=-static-libstdc++ -static-libgcc" > /dev/null
+cmake --build "$B" -j"$(nproc)" --target moestudio-cli
+mkdir -p .devbin
+cp "$B/app/cli/moestudio-cli" .devbin/
+cp "$(ldconfig -p | awk '/libpcre2-8.so.0 /{print $NF; exit}')" .devbin/ 2>/dev/null || true
+LIBS=("$B/engine/libmoe_engine.a" -lpthread -static-libstdc++ -static-libgcc)
+CUDA_LIBS=()
+if [ -n "$(find "$B/engine" -name 'basic_kernels.cu.o' -print -quit)" ]; then  # CUDA was built
+    CUDA_LIBS=(-DMOE_HAVE_CUDA=1 -I/usr/local/cuda/include -L/usr/local/cuda/lib64 -lcudart_static -ldl -lrt)
+fi
+g++ -O2 -std=c++20 -Iengine/src -Itests/engine bench/moe_kernel_check.cpp "${LIBS[@]}" \
+    "${CUDA_LIBS[@]}" -o .devbin/moe-kernel-check
+g++ -O2 -std=c++20 -Iengine/src bench/row_kernel_rate.cpp "${LIBS[@]}" "${CUDA_LIBS[@]}" \
+    -o .devbin/row-kernel-rate
+if [ ${#CUDA_LIBS[@]} -gt 0 ]; then
+    g++ -O2 -std=c++20 -Iengine/src -Itests bench/cuda_kernel_check.cpp "${LIBS[@]}" \
+        "${CUDA_LIBS[@]}" -o .devbin/cuda-kernel-check
+fi
+ls -la .devbin
