@@ -2,7 +2,8 @@
 // Build (CUDA build of the engine):
 //   g++ -O2 -std=c++20 -DMOE_HAVE_CUDA=1 -Iengine/src -Itests -I/usr/local/cuda/include
 //       bench/cuda_kernel_check.cpp build/engine/libmoe_engine.a
-//       -L/usr/local/cuda/lib64 -lcudart_static -lpthread -ldl -lrt -o cuda-kernel-check
+//       -L/usr/local/cuda/lib64 -lcublas -lcudart_static -lpthread -ldl -lrt -o cuda-kernel-check
+// (tools/build-device-binaries.sh does this).
 #include <cstdio>
 #include <random>
 

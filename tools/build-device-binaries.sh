@@ -18,7 +18,10 @@ cp "$(ldconfig -p | awk '/libpcre2-8.so.0 /{print $NF; exit}')" .devbin/ 2>/dev/
 LIBS=("$B/engine/libmoe_engine.a" -lpthread -static-libstdc++ -static-libgcc)
 CUDA_LIBS=()
 if [ -n "$(find "$B/engine" -name 'basic_kernels.cu.o' -print -quit)" ]; then  # CUDA was built
-    CUDA_LIBS=(-DMOE_HAVE_CUDA=1 -I/usr/local/cuda/include -L/usr/local/cuda/lib64 -lcudart_static -ldl -lrt)
+    # cuBLAS has no static library in the toolkit here: linked dynamically, found on the GPU
+    # machine through the toolkit's lib64 (rpath).
+    CUDA_LIBS=(-DMOE_HAVE_CUDA=1 -I/usr/local/cuda/include -L/usr/local/cuda/lib64 -lcublas
+               -lcudart_static -ldl -lrt -Wl,-rpath,/usr/local/cuda/lib64)
 fi
 g++ -O2 -std=c++20 -Iengine/src -Itests/engine bench/moe_kernel_check.cpp "${LIBS[@]}" \
     "${CUDA_LIBS[@]}" -o .devbin/moe-kernel-check

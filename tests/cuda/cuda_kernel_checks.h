@@ -7,12 +7,14 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/dtype.h"
 #include "cpu/moe/fused_moe.h"
 #include "cuda/basic_kernels.h"
 #include "cuda/device_memory.h"
+#include "cuda/linear.h"
 #include "model/norm.h"
 #include "model/rope.h"
 
@@ -146,6 +148,47 @@ inline std::vector<Check> run_basic_kernel_checks(uint32_t seed) {
         auto da = upload(a), db = upload(b);
         cuda::add_in_place(da.data(), db.data(), int64_t(a.size()), nullptr);
         out.push_back({"add_in_place", max_rel(download(da), want), 0.0});
+    }
+    // cuBLAS linear layers: against the CPU product of the same bf16-rounded weights and
+    // activations (only fp32 summation order differs), and against the unrounded fp32 product
+    // (the bf16 rounding of both, ~1e-2 at most).
+    {
+        cuda::Blas blas;
+        cuda::DeviceBuffer<uint16_t> scratch;
+        for (auto [rows, cols, T] :
+             {std::tuple<int64_t, int64_t, int64_t>{64, 128, 1}, {300, 1000, 7}, {2048, 768, 33}}) {
+            const auto w = random_vec(rng, static_cast<size_t>(rows * cols), 0.05f);
+            const auto x = random_vec(rng, static_cast<size_t>(T * cols));
+            WeightMatrix m;
+            m.dtype = DType::F32;
+            m.rows = rows;
+            m.cols = cols;
+            m.data = w.data();
+            const cuda::GpuMatrix g = cuda::upload_bf16(m);
+            auto dx = upload(x);
+            cuda::DeviceBuffer<float> dy(static_cast<size_t>(T * rows));
+            cuda::linear(blas, g, dx.data(), T, dy.data(), scratch, nullptr);
+            const auto got = download(dy);
+            std::vector<float> want(got.size()), want32(got.size());
+            auto r16 = [](float v) { return bf16_to_f32(f32_to_bf16(v)); };
+            for (int64_t t = 0; t < T; ++t) {
+                for (int64_t r = 0; r < rows; ++r) {
+                    double a = 0, b = 0;
+                    for (int64_t c = 0; c < cols; ++c) {
+                        const float wv = w[static_cast<size_t>(r * cols + c)];
+                        const float xv = x[static_cast<size_t>(t * cols + c)];
+                        a += double(r16(wv)) * r16(xv);
+                        b += double(wv) * xv;
+                    }
+                    want[static_cast<size_t>(t * rows + r)] = float(a);
+                    want32[static_cast<size_t>(t * rows + r)] = float(b);
+                }
+            }
+            const std::string shape =
+                std::to_string(rows) + "x" + std::to_string(cols) + " T=" + std::to_string(T);
+            out.push_back({"linear bf16 " + shape, max_rel(got, want), 1e-4});
+            out.push_back({"linear bf16 vs fp32 " + shape, max_rel(got, want32), 3e-2});
+        }
     }
     // A failing CUDA call surfaces as a moe::Error that names the call.
     {

@@ -1,5 +1,6 @@
 // The moestudio-cli contract, driven as a user or script would: info JSON, logits file,
 // generated ids, text generation on the built-in demo model, and one-line errors.
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
@@ -146,6 +147,22 @@ class Cli : public QObject {
         r = cli({"placement", "plan", fixture("qwen3_moe-s1"), "--cpu-experts", "all", "--json"});
         QCOMPARE(r.code, 0);
         QCOMPARE(QJsonDocument::fromJson(r.out.toUtf8()).object()["version"].toInt(), 1);
+    }
+
+    // bench e2e reports llama-bench's pp/tg records as JSON.
+    void benchE2eJson() {
+        const Run r = cli({"bench", "e2e", fixture("qwen3_moe-s1"), "--prompt-tokens", "8",
+                           "--gen-tokens", "4", "--repetitions", "2", "--json"});
+        QCOMPARE(r.code, 0);
+        const QJsonArray a = QJsonDocument::fromJson(r.out.toUtf8()).array();
+        QCOMPARE(a.size(), 2);
+        QCOMPARE(a[0].toObject()["n_prompt"].toInt(), 8);
+        QCOMPARE(a[1].toObject()["n_gen"].toInt(), 4);
+        for (const auto& v : a) {
+            QVERIFY(v.toObject()["avg_ts"].toDouble() > 0);
+            QCOMPARE(v.toObject()["samples_ts"].toArray().size(), 2);
+            QCOMPARE(v.toObject()["expert_format"].toString(), QString("bf16-exact"));
+        }
     }
 
     void errorsAreOneClearLine_data() {

@@ -14,8 +14,7 @@ int blocks_for(int64_t n) {
     return int((n + kThreads - 1) / kThreads);
 }
 
-__global__ void rms_norm_kernel(const float* x, const float* w, int64_t cols, float eps,
-                                float* y) {
+__global__ void rms_norm_kernel(const float* x, const float* w, int64_t cols, float eps, float* y) {
     const float* xr = x + blockIdx.x * cols;
     float* yr = y + blockIdx.x * cols;
     float ss = 0.0f;
@@ -62,14 +61,19 @@ __global__ void rope_kernel(float* x, int64_t tokens, int64_t heads, int64_t hea
     v[b] = x1 * c + x0 * s;
 }
 
-__global__ void embedding_kernel(const void* table, bool bf16, const int32_t* ids,
-                                 int64_t tokens, int64_t cols, float* out) {
+__global__ void embedding_kernel(const void* table, bool bf16, const int32_t* ids, int64_t tokens,
+                                 int64_t cols, float* out) {
     const int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
     if (idx >= tokens * cols) return;
     const int64_t t = idx / cols, c = idx % cols;
     const int64_t src = int64_t(ids[t]) * cols + c;
     out[idx] = bf16 ? __bfloat162float(static_cast<const __nv_bfloat16*>(table)[src])
                     : static_cast<const float*>(table)[src];
+}
+
+__global__ void to_bf16_kernel(const float* x, int64_t n, __nv_bfloat16* out) {
+    const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i < n) out[i] = __float2bfloat16_rn(x[i]);
 }
 
 __global__ void add_kernel(float* y, const float* x, int64_t n) {
@@ -99,16 +103,22 @@ void rope(float* x, int64_t tokens, int64_t heads, int64_t head_stride, const in
     const int64_t half = rotary_dim / 2, n = tokens * heads * half;
     if (n == 0) return;
     rope_kernel<<<blocks_for(n), kThreads, 0, s>>>(x, tokens, heads, head_stride, positions,
-                                                     inv_freq, half, interleaved,
-                                                     attention_scaling);
+                                                   inv_freq, half, interleaved, attention_scaling);
     MOE_CUDA_LAUNCH();
 }
 
-void embedding_rows(const void* table, bool bf16, const int32_t* ids, int64_t tokens,
-                    int64_t cols, float* out, cudaStream_t s) {
+void embedding_rows(const void* table, bool bf16, const int32_t* ids, int64_t tokens, int64_t cols,
+                    float* out, cudaStream_t s) {
     const int64_t n = tokens * cols;
     if (n == 0) return;
     embedding_kernel<<<blocks_for(n), kThreads, 0, s>>>(table, bf16, ids, tokens, cols, out);
+    MOE_CUDA_LAUNCH();
+}
+
+void to_bf16(const float* x, int64_t n, uint16_t* out, cudaStream_t s) {
+    if (n == 0) return;
+    to_bf16_kernel<<<unsigned((n + 255) / 256), 256, 0, s>>>(x, n,
+                                                             reinterpret_cast<__nv_bfloat16*>(out));
     MOE_CUDA_LAUNCH();
 }
 

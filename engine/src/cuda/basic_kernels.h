@@ -29,6 +29,9 @@ void rope(float* x, int64_t tokens, int64_t heads, int64_t head_stride, const in
 void embedding_rows(const void* table, bool bf16, const int32_t* ids, int64_t tokens, int64_t cols,
                     float* out, cudaStream_t s);
 
+// Element-wise fp32 -> bf16 (round to nearest even), e.g. activations for the tensor cores.
+void to_bf16(const float* x, int64_t n, uint16_t* out, cudaStream_t s);
+
 // y += x (n floats).
 void add_in_place(float* y, const float* x, int64_t n, cudaStream_t s);
 
