@@ -34,7 +34,8 @@ ModelFootprint measure_footprint(DecoderModel& model) {
     f.identity.architecture = info.architecture;
     f.identity.layers = int64_t(model.layers.size());
     f.identity.experts = info.experts;
-    if (!info.path.empty()) f.identity.fingerprint = placement_fingerprint(model_weight_files(info.path));
+    if (!info.path.empty())
+        f.identity.fingerprint = placement_fingerprint(model_weight_files(info.path));
     f.embedding_bytes = bytes_of(model.embed);
     f.head_bytes = model.lm_head.w.data == model.embed.data ? 0 : bytes_of(model.lm_head);
     for (DecoderLayer& layer : model.layers) {
