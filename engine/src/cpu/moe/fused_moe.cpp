@@ -1,7 +1,9 @@
 // The fused MoE operator (fused_moe.h).
 #include "cpu/moe/fused_moe.h"
 
+#include <immintrin.h>
 #include <algorithm>
+
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -143,16 +145,45 @@ struct PreparedX {
     size_t qrow = 0;
 };
 
+// Runs a function once among the threads that call it (the others wait until it is done).
+// Unlike std::once_flag it can be reset, so that the objects holding it are reused from call to
+// call. Waiters spin: what runs inside is short (preparing one expert's activations).
+class Once {
+  public:
+    template <class F>
+    void call(F&& f) {
+        int expected = 0;
+        if (state_.compare_exchange_strong(expected, 1, std::memory_order_acquire)) {
+            try {
+                f();
+            } catch (...) {
+                state_.store(3, std::memory_order_release);
+                throw;
+            }
+            state_.store(2, std::memory_order_release);
+            return;
+        }
+        for (int v; (v = state_.load(std::memory_order_acquire)) != 2;) {
+            if (v == 3) throw Error("fused_moe: preparing an expert's activations failed");
+            _mm_pause();
+        }
+    }
+    void reset() { state_.store(0, std::memory_order_relaxed); }
+
+  private:
+    std::atomic<int> state_{0};  // 0 not run, 1 running, 2 done, 3 failed
+};
+
 // One expert's state on one part.
 struct PartWork {
     std::vector<float> gu;    // packed: gate/up in block order [n, 2 * pairs * 16]
-    std::vector<float> h;     // [n, pairs * 16] (padding columns stay 0)
+    std::vector<float> h;     // [n, pairs * 16] (padding columns unused)
     std::vector<float> y;     // down output [n, hidden rounded up to 16] (partial sum for P > 1)
     PackedActs ah;            // h prepared for down (packed)
     std::vector<uint8_t> qh;  // h quantized for down (GGUF)
     size_t qh_row = 0;
     std::atomic<int64_t> pending{0};  // phase A items left; the one that finishes prepares h
-    std::once_flag h_ready;
+    Once h_ready;
 };
 
 struct Work {
@@ -161,9 +192,31 @@ struct Work {
     std::vector<float> wts;       // per row: routing weight
     PreparedX own;
     const PreparedX* x = nullptr;  // own, or the call's shared preparation (T = 1)
-    std::once_flag ready;          // x prepared and the part buffers allocated
+    Once ready;                    // x prepared and the part buffers sized
     std::unique_ptr<PartWork[]> parts;
+    int n_parts = 0;
 };
+
+// The Work objects of earlier calls on this thread, reused so that their buffers keep their
+// capacity: fresh multi-megabyte buffers on every prefill call cost page faults and zeroing.
+Work& reuse_work(std::vector<std::unique_ptr<Work>>& pool, size_t i, int P) {
+    if (i >= pool.size()) pool.push_back(std::make_unique<Work>());
+    Work& w = *pool[i];
+    if (w.n_parts != P) {
+        w.parts.reset(new PartWork[size_t(P)]);
+        w.n_parts = P;
+    }
+    w.e = w.n = 0;
+    w.tokens.clear();
+    w.wts.clear();
+    w.x = nullptr;
+    w.ready.reset();
+    for (int p = 0; p < P; ++p) {
+        w.parts[size_t(p)].pending = 0;
+        w.parts[size_t(p)].h_ready.reset();
+    }
+    return w;
+}
 
 struct Item {
     int64_t w, b0, b1;  // Work index (phase A) and block range
@@ -305,7 +358,7 @@ void prepare_h(const BankExpert& ex, int p, Work& w) {
     const ExpertPart& part = ex.parts[size_t(p)];
     PartWork& pw = w.parts[size_t(p)];
     if (part.i1 <= part.i0) return;
-    std::call_once(pw.h_ready, [&] {
+    pw.h_ready.call([&] {
         const int64_t ldh = ceil_div(part.i1 - part.i0, kRowBlock) * kRowBlock;
         if (ex.gguf_out)
             quantize_rows(part.gguf_down, pw.h.data(), w.n, ldh, pw.qh, pw.qh_row);
@@ -338,7 +391,8 @@ void run_chunk(const ExpertBank& bank, const float* x, int64_t T, const int32_t*
     std::vector<int64_t> where(size_t(E), -1);
     // Slot (t, j) -> (work index, row within the work), work -1 when the expert is skipped.
     std::vector<int64_t> slot_work(size_t(T * k), -1), slot_row(size_t(T * k), 0);
-    std::vector<std::unique_ptr<Work>> work;
+    thread_local std::vector<std::unique_ptr<Work>> pool;
+    std::vector<Work*> work;
     for (int64_t t = 0; t < T; ++t) {
         for (int64_t j = 0; j < k; ++j) {
             const int64_t e = ids[t * k + j];
@@ -346,9 +400,8 @@ void run_chunk(const ExpertBank& bank, const float* x, int64_t T, const int32_t*
             if (skip && skip[e]) continue;
             if (where[size_t(e)] < 0) {
                 where[size_t(e)] = int64_t(work.size());
-                work.push_back(std::make_unique<Work>());
+                work.push_back(&reuse_work(pool, work.size(), P));
                 work.back()->e = e;
-                work.back()->parts.reset(new PartWork[size_t(P)]);
             }
             Work& w = *work[size_t(where[size_t(e)])];
             slot_work[size_t(t * k + j)] = where[size_t(e)];
@@ -361,7 +414,7 @@ void run_chunk(const ExpertBank& bank, const float* x, int64_t T, const int32_t*
     const bool profile = g_profile.load(std::memory_order_relaxed);
     Clock::time_point tp = profile ? Clock::now() : Clock::time_point{};
     // Decode: every expert sees the same token, so its activations are prepared once for all.
-    PreparedX shared;
+    thread_local PreparedX shared;
     if (T == 1 && !work.empty()) {
         const BankExpert& first = bank.experts[size_t(work[0]->e)];
         prepare_x(first, x, H, work[0]->tokens, shared);
@@ -370,7 +423,7 @@ void run_chunk(const ExpertBank& bank, const float* x, int64_t T, const int32_t*
         }
     }
     auto ready = [&](Work& w) {
-        std::call_once(w.ready, [&] {
+        w.ready.call([&] {
             const BankExpert& ex = bank.experts[size_t(w.e)];
             if (!w.x) {
                 prepare_x(ex, x, H, w.tokens, w.own);
@@ -380,8 +433,10 @@ void run_chunk(const ExpertBank& bank, const float* x, int64_t T, const int32_t*
                 const ExpertPart& part = ex.parts[size_t(p)];
                 const int64_t pairs = ceil_div(part.i1 - part.i0, kRowBlock);
                 PartWork& pw = w.parts[size_t(p)];
+                // Sized, not cleared: every element read later is written first (h's padding
+                // columns are never read: the down kernels take the part's own width).
                 if (!ex.gguf_in) pw.gu.resize(size_t(w.n * 2 * pairs * kRowBlock));
-                pw.h.assign(size_t(w.n * pairs * kRowBlock), 0.0f);
+                pw.h.resize(size_t(w.n * pairs * kRowBlock));
                 if (part.i1 > part.i0)
                     pw.y.resize(size_t(w.n * ceil_div(H, kRowBlock) * kRowBlock));
             }
