@@ -4,7 +4,15 @@
 
 #include <immintrin.h>
 
+#include <vector>
+
 #include "cpu/moe/gguf_row_dot.h"
+
+// GCC 12 reports the deliberately undefined pass-through operands inside the AVX-512
+// intrinsic headers (-W(maybe-)uninitialized): false positives, silenced for this file.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 namespace moe {
 namespace {
@@ -89,6 +97,71 @@ void rows_scalar(const uint8_t* w, size_t row_bytes, int64_t rows, const uint8_t
     }
 }
 
+#define FR512_FN __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+
+template <int K>
+FR512_FN inline __m512 load16(const uint8_t* p, __mmask16 m) {
+    if constexpr (K == kF32) return _mm512_maskz_loadu_ps(m, p);
+    const __m256i h = _mm256_maskz_loadu_epi16(m, p);
+    if constexpr (K == kF16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+// One tile of R rows x TT tokens over the whole dot length.
+template <int K, int R, int TT>
+FR512_FN void tile512(const uint8_t* w, size_t rb, const float* x, int64_t ldx, int64_t n, float* y,
+                      int64_t ldy) {
+    constexpr int64_t we = bytes_of(K);
+    __m512 acc[R][TT];
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < n; k += 16) {
+        const __mmask16 m = n - k >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - k)) - 1);
+        __m512 xv[TT];
+        for (int t = 0; t < TT; ++t) xv[t] = _mm512_maskz_loadu_ps(m, x + t * ldx + k);
+        for (int r = 0; r < R; ++r) {
+            const __m512 wv = load16<K>(w + r * rb + k * we, m);
+            for (int t = 0; t < TT; ++t) acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]);
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < TT; ++t) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+template <int K, int R>
+FR512_FN void rows512(const uint8_t* w, size_t rb, const float* x, int64_t ldx, int64_t T,
+                      int64_t n, float* y, int64_t ldy) {
+    int64_t t = 0;
+    for (; t + 4 <= T; t += 4) tile512<K, R, 4>(w, rb, x + t * ldx, ldx, n, y + t * ldy, ldy);
+    switch (T - t) {
+        case 3:
+            return tile512<K, R, 3>(w, rb, x + t * ldx, ldx, n, y + t * ldy, ldy);
+        case 2:
+            return tile512<K, R, 2>(w, rb, x + t * ldx, ldx, n, y + t * ldy, ldy);
+        case 1:
+            return tile512<K, R, 1>(w, rb, x + t * ldx, ldx, n, y + t * ldy, ldy);
+        default:
+            return;
+    }
+}
+
+template <int K>
+FR512_FN void gemm512(const uint8_t* w, size_t rb, int64_t rows, const float* x, int64_t ldx,
+                      int64_t T, int64_t n, float* y, int64_t ldy) {
+    int64_t r = 0;
+    for (; r + 4 <= rows; r += 4) rows512<K, 4>(w + r * rb, rb, x, ldx, T, n, y + r, ldy);
+    for (; r < rows; ++r) rows512<K, 1>(w + r * rb, rb, x, ldx, T, n, y + r, ldy);
+}
+
+bool has_avx512f() {
+    static const bool ok = [] {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("f16c");
+    }();
+    return ok;
+}
+
 bool has_avx2_fma_f16c() {
     static const bool ok = [] {
         __builtin_cpu_init();
@@ -128,6 +201,26 @@ void float_rows_dot(DType wt, const void* w, size_t row_bytes, int64_t rows, con
     }
 }
 
+void float_rows_gemm(DType wt, const void* w, size_t row_bytes, int64_t rows, const float* x,
+                     int64_t ldx, int64_t T, int64_t n, float* y, int64_t ldy) {
+    const auto* wb = static_cast<const uint8_t*>(w);
+    if (has_avx512f()) {
+        switch (wt) {
+            case DType::F16:
+                return gemm512<kF16>(wb, row_bytes, rows, x, ldx, T, n, y, ldy);
+            case DType::BF16:
+                return gemm512<kBF16>(wb, row_bytes, rows, x, ldx, T, n, y, ldy);
+            default:
+                return gemm512<kF32>(wb, row_bytes, rows, x, ldx, T, n, y, ldy);
+        }
+    }
+    std::vector<float> out(static_cast<size_t>(rows));
+    for (int64_t t = 0; t < T; ++t) {
+        float_rows_dot(wt, w, row_bytes, rows, x + t * ldx, n, out.data());
+        for (int64_t r = 0; r < rows; ++r) y[t * ldy + r] = out[size_t(r)];
+    }
+}
+
 void register_gguf_float_rows() {
     if (!has_avx2_fma_f16c()) return;
     register_gguf_row_dot(GgmlType::F32, {&gguf_rows<kF32>, "avx2"});
@@ -136,3 +229,5 @@ void register_gguf_float_rows() {
 }
 
 }  // namespace moe
+
+#pragma GCC diagnostic pop

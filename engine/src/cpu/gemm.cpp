@@ -98,12 +98,8 @@ void gemm_xwt(const float* x, int64_t T, const WeightMatrix& w, float* y) {
         // rows for every token, so the chunk stays in cache while the tokens go by.
         const size_t rb = w.row_bytes();
         parallel_for(w.rows, 32, [&](int64_t r0, int64_t r1) {
-            std::vector<float> out(size_t(r1 - r0));
             const auto* rows = static_cast<const uint8_t*>(w.data) + size_t(r0) * rb;
-            for (int64_t t = 0; t < T; ++t) {
-                float_rows_dot(w.dtype, rows, rb, r1 - r0, x + t * K, K, out.data());
-                std::copy(out.begin(), out.end(), y + t * w.rows + r0);
-            }
+            float_rows_gemm(w.dtype, rows, rb, r1 - r0, x, K, T, K, y + r0, w.rows);
         });
         return;
     }
