@@ -15,6 +15,7 @@ usage: moestudio-cli COMMAND [ARGS]
 
 commands:
   info MODEL                         model summary as JSON
+  devices                            the CPU (cores, NUMA, expert kernels) and GPUs as JSON
   generate MODEL (--prompt TEXT | --prompt-ids 1,2,3) [--max-new-tokens N]
            [--greedy | --temperature T --top-p P --top-k K --min-p M --seed S]
            [--repetition-penalty R] [--ids | --raw] [--threads N]
@@ -83,6 +84,7 @@ int main(int argc, char** argv) {
         if (cmd == "convert") return moecli::cmd_convert(rest);
         if (cmd == "bench") return moecli::cmd_bench(rest);
         if (cmd == "placement") return moecli::cmd_placement(rest);
+        if (cmd == "devices") return moecli::cmd_devices(rest);
         std::fprintf(stderr, "moestudio-cli: unknown command '%s' (try --help)\n", cmd.c_str());
         return 2;
     } catch (const moe::Error& e) {

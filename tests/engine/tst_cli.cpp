@@ -149,6 +149,16 @@ class Cli : public QObject {
         QCOMPARE(QJsonDocument::fromJson(r.out.toUtf8()).object()["version"].toInt(), 1);
     }
 
+    void devicesReportsCpuAndGpus() {
+        const Run r = cli({"devices"});
+        QCOMPARE(r.code, 0);
+        const QJsonObject j = QJsonDocument::fromJson(r.out.toUtf8()).object();
+        QVERIFY(j["cpu"].toObject()["physical_cores"].toInt() >= 1);
+        QVERIFY(!j["cpu"].toObject()["expert_kernels"].toString().isEmpty());
+        QVERIFY(j["gpus"].isArray());
+        if (j["gpus"].toArray().isEmpty()) QVERIFY(!j["gpu_unavailable"].toString().isEmpty());
+    }
+
     // bench e2e reports llama-bench's pp/tg records as JSON.
     void benchE2eJson() {
         const Run r = cli({"bench", "e2e", fixture("qwen3_moe-s1"), "--prompt-tokens", "8",
