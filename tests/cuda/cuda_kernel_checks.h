@@ -8,13 +8,17 @@
 #include <random>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "core/dtype.h"
 #include "cpu/moe/fused_moe.h"
+#include "cuda/attention.h"
 #include "cuda/basic_kernels.h"
 #include "cuda/device_memory.h"
 #include "cuda/linear.h"
+#include "model/attention.h"
+#include "model/kv_cache.h"
 #include "model/norm.h"
 #include "model/rope.h"
 
@@ -188,6 +192,53 @@ inline std::vector<Check> run_basic_kernel_checks(uint32_t seed) {
                 std::to_string(rows) + "x" + std::to_string(cols) + " T=" + std::to_string(T);
             out.push_back({"linear bf16 " + shape, max_rel(got, want), 1e-4});
             out.push_back({"linear bf16 vs fp32 " + shape, max_rel(got, want32), 3e-2});
+        }
+    }
+    // Attention over a cache: GQA with a causal prefill chunk after earlier positions, with a
+    // sliding window and sinks, and MLA's values-in-keys rows; against attend_cached.
+    {
+        struct Case {
+            const char* name;
+            int64_t heads, kv_heads, dim_qk, dim_v, window;
+            bool sinks, mla;
+        };
+        const Case cases[] = {{"gqa", 8, 2, 64, 64, 0, false, false},
+                              {"gqa window+sinks", 8, 4, 64, 64, 7, true, false},
+                              {"mla values-in-keys", 4, 1, 96, 64, 0, false, true}};
+        for (const Case& c : cases) {
+            for (auto [T, pos0] : {std::pair<int64_t, int64_t>{1, 40}, {6, 20}}) {
+                AttentionGeometry g;
+                g.heads = c.heads;
+                g.kv_heads = c.kv_heads;
+                g.dim_qk = c.dim_qk;
+                g.dim_v = c.dim_v;
+                g.scale = 1.0f / std::sqrt(float(c.dim_qk));
+                g.sliding_window = c.window;
+                g.values_in_keys = c.mla;
+                LayerKvCache cache;
+                cache.k_width = c.kv_heads * c.dim_qk;
+                cache.v_width = c.mla ? 0 : c.kv_heads * c.dim_v;
+                const int64_t ctx = pos0 + T;
+                cache.k = random_vec(rng, static_cast<size_t>(ctx * cache.k_width));
+                cache.v = random_vec(rng, static_cast<size_t>(ctx * cache.v_width));
+                const auto q = random_vec(rng, static_cast<size_t>(T * c.heads * c.dim_qk));
+                const auto sinks = random_vec(rng, static_cast<size_t>(c.heads));
+                std::vector<float> want(static_cast<size_t>(T * c.heads * c.dim_v));
+                attend_cached(g, q.data(), T, pos0, cache, c.sinks ? sinks.data() : nullptr,
+                              want.data());
+                cuda::AttentionShape a{c.heads, c.kv_heads, c.dim_qk, c.dim_v,
+                                       g.scale, c.window,   c.mla};
+                auto dq = upload(q), dk = upload(cache.k), ds = upload(sinks);
+                cuda::DeviceBuffer<float> dv = upload(c.mla ? std::vector<float>(1) : cache.v);
+                cuda::DeviceBuffer<float> dout(want.size());
+                cuda::DeviceBuffer<float> scratch(
+                    static_cast<size_t>(cuda::attention_scratch_floats(a, T, pos0)));
+                cuda::attend(a, dq.data(), T, pos0, dk.data(), cache.k_width, dv.data(),
+                             cache.v_width, c.sinks ? ds.data() : nullptr, dout.data(),
+                             scratch.data(), nullptr);
+                out.push_back({std::string("attention ") + c.name + " T=" + std::to_string(T),
+                               max_rel(download(dout), want), 1e-5});
+            }
         }
     }
     // A failing CUDA call surfaces as a moe::Error that names the call.
