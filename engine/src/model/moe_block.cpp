@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/parallel.h"
 #include "cpu/moe/pack_cache.h"
 
 namespace moe {
@@ -137,10 +138,18 @@ void MoeBlock::prepare_experts(const std::string& format) {
             throw Error("expert format '" + format + "' needs GGUF-stored experts; '" +
                         e.gate.name + "' is not");
         }
-        b->experts.push_back(
-            make_bank_expert({e.gate.w, e.up.w, e.down.w, e.gate.bias, e.up.bias, e.down.bias}, opt,
-                             keep_gguf, nodes));
     }
+    // One expert per task: an expert's matrices are small, and a parallel loop per matrix would
+    // spend the load waking the pool (the packers' own loops run inline inside this one).
+    b->experts.resize(experts.size());
+    parallel_for(int64_t(experts.size()), 1, [&](int64_t e0, int64_t e1) {
+        for (int64_t i = e0; i < e1; ++i) {
+            const Expert& e = experts[size_t(i)];
+            b->experts[size_t(i)] =
+                make_bank_expert({e.gate.w, e.up.w, e.down.w, e.gate.bias, e.up.bias, e.down.bias},
+                                 opt, keep_gguf, nodes);
+        }
+    });
     // Lets the pack cache's tests tell a cache hit from a repack.
     if (packed) note_packed_matrices(2 * int64_t(experts.size()));
     bank = std::move(b);

@@ -82,14 +82,20 @@ void pack_block_q4k(PackedMatrix& m, int64_t b, const WeightMatrix& src, int64_t
                 m.ksc[g] = sc;
                 m.kmin[g] = mn;
             }
-            // ggml: byte l of 32-byte chunk c holds element 64c + l (low) and 64c + 32 + l (high).
-            for (int64_t e = 0; e < QK_K; ++e) {
-                const int64_t c = e / 64, l = e % 32;
-                const uint8_t byte = x.qs[32 * c + l];
-                const uint8_t q = (e % 64) >= 32 ? byte >> 4 : byte & 15;
-                const int64_t k = sb * QK_K + e;
-                uint8_t& d = dst[int4_byte(k, j)];
-                d = int4_high(k) ? uint8_t((d & 0x0F) | (q << 4)) : uint8_t((d & 0xF0) | q);
+            // ggml: byte l of 32-byte chunk c holds element 64c + l (low) and 64c + 32 + l
+            // (high). Unpack the 256 values, then write whole bytes of the INT4 lane layout:
+            // byte i of octet o holds k = 8o + i (low nibble) and 8o + 4 + i (high nibble).
+            uint8_t q[QK_K];
+            for (int c = 0; c < 4; ++c) {
+                for (int l = 0; l < 32; ++l) {
+                    q[64 * c + l] = x.qs[32 * c + l] & 15;
+                    q[64 * c + 32 + l] = x.qs[32 * c + l] >> 4;
+                }
+            }
+            uint8_t* out = dst + (sb * QK_K / 8) * 64 + j * 4;
+            for (int o = 0; o < QK_K / 8; ++o) {
+                for (int i = 0; i < 4; ++i)
+                    out[o * 64 + i] = uint8_t(q[8 * o + i] | (q[8 * o + 4 + i] << 4));
             }
         }
     }
