@@ -107,6 +107,20 @@ void pack_block(PackedMatrix& m, int64_t b, const WeightMatrix& src, int64_t row
     uint8_t* dst = m.data.data() + size_t(b) * m.block_bytes;
     buf.assign(size_t(m.kp), 0.0f);
     const int64_t ng = m.groups();
+    // bf16 stored (Hugging Face or GGUF) into bf16 packing: the bits are copied, no round trip.
+    const bool bf16_copy = m.format == PackedFormat::BF16 && !src.block_scale &&
+                           (src.ggml ? src.ggml_type == GgmlType::BF16 : src.dtype == DType::BF16);
+    if (bf16_copy) {
+        auto* d = reinterpret_cast<uint16_t*>(dst);
+        for (int64_t j = 0; j < kRowBlock && row0 + j < src.rows; ++j) {
+            const auto* row =
+                reinterpret_cast<const uint16_t*>(static_cast<const uint8_t*>(src.data) +
+                                                  size_t(row0 + j) * src.row_bytes()) +
+                c0;
+            for (int64_t k = 0; k < m.cols; ++k) d[bf16_index(k, j)] = row[k];
+        }
+        return;  // padding rows and columns stay zero (allocate() zero-fills)
+    }
     for (int64_t j = 0; j < kRowBlock; ++j) {
         const int64_t r = row0 + j;
         std::fill(buf.begin(), buf.end(), 0.0f);
