@@ -6,6 +6,7 @@
 
 #include <vector>
 
+#include "core/cpu_info.h"
 #include "cpu/moe/gguf_row_dot.h"
 
 // GCC 12 reports the deliberately undefined pass-through operands inside the AVX-512
@@ -154,21 +155,13 @@ FR512_FN void gemm512(const uint8_t* w, size_t rb, int64_t rows, const float* x,
 }
 
 bool has_avx512f() {
-    static const bool ok = [] {
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("f16c");
-    }();
-    return ok;
+    const CpuFeatures& f = cpu_info().features;
+    return f.avx512f && f.avx512bw && f.avx512vl && f.f16c;
 }
 
 bool has_avx2_fma_f16c() {
-    static const bool ok = [] {
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-               __builtin_cpu_supports("f16c");
-    }();
-    return ok;
+    const CpuFeatures& f = cpu_info().features;
+    return f.avx2 && f.fma && f.f16c;
 }
 
 template <int WK>

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/hash.h"
 
 namespace moe {
 
@@ -41,12 +42,6 @@ int64_t get_int(const Json& j, const char* name, const std::string& where) {
     if (!v.is_number_integer() || v.get<int64_t>() < 0)
         throw Error(where + ": model." + name + " must be a non-negative integer");
     return v.get<int64_t>();
-}
-
-uint64_t fnv1a(const void* p, size_t n, uint64_t h = 1469598103934665603ull) {
-    const auto* b = static_cast<const uint8_t*>(p);
-    for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
-    return h;
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "core/mapped_file.h"
 
 #if !defined(_WIN32)
@@ -55,13 +56,6 @@ void log_event(const std::string& line) {
 void count(int64_t PackCacheStats::*field) {
     std::lock_guard<std::mutex> lock(g_mutex);
     ++(g_stats.*field);
-}
-
-// FNV-1a for short inputs (names, the key text).
-uint64_t fnv1a(const void* p, size_t n, uint64_t h = 0xcbf29ce484222325ull) {
-    const auto* b = static_cast<const uint8_t*>(p);
-    for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 0x100000001b3ull;
-    return h;
 }
 
 // A fast word-wise hash for payload bytes (four independent lanes so it runs at memory speed;
