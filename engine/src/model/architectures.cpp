@@ -32,8 +32,8 @@ const std::vector<ArchitectureEntry>& supported_architectures() {
 
 namespace {
 
-// What "auto" picks for a layer's experts: GGUF experts run in place (Q4_K ones repacked on
-// AVX-512 CPUs, losslessly); bf16 and fp8 experts are
+// What "auto" picks for a layer's experts: GGUF experts run in place (Q4_K ones repacked
+// losslessly for the 16-row kernels); bf16 and fp8 experts are
 // repacked to bf16 with fp32 activations (lossless for bf16; fp8 x block scale rounds to bf16,
 // as transformers' own dequantization does); experts with LoRA terms, and f32/f16 experts (whose
 // bf16 rounding would lose precision the user kept on purpose), take the reference path.
@@ -45,13 +45,11 @@ std::string auto_expert_format(const std::vector<Expert>& experts) {
         return "bf16-exact";  // bf16 GGUF experts: the packed kernels, losslessly
     }
     if (e.gate.w.ggml) {
-        // Q4_K repacked for the 16-row AVX-512 kernels (same bytes within 3 %, several times
-        // the per-core rate of the row-at-a-time kernels); on CPUs without AVX-512 in place.
+        // Q4_K repacked for the 16-row kernels (same bytes within 3 %, 3-4x the per-core rate
+        // of the row-at-a-time kernels on AVX2 and AVX-512); without SIMD, in place.
         const bool q4k =
             e.gate.w.ggml_type == GgmlType::Q4_K || e.down.w.ggml_type == GgmlType::Q4_K;
-        const bool avx512 = default_kernel_variant() == KernelVariant::Avx512 ||
-                            default_kernel_variant() == KernelVariant::Amx;
-        return q4k && avx512 ? "q4k" : "gguf";
+        return q4k && default_kernel_variant() != KernelVariant::Scalar ? "q4k" : "gguf";
     }
     const DType t = e.gate.w.dtype;
     return t == DType::BF16 || t == DType::F8_E4M3 ? "bf16-exact" : "reference";

@@ -114,6 +114,57 @@ void int4_block(const uint8_t* wb, const uint32_t* xi, int64_t ldx, int64_t ng, 
     }
 }
 
+// Q4K (GGUF Q4_K repacked): the INT4 loop per 32-element sub-block; the six-bit scale and min
+// and the super-block's d / dmin are folded into fp32 multipliers per sub-block and token
+// (AVX2 has 16 registers: two tokens per weight pass keep the accumulators in registers).
+template <int NT>
+void q4k_block(const uint8_t* wb, const uint32_t* xi, int64_t ldx, int64_t nsb, const uint8_t* sc,
+               const uint8_t* mn, const float* kd, const float* kdm, const float* gsum, int64_t ldg,
+               const float* xs, int64_t ldxs, float* y, int64_t ldy) {
+    const __m256i mask = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    __m256 acc[2][NT];
+    for (int t = 0; t < NT; ++t) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
+    for (int64_t sb = 0; sb < nsb; ++sb) {
+        for (int64_t g = sb * 8; g < sb * 8 + 8; ++g) {
+            __m256i ia[2][NT];
+            for (int t = 0; t < NT; ++t) ia[0][t] = ia[1][t] = _mm256_setzero_si256();
+            for (int64_t o = g * 4; o < g * 4 + 4; ++o) {
+                for (int h = 0; h < 2; ++h) {
+                    const __m256i v =
+                        _mm256_load_si256(reinterpret_cast<const __m256i*>(wb + o * 64 + h * 32));
+                    const __m256i lo = _mm256_and_si256(v, mask);
+                    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
+                    for (int t = 0; t < NT; ++t) {
+                        const __m256i p16 = _mm256_add_epi16(
+                            _mm256_maddubs_epi16(lo, bcast32(xi + t * ldx + 2 * o)),
+                            _mm256_maddubs_epi16(hi, bcast32(xi + t * ldx + 2 * o + 1)));
+                        ia[h][t] = _mm256_add_epi32(ia[h][t], _mm256_madd_epi16(p16, ones));
+                    }
+                }
+            }
+            for (int h = 0; h < 2; ++h) {
+                const __m256 scf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
+                    _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc + g * kRowBlock + 8 * h))));
+                const __m256 mnf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
+                    _mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn + g * kRowBlock + 8 * h))));
+                const __m256 dsc = _mm256_mul_ps(_mm256_loadu_ps(kd + sb * kRowBlock + 8 * h), scf);
+                const __m256 dmn =
+                    _mm256_mul_ps(_mm256_loadu_ps(kdm + sb * kRowBlock + 8 * h), mnf);
+                for (int t = 0; t < NT; ++t) {
+                    const float x = xs[t * ldxs + sb];
+                    acc[h][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ia[h][t]),
+                                                _mm256_mul_ps(dsc, _mm256_set1_ps(x)), acc[h][t]);
+                    acc[h][t] =
+                        _mm256_fnmadd_ps(dmn, _mm256_set1_ps(gsum[t * ldg + g] * x), acc[h][t]);
+                }
+            }
+        }
+    }
+    for (int t = 0; t < NT; ++t) {
+        for (int h = 0; h < 2; ++h) _mm256_storeu_ps(y + t * ldy + 8 * h, acc[h][t]);
+    }
+}
+
 template <typename F>
 void over_tokens(int64_t T, F&& f) {
     for (int64_t t0 = 0; t0 < T; t0 += kTok) {
@@ -170,6 +221,27 @@ void int4_avx2(const PackedMatrix& w, const PackedActs& a, int64_t b0, int64_t b
     }
 }
 
+void q4k_avx2(const PackedMatrix& w, const PackedActs& a, int64_t b0, int64_t b1, float* y,
+              int64_t ldy) {
+    const int64_t ldx = w.kp / 4, ng = w.groups(), nsb = w.kp / 256;
+    const auto* x = reinterpret_cast<const uint32_t*>(a.i8.data());
+    for (int64_t b = b0; b < b1; ++b) {
+        const size_t g = size_t(b * ng * kRowBlock), s = size_t(b * nsb * kRowBlock);
+        for (int64_t t0 = 0; t0 < a.T; t0 += 2) {
+            auto run = [&]<int NT>() {
+                q4k_block<NT>(w.block(b), x + t0 * ldx, ldx, nsb, w.ksc.data() + g,
+                              w.kmin.data() + g, w.kd.data() + s, w.kdmin.data() + s,
+                              a.gsum.data() + t0 * ng, ng, a.scale.data() + t0 * nsb, nsb,
+                              y + t0 * ldy + b * kRowBlock, ldy);
+            };
+            if (a.T - t0 >= 2)
+                run.template operator()<2>();
+            else
+                run.template operator()<1>();
+        }
+    }
+}
+
 }  // namespace
 }  // namespace moe::kern
 
@@ -178,7 +250,7 @@ void int4_avx2(const PackedMatrix& w, const PackedActs& a, int64_t b0, int64_t b
 namespace moe::kern {
 
 const KernelTable& avx2_kernels() {
-    static const KernelTable t{&bf16_avx2, &int8_avx2, &int4_avx2, &q4k_scalar};
+    static const KernelTable t{&bf16_avx2, &int8_avx2, &int4_avx2, &q4k_avx2};
     return t;
 }
 

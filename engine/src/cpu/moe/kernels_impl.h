@@ -16,8 +16,7 @@ struct KernelTable {
     MatmulFn bf16 = nullptr, int8 = nullptr, int4 = nullptr, q4k = nullptr;
 };
 
-// Q4K on CPUs without AVX-512 (correct, not fast: the fused operator keeps Q4_K experts in
-// place there instead of repacking them).
+// The scalar Q4K kernel (the reference the SIMD ones are tested against).
 void q4k_scalar(const PackedMatrix& w, const PackedActs& a, int64_t b0, int64_t b1, float* y,
                 int64_t ldy);
 
