@@ -139,6 +139,23 @@ class ModelLoading : public QObject {
                  "the experts are resident twice (source pages not handed back)");
     }
 
+    // Too little memory for the repacked experts: a clear error before anything is copied,
+    // naming the need, what is available and the way out; the in-place formats still load.
+    void tooLittleMemoryIsNamed() {
+        QTemporaryDir dir;
+        write_big_bf16_model(dir.path().toStdString(), 512, 64, 1024);
+        qputenv("MOE_MEMORY_AVAILABLE", QByteArray::number(64ll << 20));
+        const QString err = error_of([&] { moe::load_model(dir.path().toStdString()); });
+        moe::LoadOptions o;
+        o.expert_format = "reference";
+        const QString ok = error_of([&] { moe::load_model(dir.path().toStdString(), o); });
+        qunsetenv("MOE_MEMORY_AVAILABLE");
+        QVERIFY2(err.contains("needs about") && err.contains("64.0 MiB is available") &&
+                     err.contains("--expert-format"),
+                 qPrintable(err));
+        QVERIFY2(ok.isEmpty(), qPrintable(ok));
+    }
+
     void truncatedFileNamesFileAndTensor() {
         QTemporaryDir dir;
         const std::string path = dir.filePath("w.safetensors").toStdString();

@@ -176,7 +176,7 @@ class TestPlacement : public QObject {
         QCOMPARE(r.gpu_bytes, uint64_t(206));
         const QString err =
             error_of([] { plan_placement(synthetic(), budget(205, CpuExperts::None)); });
-        QVERIFY2(err.contains("need") && err.contains("GiB"), qPrintable(err));
+        QVERIFY2(err.contains("need") && err.contains("MiB"), qPrintable(err));
     }
 
     // The footprint of a real checkpoint: expert bytes from its config (bf16 weights).

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "core/error.h"
+#include "core/memory_info.h"
 #include "cpu/moe/pack_cache.h"
 #include "model/decoder_model.h"
 #include "model/moe_block.h"
@@ -18,12 +19,6 @@ uint64_t bytes_of(const WeightMatrix& w) {
 
 uint64_t bytes_of(const Linear& l) {
     return bytes_of(l.w) + l.bias.size() * sizeof(float);
-}
-
-std::string gib(uint64_t b) {
-    char s[32];
-    std::snprintf(s, sizeof s, "%.2f GiB", double(b) / double(1ull << 30));
-    return s;
 }
 
 }  // namespace
@@ -74,9 +69,9 @@ PlanResult plan_placement(const ModelFootprint& model, const PlanOptions& o) {
         o.reserve + model.kv_bytes_per_token * uint64_t(std::max<int64_t>(o.context, 0));
     if (o.gpu_budget <= fixed) {
         if (o.gpu_budget > 0) {
-            r.notes.push_back("the GPU budget (" + gib(o.gpu_budget) +
+            r.notes.push_back("the GPU budget (" + format_gib(o.gpu_budget) +
                               ") does not cover the KV cache for " + std::to_string(o.context) +
-                              " tokens and the reserve (" + gib(fixed) +
+                              " tokens and the reserve (" + format_gib(fixed) +
                               "): everything stays on the CPU");
         }
         if (o.cpu_experts == CpuExperts::None && model.identity.experts > 0)
@@ -105,7 +100,7 @@ PlanResult plan_placement(const ModelFootprint& model, const PlanOptions& o) {
     } else if (model.head_bytes > 0 && take(model.head_bytes)) {
         p.head = Device::Gpu;
     } else if (model.head_bytes > 0) {
-        r.notes.push_back("the output head (" + gib(model.head_bytes) +
+        r.notes.push_back("the output head (" + format_gib(model.head_bytes) +
                           ") does not fit and stays on the CPU");
     } else {
         p.head = Device::Gpu;  // tied to the embeddings: the head costs nothing extra on the GPU
@@ -117,8 +112,8 @@ PlanResult plan_placement(const ModelFootprint& model, const PlanOptions& o) {
         for (uint64_t b : l.experts) all_experts += b;
     if (o.cpu_experts == CpuExperts::None) {
         if (placed_layers < int64_t(model.layers.size()) || all_experts > left) {
-            throw Error("--cpu-experts none: the routed experts need " + gib(all_experts) +
-                        " of GPU memory, the budget leaves " + gib(left) +
+            throw Error("--cpu-experts none: the routed experts need " + format_gib(all_experts) +
+                        " of GPU memory, the budget leaves " + format_gib(left) +
                         " after the other weights, the KV cache and the reserve");
         }
         for (size_t i = 0; i < model.layers.size(); ++i)

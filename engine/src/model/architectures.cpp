@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/mapped_file.h"
+#include "core/memory_info.h"
 #include "cpu/moe/gguf_simd_kernels.h"
 #include "cpu/moe/pack_cache.h"
 #include "model/gguf_loader.h"
@@ -68,6 +69,30 @@ void release_expert_sources(const std::vector<Expert>& experts, bool q4k_only) {
     }
 }
 
+// Memory the repacked experts will take: they are anonymous memory that must fit, while their
+// sources are file pages the kernel can drop (and that release_expert_sources hands back).
+uint64_t packed_bytes_estimate(const std::vector<MoeBlock*>& blocks, const std::string& format) {
+    uint64_t total = 0;
+    for (MoeBlock* moe : blocks) {
+        const std::string f = format == "auto" ? auto_expert_format(moe->experts) : format;
+        if (f == "reference" || f == "gguf") continue;
+        for (const Expert& e : moe->experts) {
+            for (const Linear* l : {&e.gate, &e.up, &e.down}) {
+                const uint64_t n = uint64_t(l->w.rows) * uint64_t(l->w.cols);
+                if (f == "bf16" || f == "bf16-exact")
+                    total += 2 * n;
+                else if (f == "int8")
+                    total += n + n / 8;  // + per-row scales and sums
+                else if (f == "q4k")
+                    total += l->w.ggml && l->w.ggml_type == GgmlType::Q4_K ? n * 19 / 32 : 0;
+                else
+                    total += n * 3 / 4;  // int4: nibbles + fp32 scale and min per 32 (g32)
+            }
+        }
+    }
+    return total;
+}
+
 int moe_parts(const std::vector<MoeBlock*>& blocks) {
     for (const MoeBlock* moe : blocks)
         if (moe->bank) return moe->bank->parts();
@@ -108,6 +133,16 @@ void prepare_experts(DecoderModel& model, const std::string& format) {
         }
         // A file that passed its checks but does not fit (or LoRA experts): repack below; the
         // blocks adopted so far are simply rebuilt.
+    }
+    const uint64_t need = packed_bytes_estimate(blocks, format);
+    const uint64_t available = available_memory_bytes();
+    if (available > 0 && need > available) {
+        throw Error(path + ": repacking the routed experts (" +
+                    (format == "auto" ? std::string("expert format auto") : "as " + format) +
+                    ") needs about " + format_gib(need) + " of memory and " +
+                    format_gib(available) +
+                    " is available; free memory, or load with --expert-format gguf (GGUF files: "
+                    "used in place, nothing copied) or reference");
     }
     std::string used;
     for (MoeBlock* moe : blocks) {
