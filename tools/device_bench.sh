@@ -33,5 +33,8 @@ done
 [ -z "${SKIP_PEER:-}" ] && for fmt in q4_k q8_0 bf16; do
   "$CLI" convert /tmp/q3 --out /tmp/q3-$fmt.gguf --type $fmt --quiet
   [ -x "$LB" ] && "$LB" -m /tmp/q3-$fmt.gguf -t "$THREADS" -p 512 -n 64 -r 3 -o json > "$OUT/llama_bench_$fmt.json" 2>> "$OUT/llama_bench.err"
+  # The same file through our whole model (llama-bench's pp/tg semantics), same threads.
+  "$CLI" bench e2e /tmp/q3-$fmt.gguf --prompt-tokens 512 --gen-tokens 64 --repetitions 3 \
+    --threads "$THREADS" --json > "$OUT/e2e_$fmt.json" 2>> "$OUT/e2e.err"
 done
 echo done
