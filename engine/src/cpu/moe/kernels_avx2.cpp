@@ -74,31 +74,40 @@ void int8_block(const uint8_t* wb, const uint32_t* xi, int64_t ldx, int64_t quad
     }
 }
 
+// The nibble layout shared by INT4 and Q4K: ia[h][t] = the integer dot products of rows
+// 8h..8h+7's 4-bit values over lines [o0, o1) with token t's int8 activations. The nibbles
+// (0..15) go straight in as vpmaddubsw's unsigned operand.
+template <int NT>
+inline void nibble_dot(const uint8_t* wb, const uint32_t* xi, int64_t ldx, int64_t o0, int64_t o1,
+                       __m256i (*ia)[NT]) {
+    const __m256i mask = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    for (int t = 0; t < NT; ++t) ia[0][t] = ia[1][t] = _mm256_setzero_si256();
+    for (int64_t o = o0; o < o1; ++o) {
+        for (int h = 0; h < 2; ++h) {
+            const __m256i v =
+                _mm256_load_si256(reinterpret_cast<const __m256i*>(wb + o * 64 + h * 32));
+            const __m256i lo = _mm256_and_si256(v, mask);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
+            for (int t = 0; t < NT; ++t) {
+                // Each pair sum is at most 2 * 15 * 127, so two of them fit int16.
+                const __m256i p16 =
+                    _mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast32(xi + t * ldx + 2 * o)),
+                                     _mm256_maddubs_epi16(hi, bcast32(xi + t * ldx + 2 * o + 1)));
+                ia[h][t] = _mm256_add_epi32(ia[h][t], _mm256_madd_epi16(p16, ones));
+            }
+        }
+    }
+}
+
 template <int NT>
 void int4_block(const uint8_t* wb, const uint32_t* xi, int64_t ldx, int64_t ng, int64_t og,
                 const float* gs, const float* gm, const float* gsum, const float* xs, float* y,
                 int64_t ldy) {
-    const __m256i mask = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
     __m256 acc[2][NT];
     for (int t = 0; t < NT; ++t) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
     for (int64_t g = 0; g < ng; ++g) {
         __m256i ia[2][NT];
-        for (int t = 0; t < NT; ++t) ia[0][t] = ia[1][t] = _mm256_setzero_si256();
-        for (int64_t o = g * og; o < (g + 1) * og; ++o) {
-            for (int h = 0; h < 2; ++h) {
-                const __m256i v =
-                    _mm256_load_si256(reinterpret_cast<const __m256i*>(wb + o * 64 + h * 32));
-                const __m256i lo = _mm256_and_si256(v, mask);
-                const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
-                for (int t = 0; t < NT; ++t) {
-                    // Each pair sum is at most 2 * 15 * 127, so two of them fit int16.
-                    const __m256i p16 = _mm256_add_epi16(
-                        _mm256_maddubs_epi16(lo, bcast32(xi + t * ldx + 2 * o)),
-                        _mm256_maddubs_epi16(hi, bcast32(xi + t * ldx + 2 * o + 1)));
-                    ia[h][t] = _mm256_add_epi32(ia[h][t], _mm256_madd_epi16(p16, ones));
-                }
-            }
-        }
+        nibble_dot<NT>(wb, xi, ldx, g * og, (g + 1) * og, ia);
         for (int h = 0; h < 2; ++h) {
             const __m256 d = _mm256_loadu_ps(gs + g * kRowBlock + 8 * h);
             const __m256 m = _mm256_loadu_ps(gm + g * kRowBlock + 8 * h);
@@ -121,27 +130,12 @@ template <int NT>
 void q4k_block(const uint8_t* wb, const uint32_t* xi, int64_t ldx, int64_t nsb, const uint8_t* sc,
                const uint8_t* mn, const float* kd, const float* kdm, const float* gsum, int64_t ldg,
                const float* xs, int64_t ldxs, float* y, int64_t ldy) {
-    const __m256i mask = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
     __m256 acc[2][NT];
     for (int t = 0; t < NT; ++t) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
     for (int64_t sb = 0; sb < nsb; ++sb) {
         for (int64_t g = sb * 8; g < sb * 8 + 8; ++g) {
             __m256i ia[2][NT];
-            for (int t = 0; t < NT; ++t) ia[0][t] = ia[1][t] = _mm256_setzero_si256();
-            for (int64_t o = g * 4; o < g * 4 + 4; ++o) {
-                for (int h = 0; h < 2; ++h) {
-                    const __m256i v =
-                        _mm256_load_si256(reinterpret_cast<const __m256i*>(wb + o * 64 + h * 32));
-                    const __m256i lo = _mm256_and_si256(v, mask);
-                    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), mask);
-                    for (int t = 0; t < NT; ++t) {
-                        const __m256i p16 = _mm256_add_epi16(
-                            _mm256_maddubs_epi16(lo, bcast32(xi + t * ldx + 2 * o)),
-                            _mm256_maddubs_epi16(hi, bcast32(xi + t * ldx + 2 * o + 1)));
-                        ia[h][t] = _mm256_add_epi32(ia[h][t], _mm256_madd_epi16(p16, ones));
-                    }
-                }
-            }
+            nibble_dot<NT>(wb, xi, ldx, g * 4, g * 4 + 4, ia);
             for (int h = 0; h < 2; ++h) {
                 const __m256 scf = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
                     _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc + g * kRowBlock + 8 * h))));

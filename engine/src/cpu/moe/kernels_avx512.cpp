@@ -105,6 +105,29 @@ void int8_block(const uint8_t* wb, const uint32_t* xu, int64_t ldx, int64_t quad
     }
 }
 
+// The nibble layout shared by INT4 and Q4K: isum[t] = the integer dot products of the 16 rows'
+// 4-bit values over lines [o0, o1) with token t's int8 activations (16 int32 lanes). The
+// unsigned nibbles are vpdpbusd's unsigned operand; low and high nibbles accumulate apart (two
+// short dependency chains per token).
+template <int NT>
+inline void nibble_dot(const uint8_t* wb, const uint32_t* xi, int64_t ldx, int64_t o0, int64_t o1,
+                       __m512i* isum) {
+    const __m512i mask = _mm512_set1_epi8(0x0F);
+    __m512i lo_acc[NT], hi_acc[NT];
+    for (int t = 0; t < NT; ++t) lo_acc[t] = hi_acc[t] = _mm512_setzero_si512();
+    for (int64_t o = o0; o < o1; ++o) {
+        prefetch_line(wb + o * 64 + kPrefetch);
+        const __m512i v = _mm512_load_si512(wb + o * 64);
+        const __m512i lo = _mm512_and_si512(v, mask);
+        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), mask);
+        for (int t = 0; t < NT; ++t) {
+            lo_acc[t] = _mm512_dpbusd_epi32(lo_acc[t], lo, bcast32(xi + t * ldx + 2 * o));
+            hi_acc[t] = _mm512_dpbusd_epi32(hi_acc[t], hi, bcast32(xi + t * ldx + 2 * o + 1));
+        }
+    }
+    for (int t = 0; t < NT; ++t) isum[t] = _mm512_add_epi32(lo_acc[t], hi_acc[t]);
+}
+
 // INT4: the unsigned nibbles are vpdpbusd's unsigned operand and the int8 activations the
 // signed one, so no compensation is needed; the per-group scale and min are applied in fp32
 // after each group: y = xs * sum_g (d_g * sum(q * x) + m_g * sum(x)).
@@ -112,30 +135,18 @@ template <int NT>
 void int4_block(const uint8_t* wb, const uint32_t* xi, int64_t ldx, int64_t ng, int64_t og,
                 const float* gs, const float* gm, const float* gsum, const float* xs, float* y,
                 int64_t ldy) {
-    const __m512i mask = _mm512_set1_epi8(0x0F);
     __m512 acc[NT];
     for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t g = 0; g < ng; ++g) {
-        __m512i lo_acc[NT], hi_acc[NT];
-        for (int t = 0; t < NT; ++t) lo_acc[t] = hi_acc[t] = _mm512_setzero_si512();
-        for (int64_t o = g * og; o < (g + 1) * og; ++o) {
-            prefetch_line(wb + o * 64 + kPrefetch);
-            const __m512i v = _mm512_load_si512(wb + o * 64);
-            const __m512i lo = _mm512_and_si512(v, mask);
-            const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), mask);
-            for (int t = 0; t < NT; ++t) {
-                lo_acc[t] = _mm512_dpbusd_epi32(lo_acc[t], lo, bcast32(xi + t * ldx + 2 * o));
-                hi_acc[t] = _mm512_dpbusd_epi32(hi_acc[t], hi, bcast32(xi + t * ldx + 2 * o + 1));
-            }
-        }
+        __m512i isum[NT];
+        nibble_dot<NT>(wb, xi, ldx, g * og, (g + 1) * og, isum);
         // The group scales are streams of their own (one line per group each).
         prefetch_line(reinterpret_cast<const uint8_t*>(gs + (g + 32) * kRowBlock));
         prefetch_line(reinterpret_cast<const uint8_t*>(gm + (g + 32) * kRowBlock));
         const __m512 d = _mm512_loadu_ps(gs + g * kRowBlock);
         const __m512 m = _mm512_loadu_ps(gm + g * kRowBlock);
         for (int t = 0; t < NT; ++t) {
-            const __m512 isum = _mm512_cvtepi32_ps(_mm512_add_epi32(lo_acc[t], hi_acc[t]));
-            acc[t] = _mm512_fmadd_ps(isum, d, acc[t]);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), d, acc[t]);
             acc[t] = _mm512_fmadd_ps(m, _mm512_set1_ps(gsum[t * ng + g]), acc[t]);
         }
     }
@@ -150,7 +161,6 @@ template <int NT>
 void q4k_block(const uint8_t* wb, const uint32_t* xi, int64_t ldx, int64_t nsb, const uint8_t* sc,
                const uint8_t* mn, const float* kd, const float* kdm, const float* gsum, int64_t ldg,
                const float* xs, int64_t ldxs, float* y, int64_t ldy) {
-    const __m512i mask = _mm512_set1_epi8(0x0F);
     __m512 acc[NT];
     for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t sb = 0; sb < nsb; ++sb) {
@@ -158,19 +168,8 @@ void q4k_block(const uint8_t* wb, const uint32_t* xi, int64_t ldx, int64_t nsb, 
         __m512 s2[NT];
         for (int t = 0; t < NT; ++t) s1[t] = _mm512_setzero_si512(), s2[t] = _mm512_setzero_ps();
         for (int64_t g = sb * 8; g < sb * 8 + 8; ++g) {
-            __m512i lo_acc[NT], hi_acc[NT];
-            for (int t = 0; t < NT; ++t) lo_acc[t] = hi_acc[t] = _mm512_setzero_si512();
-            for (int64_t o = g * 4; o < g * 4 + 4; ++o) {
-                prefetch_line(wb + o * 64 + kPrefetch);
-                const __m512i v = _mm512_load_si512(wb + o * 64);
-                const __m512i lo = _mm512_and_si512(v, mask);
-                const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), mask);
-                for (int t = 0; t < NT; ++t) {
-                    lo_acc[t] = _mm512_dpbusd_epi32(lo_acc[t], lo, bcast32(xi + t * ldx + 2 * o));
-                    hi_acc[t] =
-                        _mm512_dpbusd_epi32(hi_acc[t], hi, bcast32(xi + t * ldx + 2 * o + 1));
-                }
-            }
+            __m512i isum[NT];
+            nibble_dot<NT>(wb, xi, ldx, g * 4, g * 4 + 4, isum);
             prefetch_line(sc + (g + 128) * kRowBlock);
             prefetch_line(mn + (g + 128) * kRowBlock);
             const __m512i scv = _mm512_cvtepu8_epi32(
@@ -178,8 +177,7 @@ void q4k_block(const uint8_t* wb, const uint32_t* xi, int64_t ldx, int64_t nsb, 
             const __m512 mnv = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
                 _mm_loadu_si128(reinterpret_cast<const __m128i*>(mn + g * kRowBlock))));
             for (int t = 0; t < NT; ++t) {
-                s1[t] = _mm512_add_epi32(
-                    s1[t], _mm512_mullo_epi32(_mm512_add_epi32(lo_acc[t], hi_acc[t]), scv));
+                s1[t] = _mm512_add_epi32(s1[t], _mm512_mullo_epi32(isum[t], scv));
                 s2[t] = _mm512_fmadd_ps(mnv, _mm512_set1_ps(gsum[t * ldg + g]), s2[t]);
             }
         }
