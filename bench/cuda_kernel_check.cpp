@@ -7,7 +7,9 @@
 #include <cstdio>
 #include <random>
 
-#include "cuda/cuda_kernel_checks.h"
+#include <cuda_runtime_api.h>
+
+#include "cuda/decoder_kernel_checks.h"
 #include "cuda/gpu.h"
 
 int main() {
@@ -22,16 +24,28 @@ int main() {
                     double(g.total_bytes) / (1ull << 30), double(g.free_bytes) / (1ull << 30));
     int failures = 0;
     const uint32_t seed = std::random_device{}();
-    try {
-        for (const auto& c : moe_cuda_test::run_basic_kernel_checks(seed)) {
-            std::printf("%-32s max rel err %.2e (bar %.0e)  %s\n", c.name.c_str(), c.error, c.bar,
-                        c.ok() ? "ok" : "FAIL");
-            failures += !c.ok();
+    // Each set separately, so that an error in one still reports the other.
+    const auto run_set = [&](const char* name, auto&& checks) {
+        // A runtime error left pending by the set before would be blamed on this set's first
+        // launch: report it as that set's failure instead.
+        if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess) {
+            std::printf("before %s: pending runtime error %s\n", name, cudaGetErrorName(e));
+            ++failures;
         }
-    } catch (const std::exception& e) {
-        std::printf("error: %s\n", e.what());
-        return 1;
-    }
+        try {
+            for (const auto& c : checks(seed)) {
+                std::printf("%-32s max rel err %.2e (bar %.0e)  %s\n", c.name.c_str(), c.error,
+                            c.bar, c.ok() ? "ok" : "FAIL");
+                failures += !c.ok();
+            }
+        } catch (const std::exception& e) {
+            std::printf("%s: error: %s\n", name, e.what());
+            ++failures;
+        }
+    };
+    run_set("basic kernels", moe_cuda_test::run_basic_kernel_checks);
+    run_set("decoder kernels", moe_cuda_test::run_decoder_kernel_checks);
+    run_set("(after all)", [](uint32_t) { return std::vector<moe_cuda_test::Check>{}; });
     std::printf("seed %u: %d failures\n", seed, failures);
     return failures ? 1 : 0;
 }

@@ -3,6 +3,7 @@
 // options, with unknown options reported as errors.
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -42,8 +43,14 @@ moe::LoadOptions load_options(const Args& args);
 // one planned from --gpu-budget GiB (default 0) / --cpu-experts all|none|auto / --context N;
 // planner notes go to stderr. Defined in cmd_placement.cpp.
 moe::Placement placement_for(const Args& args, moe::Model& model);
-// Throws a moe::Error explaining that this build has no GPU path when `p` uses the GPU.
-void require_cpu_only(const moe::Placement& p);
+// The model to run and where its weights live: `model` itself for a CPU-only placement, else
+// the hybrid CPU/GPU model made from it (--gpu-exact: fp32 activations throughout;
+// --prefill-chunk N). Defined in cmd_placement.cpp.
+struct PlacedRun {
+    std::unique_ptr<moe::Model> model;
+    moe::Placement placement;
+};
+PlacedRun place_model(const Args& args, std::unique_ptr<moe::Model> model);
 
 // "1,2,3" -> {1, 2, 3}; throws moe::Error naming the option on malformed input.
 std::vector<int32_t> parse_id_list(const std::string& text, const std::string& option);

@@ -71,14 +71,15 @@ double run_tg(moe::Model& model, int64_t n, std::mt19937& rng) {
 }  // namespace
 
 int bench_e2e(const std::vector<std::string>& argv) {
-    const Args args(
-        argv, {"json", "rope-freq-bf16", "llamacpp-attention"},
-        {"prompt-tokens", "gen-tokens", "repetitions", "threads", "expert-format", "lora",
-         "lora-scale", "gpu-budget", "cpu-experts", "placement", "context", "seed"});
+    const Args args(argv, {"json", "rope-freq-bf16", "llamacpp-attention", "gpu-exact"},
+                    {"prompt-tokens", "gen-tokens", "repetitions", "threads", "expert-format",
+                     "lora", "lora-scale", "gpu-budget", "cpu-experts", "placement", "context",
+                     "seed", "prefill-chunk"});
     if (args.positional().size() != 1) {
         throw moe::Error(
             "usage: moestudio-cli bench e2e MODEL [--prompt-tokens N] [--gen-tokens N] "
-            "[--repetitions R] [--threads N] [--expert-format F] [--json]");
+            "[--repetitions R] [--threads N] [--expert-format F] [--gpu-budget GiB] "
+            "[--cpu-experts all|none|auto] [--placement FILE.json] [--json]");
     }
     const std::string path = args.positional()[0];
     const int64_t pp = args.get_int("prompt-tokens", 512), tg = args.get_int("gen-tokens", 128);
@@ -87,10 +88,10 @@ int bench_e2e(const std::vector<std::string>& argv) {
         throw moe::Error("--prompt-tokens and --gen-tokens must be >= 0, --repetitions >= 1");
     if (args.has("threads")) moe::set_parallel_threads(int(args.get_int("threads", 0)));
     const auto t_load = Clock::now();
-    const auto model = moe::load_model(path, load_options(args));
+    PlacedRun run = place_model(args, moe::load_model(path, load_options(args)));
     const double load_s = seconds_since(t_load);
-    const moe::Placement placement = placement_for(args, *model);
-    require_cpu_only(placement);
+    const auto& model = run.model;
+    const moe::Placement& placement = run.placement;
     std::mt19937 rng(uint32_t(args.get_int("seed", 1)));
 
     struct Test {

@@ -63,10 +63,11 @@ moe::SamplingParams sampling_from(const Args& args, const std::string& model_dir
 }  // namespace
 
 int cmd_generate(const std::vector<std::string>& argv) {
-    const Args args(argv, {"greedy", "ids", "raw", "rope-freq-bf16", "llamacpp-attention"},
-                    {"prompt", "prompt-ids", "max-new-tokens", "temperature", "top-p", "top-k",
-                     "min-p", "seed", "repetition-penalty", "threads", "lora", "lora-scale",
-                     "expert-format", "gpu-budget", "cpu-experts", "placement", "context"});
+    const Args args(
+        argv, {"greedy", "ids", "raw", "rope-freq-bf16", "llamacpp-attention", "gpu-exact"},
+        {"prompt", "prompt-ids", "max-new-tokens", "temperature", "top-p", "top-k", "min-p", "seed",
+         "repetition-penalty", "threads", "lora", "lora-scale", "expert-format", "gpu-budget",
+         "cpu-experts", "placement", "context", "prefill-chunk"});
     if (args.positional().size() != 1 || args.has("prompt") == args.has("prompt-ids")) {
         throw moe::Error(
             "usage: moestudio-cli generate MODEL (--prompt TEXT | --prompt-ids 1,2,3) "
@@ -88,8 +89,7 @@ int cmd_generate(const std::vector<std::string>& argv) {
     } else {
         req.prompt = parse_id_list(*args.get("prompt-ids"), "prompt-ids");
     }
-    const auto model = moe::load_model(path, load_options(args));
-    require_cpu_only(placement_for(args, *model));
+    const auto model = place_model(args, moe::load_model(path, load_options(args))).model;
     if (!tokenizer && !args.flag("ids")) {
         try {
             tokenizer = moe::load_model_tokenizer(path);

@@ -6,6 +6,7 @@
 #include "args.h"
 #include "commands.h"
 #include "core/error.h"
+#include "hybrid/hybrid_model.h"
 #include "hybrid/placement.h"
 #include "hybrid/placement_planner.h"
 #include "model/decoder_model.h"
@@ -55,12 +56,21 @@ moe::Placement placement_for(const Args& args, moe::Model& model) {
     return r.placement;
 }
 
-void require_cpu_only(const moe::Placement& p) {
-    if (!p.uses_gpu()) return;
-    throw moe::Error(
-        "this build runs models on the CPU only (the CUDA path is not part of it yet), but the "
-        "placement puts weights on the GPU — " +
-        p.summary() + ". Use --gpu-budget 0 or a CPU-only placement");
+PlacedRun place_model(const Args& args, std::unique_ptr<moe::Model> model) {
+    PlacedRun run;
+    run.placement = placement_for(args, *model);
+    if (!run.placement.uses_gpu()) {
+        if (args.flag("gpu-exact") || args.has("prefill-chunk"))
+            throw moe::Error("--gpu-exact and --prefill-chunk apply to the GPU path only");
+        run.model = std::move(model);
+        return run;
+    }
+    moe::HybridOptions o;
+    o.exact = args.flag("gpu-exact");
+    o.prefill_chunk = args.get_int("prefill-chunk", o.prefill_chunk);
+    if (o.prefill_chunk < 1) throw moe::Error("--prefill-chunk must be >= 1");
+    run.model = moe::make_hybrid_model(std::move(model), run.placement, o);
+    return run;
 }
 
 int cmd_placement(const std::vector<std::string>& argv) {

@@ -30,6 +30,10 @@ const char* blas_status(cublasStatus_t s) {
 }
 
 void check(cublasStatus_t s, const char* what) {
+    // cuBLAS reports its failures in its status; a runtime error it met and handled on the way
+    // (e.g. probing a function attribute) would otherwise linger and be blamed on the next
+    // kernel launch's check.
+    (void)cudaGetLastError();
     if (s != CUBLAS_STATUS_SUCCESS)
         throw Error(std::string("cuBLAS ") + what + " failed: " + blas_status(s) + " (" +
                     std::to_string(int(s)) + ")");
@@ -43,6 +47,7 @@ Blas::Blas() {
 
 Blas::~Blas() {
     if (h_) cublasDestroy(h_);
+    (void)cudaGetLastError();  // see check()
 }
 
 void Blas::set_stream(cudaStream_t s) {

@@ -13,8 +13,10 @@ namespace moe {
 
 namespace {
 
+// What a matrix occupies on the GPU, where every weight is held as bf16 (GGUF blocks are
+// dequantized at upload), whatever its stored type.
 uint64_t bytes_of(const WeightMatrix& w) {
-    return w.data ? uint64_t(w.row_bytes()) * uint64_t(w.rows) : 0;
+    return w.data ? uint64_t(w.rows) * uint64_t(w.cols) * 2 : 0;
 }
 
 uint64_t bytes_of(const Linear& l) {
@@ -23,21 +25,26 @@ uint64_t bytes_of(const Linear& l) {
 
 }  // namespace
 
+ModelIdentity model_identity(const DecoderModel& model) {
+    ModelIdentity id;
+    const ModelInfo& info = model.info();
+    id.architecture = info.architecture;
+    id.layers = int64_t(model.layers.size());
+    id.experts = info.experts;
+    if (!info.path.empty()) id.fingerprint = placement_fingerprint(model_weight_files(info.path));
+    return id;
+}
+
 ModelFootprint measure_footprint(DecoderModel& model) {
     ModelFootprint f;
-    const ModelInfo& info = model.info();
-    f.identity.architecture = info.architecture;
-    f.identity.layers = int64_t(model.layers.size());
-    f.identity.experts = info.experts;
-    if (!info.path.empty())
-        f.identity.fingerprint = placement_fingerprint(model_weight_files(info.path));
+    f.identity = model_identity(model);
     f.embedding_bytes = bytes_of(model.embed);
     f.head_bytes = model.lm_head.w.data == model.embed.data ? 0 : bytes_of(model.lm_head);
     for (DecoderLayer& layer : model.layers) {
         ModelFootprint::Layer l;
         layer.attention->visit_linears([&](Linear& x) { l.attention += bytes_of(x); });
         const LayerKvCache kv = layer.attention->make_cache();
-        f.kv_bytes_per_token += uint64_t(kv.k_width + kv.v_width) * 2;
+        f.kv_bytes_per_token += uint64_t(kv.k_width + kv.v_width) * 4;  // fp32 on the GPU
         if (auto* moe = dynamic_cast<MoeBlock*>(layer.ffn.get()); moe && !moe->experts.empty()) {
             for (const Expert& e : moe->experts)
                 l.experts.push_back(bytes_of(e.gate) + bytes_of(e.up) + bytes_of(e.down));

@@ -14,7 +14,8 @@ namespace moe {
 
 class DecoderModel;
 
-// Bytes each part of a model occupies (as stored), per layer, and the KV cache per token.
+// Bytes each part of a model occupies on the GPU (bf16 weights, fp32 KV cache), per layer, and
+// the KV cache per token.
 struct ModelFootprint {
     ModelIdentity identity;
     uint64_t embedding_bytes = 0, head_bytes = 0;
@@ -24,8 +25,11 @@ struct ModelFootprint {
         std::vector<uint64_t> experts;  // per routed expert; empty for a dense layer
     };
     std::vector<Layer> layers;
-    uint64_t kv_bytes_per_token = 0;  // all layers, fp16 K and V
+    uint64_t kv_bytes_per_token = 0;  // all layers, fp32 K and V
 };
+
+// The identity placements are checked against (architecture, layers, experts, weight files).
+ModelIdentity model_identity(const DecoderModel& model);
 
 ModelFootprint measure_footprint(DecoderModel& model);
 

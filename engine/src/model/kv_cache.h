@@ -4,6 +4,7 @@
 // per position, as one row of `k`, not full per-head K/V.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace moe {
@@ -19,6 +20,14 @@ struct LayerKvCache {
     const float* v_at(int64_t pos) const { return v.data() + pos * v_width; }
 };
 
+// What a backend keeps for a sequence instead of (or beside) the host rows, e.g. the KV cache of
+// the GPU path (hybrid/). Its positions are the cache's size(): truncating the cache truncates
+// it too, without the backend being told.
+class KvCacheBackend {
+  public:
+    virtual ~KvCacheBackend() = default;
+};
+
 class KvCache {
   public:
     KvCache() = default;
@@ -31,6 +40,10 @@ class KvCache {
     // Drops everything from position `n` on (used to roll back or reuse a prefix).
     void truncate(int64_t n);
     void clear() { truncate(0); }
+
+    // Set by models that keep the cache elsewhere (null for the CPU decoder). Shared by copies
+    // of this KvCache: a copy is not a snapshot of a backend's rows.
+    std::shared_ptr<KvCacheBackend> backend;
 
   private:
     std::vector<LayerKvCache> layers_;

@@ -60,12 +60,19 @@ void run_experts_reference(const std::vector<Expert>& experts, const ExpertActiv
     }
 }
 
-void MoeBlock::run_experts(const float* x, int64_t T, const Routing& routing, float* out) const {
+void MoeBlock::run_experts(const float* x, int64_t T, const Routing& routing, float* out,
+                           const uint8_t* skip) const {
     if (bank) {
-        fused_moe(*bank, x, T, routing.ids.data(), routing.weights.data(), routing.k, nullptr, out);
+        fused_moe(*bank, x, T, routing.ids.data(), routing.weights.data(), routing.k, skip, out);
         return;
     }
-    run_experts_reference(experts, activation, x, T, hidden, routing, nullptr, out);
+    std::vector<bool> skip_experts;
+    if (skip) {
+        skip_experts.resize(experts.size());
+        for (size_t e = 0; e < experts.size(); ++e) skip_experts[e] = skip[e] != 0;
+    }
+    run_experts_reference(experts, activation, x, T, hidden, routing,
+                          skip ? &skip_experts : nullptr, out);
 }
 
 std::optional<PackOptions> expert_pack_options(const std::string& format) {

@@ -65,7 +65,10 @@ class MoeBlock : public FeedForward {
     bool adopt_bank(std::shared_ptr<ExpertBank> b, const PackOptions& opt);
 
     Routing route(const float* x, int64_t T) const { return router.route(x, T); }
-    void run_experts(const float* x, int64_t T, const Routing& routing, float* out) const;
+    // `skip`: one byte per expert, nonzero = the expert runs elsewhere (the GPU) and adds
+    // nothing here; null = every expert runs here.
+    void run_experts(const float* x, int64_t T, const Routing& routing, float* out,
+                     const uint8_t* skip = nullptr) const;
     // Adds the shared expert output to out.
     void add_shared(const float* x, int64_t T, float* out) const;
     void forward(const float* x, int64_t T, float* out) const override;

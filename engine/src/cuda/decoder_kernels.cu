@@ -1,0 +1,217 @@
+// The kernels of decoder_kernels.h.
+#include <cuda_bf16.h>
+
+#include "cuda/cuda_check.h"
+#include "cuda/decoder_kernels.h"
+
+namespace moe::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+unsigned blocks_for(int64_t n) {
+    return unsigned((n + kThreads - 1) / kThreads);
+}
+
+__global__ void add_bias_kernel(float* y, const float* b, int64_t T, int64_t n) {
+    const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i < T * n) y[i] += b[i % n];
+}
+
+__global__ void clamp_kernel(float* x, int64_t n, float c) {
+    const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i < n) x[i] = fminf(fmaxf(x[i], -c), c);
+}
+
+__global__ void rms_norm_strided_kernel(const float* x, const float* w, int64_t cols,
+                                        int64_t stride, float eps, float* y) {
+    const float* xr = x + blockIdx.x * stride;
+    float* yr = y + blockIdx.x * stride;
+    float ss = 0.0f;
+    for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) ss += xr[i] * xr[i];
+    __shared__ float warp_sums[32];
+    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+    if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x >> 5] = ss;
+    __syncthreads();
+    if (threadIdx.x < 32) {
+        ss = threadIdx.x < (blockDim.x >> 5) ? warp_sums[threadIdx.x] : 0.0f;
+        for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+        if (threadIdx.x == 0) warp_sums[0] = ss;
+    }
+    __syncthreads();
+    const float scale = rsqrtf(warp_sums[0] / float(cols) + eps);
+    for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) yr[i] = xr[i] * scale * w[i];
+}
+
+__global__ void gather_kernel(const float* src, const int32_t* idx, int64_t n, int64_t cols,
+                              float* dst) {
+    const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= n * cols) return;
+    const int64_t r = i / cols, c = i % cols;
+    dst[i] = src[int64_t(idx[r]) * cols + c];
+}
+
+__global__ void scatter_add_kernel(float* dst, const float* src, const int32_t* idx, const float* w,
+                                   int64_t n, int64_t cols) {
+    const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= n * cols) return;
+    const int64_t r = i / cols, c = i % cols;
+    dst[int64_t(idx[r]) * cols + c] += w[r] * src[i];
+}
+
+__global__ void sigmoid_gated_kernel(float* out, const float* x, const float* gate, int64_t T,
+                                     int64_t cols) {
+    const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= T * cols) return;
+    const float g = 1.0f / (1.0f + expf(-gate[i / cols]));
+    out[i] += g * x[i];
+}
+
+// One thread per (t, h, r): the R outputs of a head read W_UK[h] row by row, coalesced in r.
+__global__ void mla_absorb_kernel(const float* q, const float* w_uk, int64_t T, int64_t H,
+                                  int64_t nope, int64_t rope, int64_t R, float* qcat) {
+    const int64_t width = R + rope;
+    const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= T * H * width) return;
+    const int64_t c = i % width, th = i / width, h = th % H;
+    const float* qh = q + th * (nope + rope);
+    if (c >= R) {
+        qcat[i] = qh[nope + (c - R)];
+        return;
+    }
+    const float* w = w_uk + h * nope * R + c;
+    float acc = 0.0f;
+    for (int64_t n = 0; n < nope; ++n) acc += qh[n] * w[n * R];
+    qcat[i] = acc;
+}
+
+// One warp per (t, h, d): a dot product of R values, coalesced along r.
+__global__ void mla_value_up_kernel(const float* o_lat, const float* w_uv, int64_t T, int64_t H,
+                                    int64_t R, int64_t vd, float* o) {
+    const int64_t warp = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+    const int lane = threadIdx.x & 31;
+    if (warp >= T * H * vd) return;
+    const int64_t d = warp % vd, th = warp / vd, h = th % H;
+    const float* a = o_lat + th * R;
+    const float* w = w_uv + (h * vd + d) * R;
+    float acc = 0.0f;
+    for (int64_t r = lane; r < R; r += 32) acc += a[r] * w[r];
+    for (int off = 16; off > 0; off >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, off);
+    if (lane == 0) o[warp] = acc;
+}
+
+constexpr int kTokensPerPass = 4;
+
+// One warp per output row. Lanes stride the row in chunks of 4 bf16 (8-byte loads) when the
+// row allows it, else one value at a time; up to four tokens share each weight load.
+__global__ void linear_f32_acts_kernel(const __nv_bfloat16* w, int64_t rows, int64_t cols,
+                                       const float* x, int64_t T, float* y) {
+    const int64_t row = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+    const int lane = threadIdx.x & 31;
+    if (row >= rows) return;
+    const __nv_bfloat16* wr = w + row * cols;
+    const bool vec = (cols % 4 == 0) && ((reinterpret_cast<uintptr_t>(wr) & 7) == 0) &&
+                     ((reinterpret_cast<uintptr_t>(x) & 15) == 0);
+    for (int64_t t0 = 0; t0 < T; t0 += kTokensPerPass) {
+        const int nt = T - t0 < kTokensPerPass ? int(T - t0) : kTokensPerPass;
+        float acc[kTokensPerPass] = {0.0f, 0.0f, 0.0f, 0.0f};
+        if (vec) {
+            for (int64_t c = int64_t(lane) * 4; c < cols; c += 128) {
+                const uint2 raw = *reinterpret_cast<const uint2*>(wr + c);
+                const float2 w01 =
+                    __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.x));
+                const float2 w23 =
+                    __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.y));
+#pragma unroll
+                for (int j = 0; j < kTokensPerPass; ++j) {
+                    if (j >= nt) break;
+                    const float4 xv = *reinterpret_cast<const float4*>(x + (t0 + j) * cols + c);
+                    acc[j] += w01.x * xv.x + w01.y * xv.y + w23.x * xv.z + w23.y * xv.w;
+                }
+            }
+        } else {
+            for (int64_t c = lane; c < cols; c += 32) {
+                const float wv = __bfloat162float(wr[c]);
+#pragma unroll
+                for (int j = 0; j < kTokensPerPass; ++j) {
+                    if (j >= nt) break;
+                    acc[j] += wv * x[(t0 + j) * cols + c];
+                }
+            }
+        }
+#pragma unroll
+        for (int j = 0; j < kTokensPerPass; ++j) {
+            float v = acc[j];
+            for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
+            if (lane == 0 && j < nt) y[(t0 + j) * rows + row] = v;
+        }
+    }
+}
+
+}  // namespace
+
+void add_bias_rows(float* y, const float* b, int64_t T, int64_t n, cudaStream_t s) {
+    if (T * n == 0) return;
+    add_bias_kernel<<<blocks_for(T * n), kThreads, 0, s>>>(y, b, T, n);
+    MOE_CUDA_LAUNCH();
+}
+
+void clamp_values(float* x, int64_t n, float c, cudaStream_t s) {
+    if (n == 0) return;
+    clamp_kernel<<<blocks_for(n), kThreads, 0, s>>>(x, n, c);
+    MOE_CUDA_LAUNCH();
+}
+
+void rms_norm_strided(const float* x, const float* w, int64_t rows, int64_t cols, int64_t stride,
+                      float eps, float* y, cudaStream_t s) {
+    if (rows == 0) return;
+    rms_norm_strided_kernel<<<unsigned(rows), kThreads, 0, s>>>(x, w, cols, stride, eps, y);
+    MOE_CUDA_LAUNCH();
+}
+
+void gather_rows(const float* src, const int32_t* idx, int64_t n, int64_t cols, float* dst,
+                 cudaStream_t s) {
+    if (n * cols == 0) return;
+    gather_kernel<<<blocks_for(n * cols), kThreads, 0, s>>>(src, idx, n, cols, dst);
+    MOE_CUDA_LAUNCH();
+}
+
+void scatter_add_rows(float* dst, const float* src, const int32_t* idx, const float* w, int64_t n,
+                      int64_t cols, cudaStream_t s) {
+    if (n * cols == 0) return;
+    scatter_add_kernel<<<blocks_for(n * cols), kThreads, 0, s>>>(dst, src, idx, w, n, cols);
+    MOE_CUDA_LAUNCH();
+}
+
+void add_sigmoid_gated_rows(float* out, const float* x, const float* gate, int64_t T, int64_t cols,
+                            cudaStream_t s) {
+    if (T * cols == 0) return;
+    sigmoid_gated_kernel<<<blocks_for(T * cols), kThreads, 0, s>>>(out, x, gate, T, cols);
+    MOE_CUDA_LAUNCH();
+}
+
+void mla_absorb_query(const float* q, const float* w_uk, int64_t T, int64_t H, int64_t nope,
+                      int64_t rope, int64_t R, float* qcat, cudaStream_t s) {
+    const int64_t n = T * H * (R + rope);
+    if (n == 0) return;
+    mla_absorb_kernel<<<blocks_for(n), kThreads, 0, s>>>(q, w_uk, T, H, nope, rope, R, qcat);
+    MOE_CUDA_LAUNCH();
+}
+
+void mla_value_up(const float* o_lat, const float* w_uv, int64_t T, int64_t H, int64_t R,
+                  int64_t vd, float* o, cudaStream_t s) {
+    const int64_t warps = T * H * vd;
+    if (warps == 0) return;
+    mla_value_up_kernel<<<blocks_for(warps * 32), kThreads, 0, s>>>(o_lat, w_uv, T, H, R, vd, o);
+    MOE_CUDA_LAUNCH();
+}
+
+void linear_f32_acts(const uint16_t* w, int64_t rows, int64_t cols, const float* x, int64_t T,
+                     float* y, cudaStream_t s) {
+    if (rows == 0 || T == 0) return;
+    linear_f32_acts_kernel<<<blocks_for(rows * 32), kThreads, 0, s>>>(
+        reinterpret_cast<const __nv_bfloat16*>(w), rows, cols, x, T, y);
+    MOE_CUDA_LAUNCH();
+}
+
+}  // namespace moe::cuda

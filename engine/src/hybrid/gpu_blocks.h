@@ -1,0 +1,119 @@
+#pragma once
+// The decoder's blocks resident on the GPU (CUDA builds only): weights uploaded once from the
+// loaded CPU model (model/), forward passes over device activations. Precision: weights bf16,
+// activations fp32; the linear layers either keep the activations in fp32 (exact mode, and
+// always for small batches, where it is also the fastest: decode reads each weight once) or
+// round them to bf16 for cuBLAS tensor-core GEMMs (large batches in the default mode).
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "cuda/device_memory.h"
+#include "cuda/linear.h"
+#include "model/attention.h"
+#include "model/feed_forward.h"
+#include "model/moe_block.h"
+
+namespace moe::hybrid {
+
+// A device buffer of floats that only grows (activations sized by the batch). Growing frees
+// the old buffer, which cudaFree orders after the work already queued on it.
+class Scratch {
+  public:
+    float* get(int64_t n) {
+        if (int64_t(buf_.size()) < n) buf_ = cuda::DeviceBuffer<float>(size_t(n));
+        return buf_.data();
+    }
+
+  private:
+    cuda::DeviceBuffer<float> buf_;
+};
+
+// The temporaries of the blocks, shared by all layers (one layer runs at a time).
+enum class Slot { Q, K, V, Attn, Scores, Latent, Gate, Up, Count };
+
+// A stream, its cuBLAS handle, the block temporaries and the precision rule every block of
+// one model shares.
+class GpuContext {
+  public:
+    explicit GpuContext(bool exact) : exact_(exact) { blas_.set_stream(stream_.get()); }
+    cudaStream_t stream() const { return stream_.get(); }
+    bool exact() const { return exact_; }
+    // Batches of at least this many rows go through cuBLAS (bf16 activations) unless exact.
+    static constexpr int64_t kGemmRows = 16;
+    void linear(const cuda::GpuMatrix& w, const float* x, int64_t T, float* y);
+    float* tmp(Slot s, int64_t n) { return slots_[size_t(s)].get(n); }
+
+  private:
+    cuda::Stream stream_;
+    cuda::Blas blas_;
+    cuda::DeviceBuffer<uint16_t> bf16_scratch_;
+    Scratch slots_[size_t(Slot::Count)];
+    bool exact_;
+};
+
+cuda::DeviceBuffer<float> upload_floats(const std::vector<float>& v, cudaStream_t s);
+
+struct GpuLinear {
+    cuda::GpuMatrix w;
+    cuda::DeviceBuffer<float> bias;  // empty = none
+    int64_t out() const { return w.rows; }
+    int64_t in() const { return w.cols; }
+    size_t bytes() const { return w.bytes() + bias.size() * 4; }
+    void forward(GpuContext& g, const float* x, int64_t T, float* y) const;
+};
+// Uploads `l`, with its LoRA terms merged into the GPU copy (no adapter kernels on the GPU).
+GpuLinear upload_linear(const Linear& l, cudaStream_t s);
+
+struct GpuNorm {
+    cuda::DeviceBuffer<float> w;
+    int64_t width = 0;
+    float eps = 1e-6f;
+    void apply(GpuContext& g, const float* x, int64_t rows, float* y) const;
+    void apply_strided(GpuContext& g, const float* x, int64_t rows, int64_t stride, float* y) const;
+};
+GpuNorm upload_norm(const RmsNorm& n, cudaStream_t s);
+
+struct GpuRope {
+    cuda::DeviceBuffer<float> inv_freq;
+    int64_t rotary_dim = 0;
+    bool interleaved = false;
+    float scaling = 1.0f;
+    void apply(GpuContext& g, float* x, int64_t T, int64_t heads, int64_t stride,
+               const int32_t* positions) const;
+};
+GpuRope upload_rope(const RotaryEmbedding& r, cudaStream_t s);
+
+// One layer's keys and values on the GPU, `capacity` positions of k_width / v_width floats.
+struct GpuLayerKv {
+    int64_t k_width = 0, v_width = 0, capacity = 0;
+    cuda::DeviceBuffer<float> k, v;
+    // Grows to at least `positions`, keeping the first `keep` positions.
+    void reserve(int64_t positions, int64_t keep, cudaStream_t s);
+};
+
+class GpuAttention {
+  public:
+    virtual ~GpuAttention() = default;
+    // x [T, hidden] at positions pos0.. (device `positions`); writes the tokens' K/V into `kv`
+    // (which must have room) and out [T, hidden].
+    virtual void forward(GpuContext& g, const float* x, int64_t T, int64_t pos0,
+                         const int32_t* positions, GpuLayerKv& kv, float* out) = 0;
+    virtual GpuLayerKv make_kv() const = 0;
+};
+// Uploads a GqaAttention or MlaAttention; throws moe::Error for other blocks or the
+// llama.cpp-compatible f16 cache mode (a CPU-only reproduction aid).
+std::unique_ptr<GpuAttention> upload_attention(const AttentionBlock& a, cudaStream_t s);
+
+// A SiLU-gated MLP, or a routed expert with its activation and biases.
+struct GpuMlp {
+    GpuLinear gate, up, down;
+    ExpertActivation act;
+    size_t bytes() const { return gate.bytes() + up.bytes() + down.bytes(); }
+    // x [T, hidden] -> out [T, hidden] (intermediates in the Gate and Up slots).
+    void forward(GpuContext& g, const float* x, int64_t T, float* out) const;
+};
+GpuMlp upload_mlp(const GatedMlp& m, cudaStream_t s);
+GpuMlp upload_expert(const Expert& e, const ExpertActivation& act, cudaStream_t s);
+
+}  // namespace moe::hybrid

@@ -1,0 +1,45 @@
+#pragma once
+// The hybrid CPU/GPU model: a loaded decoder whose attention, dense and shared layers run on
+// the GPU and whose routed experts run where the placement says — GPU-resident experts on the
+// GPU, the others in the CPU's fused expert operator — overlapped: per MoE layer the router's
+// scores come back to the host, the CPU experts start at once on the host while the shared
+// experts and the GPU experts run on the GPU stream, and the CPU's sum is added when it is done.
+//
+// Declared in every build; building one needs the CUDA path and a GPU (otherwise
+// make_hybrid_model throws an error that says which is missing).
+#include <memory>
+#include <string>
+
+#include "hybrid/placement.h"
+#include "model/model.h"
+
+namespace moe {
+
+struct HybridOptions {
+    // Keep every activation in fp32 (the CPU's bf16-exact precision; used by the checks against
+    // the transformers goldens). Off: batches of 16+ rows use bf16 tensor-core GEMMs.
+    bool exact = false;
+    // Longest piece of a prompt run at once (bounds the activations and attention scores).
+    int64_t prefill_chunk = 1024;
+};
+
+// A model whose routed experts can move between CPU and GPU while it stays loaded.
+class PlacedModel : public Model {
+  public:
+    virtual const Placement& placement() const = 0;
+    // Moves experts to match `p` (uploads the new GPU experts, frees the ones leaving). The
+    // placement must be for this model and keep attention and dense parts on the GPU.
+    virtual void apply_placement(const Placement& p) = 0;
+    // Bytes of weights resident on the GPU now.
+    virtual uint64_t gpu_weight_bytes() const = 0;
+};
+
+// Takes over `model` (a DecoderModel from load_model) and uploads what `placement` puts on the
+// GPU. Throws moe::Error when this build has no CUDA path, no GPU is usable, the model is not a
+// per-layer decoder, the placement is for another model or keeps attention / dense parts on
+// the CPU, or the weights do not fit.
+std::unique_ptr<PlacedModel> make_hybrid_model(std::unique_ptr<Model> model,
+                                               const Placement& placement,
+                                               const HybridOptions& options = {});
+
+}  // namespace moe

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The hybrid CPU/GPU benchmark on the GPU machine (issue 5): a Qwen3-30B-A3B-shaped model
+# (hidden 2048, 32 heads / 4 KV heads of 128, 128 experts of 768, top-8; LAYERS of its 48
+# layers, random weights made by `moestudio-cli make-demo`) as Q4_K GGUF, run by llama.cpp
+# with every routed expert on the CPU (-ngl 99 -ot exps=CPU; built here with CUDA for sm_90
+# from .devbin/llama-src.tar.xz, the source of npm node-llama-cpp@3.22.1) and by moestudio-cli
+# bench e2e with the same split (--cpu-experts all), then our decode rate against the GPU
+# expert budget. Everything it makes stays on that machine, under $WORK (ignored by git).
+#   PHASE=prep   build llama.cpp and make the model (about 6 minutes)
+#   PHASE=bench  the benchmarks (results as JSON under $OUT)
+set -uo pipefail
+OUT=${OUT:-/tmp/out}
+WORK=${WORK:-$PWD/.devwork}
+LAYERS=${LAYERS:-8}
+THREADS=${THREADS:-16}
+mkdir -p "$OUT" "$WORK"
+export LD_LIBRARY_PATH=$PWD/.devbin
+CLI=$PWD/.devbin/moestudio-cli
+M=$WORK/q3-30b-a3b-l$LAYERS
+LB=$WORK/llama.cpp/b/bin/llama-bench
+
+if [ "${PHASE:-prep}" = prep ]; then
+  if [ ! -x "$LB" ]; then
+    ( tar -xJf .devbin/llama-src.tar.xz -C "$WORK" && cd "$WORK/llama.cpp" &&
+      cmake -S . -B b -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DGGML_CUDA=ON \
+        -DCMAKE_CUDA_ARCHITECTURES=90 -DLLAMA_CURL=OFF -DLLAMA_BUILD_SERVER=OFF \
+        -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_OPENSSL=OFF \
+        > "$OUT/llama-build.log" 2>&1 &&
+      cmake --build b -j"$THREADS" --target llama-bench >> "$OUT/llama-build.log" 2>&1 ) &
+    BUILD=$!
+  fi
+  if [ ! -f "$M.gguf" ]; then
+    "$CLI" make-demo --out "$M" --hidden 2048 --layers "$LAYERS" --experts 128 --moe-inter 768 \
+      --top-k 8 --heads 32 --kv-heads 4 --head-dim 128 > "$OUT/make-demo.log" 2>&1
+    "$CLI" convert "$M" --out "$M.gguf" --type q4_k --quiet >> "$OUT/make-demo.log" 2>&1
+  fi
+  [ -n "${BUILD:-}" ] && wait "$BUILD"
+  ls -la "$WORK" "$LB"
+  tail -n 3 "$OUT/llama-build.log" 2>/dev/null
+  exit 0
+fi
+
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$OUT/gpu.txt" 2>&1
+lscpu > "$OUT/lscpu.txt"
+# Peer: all routed experts on the CPU, everything else on the GPU.
+"$LB" -m "$M.gguf" -ngl 99 -ot "exps=CPU" -t "$THREADS" -p 512,2048 -n 64 -r 3 -o json \
+  > "$OUT/llama_cpu_moe.json" 2> "$OUT/llama_cpu_moe.err"
+# Ours, the same split; prefill in one chunk up to 2048 tokens.
+for pp in 512 2048; do
+  "$CLI" bench e2e "$M.gguf" --prompt-tokens $pp --gen-tokens 64 --repetitions 3 --threads "$THREADS" \
+    --gpu-budget 100 --cpu-experts all --prefill-chunk 2048 --json > "$OUT/ours_cpu_experts_pp$pp.json" 2>> "$OUT/ours.err"
+done
+# Ours CPU-only (no GPU at all), for reference.
+"$CLI" bench e2e "$M.gguf" --prompt-tokens 512 --gen-tokens 64 --repetitions 3 --threads "$THREADS" \
+  --json > "$OUT/ours_cpu_only.json" 2>> "$OUT/ours.err"
+# Decode against the GPU budget (experts fill what the non-expert weights leave).
+for gib in ${BUDGETS:-2 4 6 8 12}; do
+  "$CLI" bench e2e "$M.gguf" --prompt-tokens 0 --gen-tokens 64 --repetitions 3 --threads "$THREADS" \
+    --gpu-budget $gib --cpu-experts auto --json > "$OUT/ours_budget_$gib.json" 2>> "$OUT/ours.err"
+done
+cat "$OUT"/ours*.json | head -c 6000
+grep -h '"avg_ts"\|n_prompt\|n_gen' "$OUT/llama_cpu_moe.json" | tr -d ' \n'; echo
+echo done
