@@ -28,8 +28,9 @@ g++ -O2 -std=c++20 -Iengine/src -Itests/engine bench/moe_kernel_check.cpp "${LIB
 g++ -O2 -std=c++20 -Iengine/src bench/row_kernel_rate.cpp "${LIBS[@]}" "${CUDA_LIBS[@]}" \
     -o .devbin/row-kernel-rate
 if [ ${#CUDA_LIBS[@]} -gt 0 ]; then
-    g++ -O2 -std=c++20 -Iengine/src -Itests bench/cuda_kernel_check.cpp "${LIBS[@]}" \
-        "${CUDA_LIBS[@]}" -o .devbin/cuda-kernel-check
+    g++ -O2 -std=c++20 -Iengine/src -Itests -Itests/support bench/cuda_kernel_check.cpp \
+        tests/support/random_blocks.cpp "${LIBS[@]}" "${CUDA_LIBS[@]}" \
+        -L.devbin -l:libpcre2-8.so.0 -Wl,-rpath,'$ORIGIN' -o .devbin/cuda-kernel-check
     g++ -O2 -std=c++20 -Iengine/src -Itests -Itests/support bench/hybrid_check.cpp \
         tests/support/golden.cpp "${LIBS[@]}" "${CUDA_LIBS[@]}" \
         -L.devbin -l:libpcre2-8.so.0 -Wl,-rpath,'$ORIGIN' -o .devbin/hybrid-check

@@ -60,13 +60,21 @@ PlacedRun place_model(const Args& args, std::unique_ptr<moe::Model> model) {
     PlacedRun run;
     run.placement = placement_for(args, *model);
     if (!run.placement.uses_gpu()) {
-        if (args.flag("gpu-exact") || args.has("prefill-chunk"))
-            throw moe::Error("--gpu-exact and --prefill-chunk apply to the GPU path only");
+        if (args.flag("gpu-exact") || args.has("cuda-graphs") || args.has("prefill-chunk") ||
+            args.has("stream-experts"))
+            throw moe::Error(
+                "--gpu-exact, --cuda-graphs, --prefill-chunk and --stream-experts apply to the "
+                "GPU path only");
         run.model = std::move(model);
         return run;
     }
     moe::HybridOptions o;
     o.exact = args.flag("gpu-exact");
+    const std::string graphs = args.get_or("cuda-graphs", o.cuda_graphs ? "on" : "off");
+    if (graphs != "on" && graphs != "off")
+        throw moe::Error("--cuda-graphs: expected on or off, got '" + graphs + "'");
+    o.cuda_graphs = graphs == "on";
+    o.stream_experts = moe::parse_expert_streaming(args.get_or("stream-experts", "auto"));
     o.prefill_chunk = args.get_int("prefill-chunk", o.prefill_chunk);
     if (o.prefill_chunk < 1) throw moe::Error("--prefill-chunk must be >= 1");
     run.model = moe::make_hybrid_model(std::move(model), run.placement, o);

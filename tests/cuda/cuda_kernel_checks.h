@@ -60,9 +60,22 @@ inline cuda::DeviceBuffer<float> upload(const std::vector<float>& h) {
     return d;
 }
 
+// A list of checks that also records, after each one, a runtime error left pending by it
+// (one that no checked call reported): it would otherwise be blamed on a later launch.
+struct CheckList : std::vector<Check> {
+    void push_back(Check c) {
+        const std::string name = c.name;
+        std::vector<Check>::push_back(std::move(c));
+        if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess)
+            std::vector<Check>::push_back(
+                {std::string("runtime error left pending by ") + name + ": " + cudaGetErrorName(e),
+                 1.0, 0.0});
+    }
+};
+
 inline std::vector<Check> run_basic_kernel_checks(uint32_t seed) {
     std::mt19937 rng(seed);
-    std::vector<Check> out;
+    CheckList out;
     for (int64_t cols : {1, 7, 96, 2048, 7168}) {
         const int64_t rows = 5;
         RmsNorm norm;

@@ -1,8 +1,12 @@
 #pragma once
 // Qt-free checks of cuda/decoder_kernels.h against plain CPU loops on fresh random inputs and
 // odd shapes; shared by tst_cuda_kernels and bench/cuda_kernel_check.cpp. CUDA builds only.
+#include "cpu/moe/moe_kernels.h"
 #include "cuda/decoder_kernels.h"
+#include "cuda/expert_kernels.h"
+#include "cuda/packed_dequant.h"
 #include "cuda_kernel_checks.h"
+#include "random_blocks.h"
 
 namespace moe_cuda_test {
 
@@ -13,9 +17,106 @@ inline std::vector<int32_t> download_ints(const cuda::DeviceBuffer<int32_t>& d) 
     return h;
 }
 
+// The device view of a packed matrix whose arrays were uploaded into `keep`.
+inline cuda::PackedView upload_packed(const PackedMatrix& m,
+                                      std::vector<cuda::DeviceBuffer<uint8_t>>& keep) {
+    auto up = [&](const void* p, size_t n) -> const uint8_t* {
+        if (!n) return nullptr;
+        keep.emplace_back(n);
+        keep.back().upload(static_cast<const uint8_t*>(p), n);
+        return keep.back().data();
+    };
+    cuda::PackedView v;
+    v.kind = cuda::PackedKind(int(m.format));
+    v.rows = m.rows;
+    v.cols = m.cols;
+    v.kp = m.kp;
+    v.blocks = m.blocks;
+    v.group = m.group;
+    v.gate_up = m.gate_up;
+    v.block_bytes = m.block_bytes;
+    v.data = up(m.data.data(), m.data.size);
+    v.scale = reinterpret_cast<const float*>(up(m.scale.data(), m.scale.size() * 4));
+    v.gscale = reinterpret_cast<const float*>(up(m.gscale.data(), m.gscale.size() * 4));
+    v.gmin = reinterpret_cast<const float*>(up(m.gmin.data(), m.gmin.size() * 4));
+    v.ksc = up(m.ksc.data(), m.ksc.size());
+    v.kmin = up(m.kmin.data(), m.kmin.size());
+    v.kd = reinterpret_cast<const float*>(up(m.kd.data(), m.kd.size() * 4));
+    v.kdmin = reinterpret_cast<const float*>(up(m.kdmin.data(), m.kdmin.size() * 4));
+    return v;
+}
+
+// Every packed format, plain and gate/up, unpacked on the GPU against dequantize_row.
+inline void check_packed_dequant(std::mt19937& rng, CheckList& out) {
+    const int64_t rows = 40, cols = 512;  // 3 row blocks (one partial), 2 Q4_K super-blocks
+    const std::vector<uint8_t> gq =
+        moetest::random_gguf_rows(rng, GgmlType::Q4_K, cols, rows, size_t(cols / 256 * 144));
+    const std::vector<uint8_t> uq =
+        moetest::random_gguf_rows(rng, GgmlType::Q4_K, cols, rows, size_t(cols / 256 * 144));
+    std::vector<float> gf = random_vec(rng, size_t(rows * cols)),
+                       uf = random_vec(rng, size_t(rows * cols));
+    for (const PackedFormat f :
+         {PackedFormat::BF16, PackedFormat::INT8, PackedFormat::INT4, PackedFormat::Q4K}) {
+        WeightMatrix gw, uw;
+        for (WeightMatrix* m : {&gw, &uw}) {
+            m->rows = rows;
+            m->cols = cols;
+            if (f == PackedFormat::Q4K) {
+                m->ggml = true;
+                m->ggml_type = GgmlType::Q4_K;
+            }
+        }
+        gw.data = f == PackedFormat::Q4K ? static_cast<const void*>(gq.data()) : gf.data();
+        uw.data = f == PackedFormat::Q4K ? static_cast<const void*>(uq.data()) : uf.data();
+        PackOptions opt;
+        opt.format = f;
+        for (const bool gate_up : {false, true}) {
+            const PackedMatrix m = gate_up ? pack_gate_up(gw, uw, opt) : pack_matrix(gw, opt);
+            const int64_t R = gate_up ? 2 * rows : rows;
+            std::vector<float> want(size_t(R * cols));
+            for (int64_t r = 0; r < R; ++r) {
+                m.dequantize_row(r, want.data() + r * cols);
+                for (int64_t c = 0; c < cols; ++c)
+                    want[size_t(r * cols + c)] =
+                        bf16_to_f32(f32_to_bf16(want[size_t(r * cols + c)]));
+            }
+            std::vector<cuda::DeviceBuffer<uint8_t>> keep;
+            const cuda::PackedView v = upload_packed(m, keep);
+            cuda::DeviceBuffer<uint16_t> dout(want.size());
+            cuda::dequantize_packed(v, dout.data(), nullptr);
+            std::vector<uint16_t> got16(want.size());
+            dout.download(got16.data(), got16.size());
+            MOE_CUDA(cudaDeviceSynchronize());
+            std::vector<float> got(want.size());
+            for (size_t i = 0; i < got.size(); ++i) got[i] = bf16_to_f32(got16[i]);
+            out.push_back({std::string("dequantize_packed ") + packed_format_name(f) +
+                               (gate_up ? " gate_up" : ""),
+                           max_rel(got, want), 0.0});
+        }
+    }
+}
+
 inline std::vector<Check> run_decoder_kernel_checks(uint32_t seed) {
     std::mt19937 rng(seed);
-    std::vector<Check> out;
+    CheckList out;
+    check_packed_dequant(rng, out);
+    {  // fp32 weights (F32/F16/FP8 checkpoints)
+        const int64_t rows = 37, cols = 132, T = 6;
+        const auto w = random_vec(rng, size_t(rows * cols));
+        const auto x = random_vec(rng, size_t(T * cols));
+        std::vector<float> want(size_t(T * rows));
+        for (int64_t t = 0; t < T; ++t)
+            for (int64_t r = 0; r < rows; ++r) {
+                double acc = 0;
+                for (int64_t c = 0; c < cols; ++c)
+                    acc += double(x[size_t(t * cols + c)]) * w[size_t(r * cols + c)];
+                want[size_t(t * rows + r)] = float(acc);
+            }
+        auto dw = upload(w), dx = upload(x);
+        cuda::DeviceBuffer<float> dy(want.size());
+        cuda::linear_f32_weights(dw.data(), rows, cols, dx.data(), T, dy.data(), nullptr);
+        out.push_back({"linear_f32_weights", max_rel(download(dy), want), 1e-5});
+    }
     // The fp32-activation linear layer: odd and vector-friendly widths, 1..9 tokens.
     for (auto [rows, cols, T] : {std::tuple<int64_t, int64_t, int64_t>{5, 7, 1},
                                  {33, 96, 3},
@@ -133,6 +234,94 @@ inline std::vector<Check> run_decoder_kernel_checks(uint32_t seed) {
         cuda::mla_value_up(dl.data(), dv.data(), T, H, R, vd, dout.data(), nullptr);
         out.push_back({"mla_absorb_query", max_rel(download(dqc), qcat), 1e-5});
         out.push_back({"mla_value_up", max_rel(download(dout), o), 1e-5});
+    }
+    {  // rows written at device-side positions
+        const int64_t T = 3, width = 10, cap = 8;
+        const std::vector<int32_t> pos = {5, 1, 6};
+        const auto rows = random_vec(rng, size_t(T * width));
+        auto cache = random_vec(rng, size_t(cap * width));
+        auto dc = upload(cache), dr = upload(rows);
+        cuda::DeviceBuffer<int32_t> dp(pos.size());
+        dp.upload(pos.data(), pos.size());
+        for (int64_t t = 0; t < T; ++t)
+            std::copy(rows.begin() + t * width, rows.begin() + (t + 1) * width,
+                      cache.begin() + pos[size_t(t)] * width);
+        cuda::write_rows_at(dc.data(), dr.data(), T, width, dp.data(), nullptr);
+        out.push_back({"write_rows_at", max_rel(download(dc), cache), 0.0});
+    }
+    for (const bool clamped : {false, true}) {  // all of a layer's GPU experts in three launches
+        const int64_t E = 5, hidden = 68, inter = 40, T = 3, max_slots = 8;
+        std::vector<std::vector<float>> w(size_t(E * 3));
+        std::vector<std::vector<uint16_t>> wb(w.size());
+        std::vector<cuda::DeviceBuffer<uint16_t>> dw(w.size());
+        std::vector<cuda::DeviceBuffer<float>> db;
+        std::vector<std::vector<float>> bias;
+        for (size_t i = 0; i < w.size(); ++i) {
+            w[i] = random_vec(rng, size_t(hidden * inter), 0.2f);
+            wb[i].resize(w[i].size());
+            for (size_t j = 0; j < w[i].size(); ++j) {
+                wb[i][j] = f32_to_bf16(w[i][j]);
+                w[i][j] = bf16_to_f32(wb[i][j]);
+            }
+            dw[i] = cuda::DeviceBuffer<uint16_t>(wb[i].size());
+            dw[i].upload(wb[i].data(), wb[i].size());
+            bias.push_back(random_vec(rng, size_t(i % 3 == 2 ? hidden : inter)));
+            db.push_back(upload(bias.back()));
+        }
+        std::vector<cuda::GpuExpertWeights> table(static_cast<size_t>(E));
+        for (int64_t e = 0; e < E; ++e)
+            table[size_t(e)] = {dw[size_t(3 * e)].data(),     dw[size_t(3 * e + 1)].data(),
+                                dw[size_t(3 * e + 2)].data(), db[size_t(3 * e)].data(),
+                                db[size_t(3 * e + 1)].data(), db[size_t(3 * e + 2)].data()};
+        const std::vector<cuda::ExpertSlot> assign = {
+            {0, 3, 0.5f}, {0, 1, 0.25f}, {1, 4, 1.0f}, {2, 3, -0.75f}, {2, 0, 0.125f}};
+        const int32_t count = int32_t(assign.size());
+        const auto x = random_vec(rng, size_t(T * hidden));
+        const auto y0 = random_vec(rng, size_t(T * hidden));
+        GluActivation act;
+        act.kind = clamped ? GluActivation::Kind::ClampedSwiGlu : GluActivation::Kind::SiluGlu;
+        std::vector<float> want = y0, g(static_cast<size_t>(inter)), u(static_cast<size_t>(inter)),
+                           hrow(static_cast<size_t>(inter));
+        for (const auto& sl : assign) {
+            const size_t e = size_t(sl.expert);
+            const float* xt = x.data() + sl.token * hidden;
+            for (int64_t r = 0; r < inter; ++r) {
+                double a = 0, b = 0;
+                for (int64_t c = 0; c < hidden; ++c) {
+                    a += double(w[3 * e][size_t(r * hidden + c)]) * xt[c];
+                    b += double(w[3 * e + 1][size_t(r * hidden + c)]) * xt[c];
+                }
+                g[size_t(r)] = float(a) + bias[3 * e][size_t(r)];
+                u[size_t(r)] = float(b) + bias[3 * e + 1][size_t(r)];
+            }
+            act.apply(g.data(), u.data(), hrow.data(), inter);
+            for (int64_t d = 0; d < hidden; ++d) {
+                double a = 0;
+                for (int64_t r = 0; r < inter; ++r)
+                    a += double(w[3 * e + 2][size_t(d * inter + r)]) * hrow[size_t(r)];
+                want[size_t(sl.token * hidden + d)] +=
+                    sl.weight * (float(a) + bias[3 * e + 2][size_t(d)]);
+            }
+        }
+        cuda::DeviceBuffer<cuda::GpuExpertWeights> dt(table.size());
+        dt.upload(table.data(), table.size());
+        std::vector<cuda::ExpertSlot> padded = assign;
+        padded.resize(size_t(max_slots), cuda::ExpertSlot{0, 999, 0.0f});  // never read
+        cuda::DeviceBuffer<cuda::ExpertSlot> ds(padded.size());
+        ds.upload(padded.data(), padded.size());
+        cuda::DeviceBuffer<int32_t> dn(1);
+        dn.upload(&count, 1);
+        auto dx = upload(x), dy = upload(y0);
+        cuda::DeviceBuffer<float> dh(size_t(max_slots * inter)), dys(size_t(max_slots * hidden));
+        const cuda::ExpertActivationParams p{clamped, act.alpha, act.limit};
+        cuda::experts_gate_up(dt.data(), ds.data(), dn.data(), max_slots, dx.data(), hidden, inter,
+                              p, dh.data(), nullptr);
+        cuda::experts_down(dt.data(), ds.data(), dn.data(), max_slots, dh.data(), hidden, inter,
+                           dys.data(), nullptr);
+        cuda::experts_combine(ds.data(), dn.data(), max_slots, dys.data(), T, hidden, dy.data(),
+                              nullptr);
+        out.push_back({std::string("gpu experts (assign)") + (clamped ? " clamped" : ""),
+                       max_rel(download(dy), want), 1e-4});
     }
     return out;
 }

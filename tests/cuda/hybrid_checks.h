@@ -3,8 +3,10 @@
 // bench/hybrid_check.cpp, which the GPU machine runs). For one hf-tiny/hf-extra fixture, four
 // placements of the routed experts — (a) all on the CPU, (b) all on the GPU, (c) a random mix,
 // (d) a random mix changed to another after half of the greedy tokens — each in the exact
-// precision (fp32 activations: bar 2e-3, as the CPU path) and in the default one (bf16
-// tensor-core GEMMs for batches of 16+ rows: bar 3e-2): the prompt's logits at every position
+// precision (fp32 activations: bar 2e-3, as the CPU path) with decode steps replayed from
+// CUDA graphs and launched one by one, and in the default precision with the prompt's
+// CPU-resident experts streamed to the GPU (bf16
+// tensor-core GEMMs for batches of 16+ rows: bar 8e-2): the prompt's logits at every position
 // against the golden, and the greedy ids against the golden's — required equal in the exact
 // precision; in bf16 their agreement is reported (a bf16-rounded prompt may flip a near-tie
 // late in the sequence, as any bf16 engine may). CUDA builds only.
@@ -61,11 +63,20 @@ inline std::vector<HybridCheck> run_hybrid_checks(const std::string& dir, uint32
     const std::string fixture = dir.substr(dir.find_last_of('/') + 1);
     std::vector<HybridCheck> out;
     std::mt19937 rng(seed);
-    for (const bool exact : {true, false}) {
+    struct Mode {
+        const char* name;
+        bool exact, graphs;
+    };
+    for (const Mode mode :
+         {Mode{"exact", true, true}, Mode{"exact-eager", true, false}, Mode{"bf16", false, true}}) {
+        const bool exact = mode.exact;
         for (const std::string kind : {"cpu-experts", "gpu-experts", "mixed", "changed"}) {
             HybridCheck c;
-            c.name = fixture + " " + kind + (exact ? " exact" : " bf16");
-            c.bar = exact ? 2e-3 : 3e-2;
+            c.name = fixture + " " + kind + " " + mode.name;
+            // bf16: measured up to 5.7e-2 on hf-extra (olmoe-s2), about 6e-3 on hf-tiny, the
+            // same for every placement (activations rounded at each of a layer's GEMM inputs,
+            // amplified by these random-weight networks); exact: about 1e-6.
+            c.bar = exact ? 2e-3 : 8e-2;
             c.ids_required = exact;
             try {
                 moe::LoadOptions lo;
@@ -84,6 +95,10 @@ inline std::vector<HybridCheck> run_hybrid_checks(const std::string& dir, uint32
                 const moe::Placement later = random_mix();
                 moe::HybridOptions ho;
                 ho.exact = exact;
+                ho.cuda_graphs = mode.graphs;
+                // bf16: the prompt's CPU-resident experts streamed to the GPU (exact: on the CPU)
+                ho.stream_experts =
+                    exact ? moe::ExpertStreaming::Never : moe::ExpertStreaming::Always;
                 auto model = moe::make_hybrid_model(std::move(base), p, ho);
                 const int64_t V = model->info().vocab_size;
 

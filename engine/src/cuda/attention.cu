@@ -33,14 +33,15 @@ __device__ float block_reduce(float v, float* shared) {
     return r;
 }
 
-__global__ void attend_kernel(AttentionShape g, const float* q, int64_t pos0, int64_t ctx,
-                              const float* k, int64_t k_width, const float* v, int64_t v_width,
-                              const float* sinks, float* out, float* scratch) {
+__global__ void attend_kernel(AttentionShape g, const float* q, int64_t pos0,
+                              const int32_t* positions, int64_t ctx, const float* k,
+                              int64_t k_width, const float* v, int64_t v_width, const float* sinks,
+                              float* out, float* scratch) {
     __shared__ float qs[kMaxDim];
     __shared__ float red[32];
     const int64_t t = blockIdx.x / g.heads, h = blockIdx.x % g.heads;
     const int64_t kvh = h / (g.heads / g.kv_heads);
-    const int64_t pos = pos0 + t;
+    const int64_t pos = positions ? int64_t(positions[t]) : pos0 + t;
     const int64_t first = g.sliding_window > 0 ? max(int64_t(0), pos - g.sliding_window + 1) : 0;
     const int64_t n = pos - first + 1;
     float* s = scratch + blockIdx.x * ctx;
@@ -92,8 +93,21 @@ void attend(const AttentionShape& g, const float* q, int64_t T, int64_t pos0, co
             "cuda::attend: heads must be a multiple of kv_heads");
     require(g.dim_qk <= kMaxDim, "cuda::attend: query head dimension " + std::to_string(g.dim_qk) +
                                      " above " + std::to_string(kMaxDim));
-    attend_kernel<<<unsigned(T * g.heads), kThreads, 0, s>>>(g, q, pos0, pos0 + T, k, k_width, v,
-                                                             v_width, sinks, out, scratch);
+    attend_kernel<<<unsigned(T * g.heads), kThreads, 0, s>>>(
+        g, q, pos0, nullptr, pos0 + T, k, k_width, v, v_width, sinks, out, scratch);
+    MOE_CUDA_LAUNCH();
+}
+
+void attend_at(const AttentionShape& g, const float* q, int64_t T, const int32_t* positions,
+               int64_t max_ctx, const float* k, int64_t k_width, const float* v, int64_t v_width,
+               const float* sinks, float* out, float* scratch, cudaStream_t s) {
+    if (T == 0) return;
+    require(g.heads > 0 && g.kv_heads > 0 && g.heads % g.kv_heads == 0,
+            "cuda::attend: heads must be a multiple of kv_heads");
+    require(g.dim_qk <= kMaxDim, "cuda::attend: query head dimension " + std::to_string(g.dim_qk) +
+                                     " above " + std::to_string(kMaxDim));
+    attend_kernel<<<unsigned(T * g.heads), kThreads, 0, s>>>(
+        g, q, 0, positions, max_ctx, k, k_width, v, v_width, sinks, out, scratch);
     MOE_CUDA_LAUNCH();
 }
 

@@ -29,4 +29,11 @@ void attend(const AttentionShape& g, const float* q, int64_t T, int64_t pos0, co
             int64_t k_width, const float* v, int64_t v_width, const float* sinks, float* out,
             float* scratch, cudaStream_t s);
 
+// The same with token t at the device-side position positions[t], every position below
+// `max_ctx`, and scratch of attention_scratch_floats(g, T, max_ctx - T) floats: no argument
+// changes from one decode step to the next, so a CUDA graph can replay it.
+void attend_at(const AttentionShape& g, const float* q, int64_t T, const int32_t* positions,
+               int64_t max_ctx, const float* k, int64_t k_width, const float* v, int64_t v_width,
+               const float* sinks, float* out, float* scratch, cudaStream_t s);
+
 }  // namespace moe::cuda

@@ -12,6 +12,9 @@
 namespace moe::cuda {
 
 [[noreturn]] inline void fail(cudaError_t e, const char* call, const char* file, int line) {
+    // The runtime also keeps a failed call's error as the thread's "last error"; it is reported
+    // here, so clear it (else the next launch check would report it again).
+    (void)cudaGetLastError();
     throw Error(std::string("CUDA error in ") + call + " (" + file + ":" + std::to_string(line) +
                 "): " + cudaGetErrorName(e) + ": " + cudaGetErrorString(e));
 }

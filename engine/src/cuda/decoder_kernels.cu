@@ -13,6 +13,14 @@ unsigned blocks_for(int64_t n) {
     return unsigned((n + kThreads - 1) / kThreads);
 }
 
+__global__ void write_rows_at_kernel(float* cache, const float* rows, int64_t T, int64_t width,
+                                     const int32_t* positions) {
+    const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= T * width) return;
+    const int64_t t = i / width, c = i % width;
+    cache[int64_t(positions[t]) * width + c] = rows[i];
+}
+
 __global__ void add_bias_kernel(float* y, const float* b, int64_t T, int64_t n) {
     const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i < T * n) y[i] += b[i % n];
@@ -102,26 +110,38 @@ __global__ void mla_value_up_kernel(const float* o_lat, const float* w_uv, int64
 
 constexpr int kTokensPerPass = 4;
 
-// One warp per output row. Lanes stride the row in chunks of 4 bf16 (8-byte loads) when the
-// row allows it, else one value at a time; up to four tokens share each weight load.
-__global__ void linear_f32_acts_kernel(const __nv_bfloat16* w, int64_t rows, int64_t cols,
-                                       const float* x, int64_t T, float* y) {
+__device__ float2 load2(const __nv_bfloat16* w) {
+    return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(w));
+}
+__device__ float2 load2(const float* w) {
+    return *reinterpret_cast<const float2*>(w);
+}
+__device__ float load1(const __nv_bfloat16* w) {
+    return __bfloat162float(*w);
+}
+__device__ float load1(const float* w) {
+    return *w;
+}
+
+// One warp per output row. Lanes stride the row four values at a time (8- or 16-byte weight
+// loads) when the row allows it, else one value at a time; up to four tokens share each
+// weight load.
+template <class W>
+__global__ void linear_f32_acts_kernel(const W* w, int64_t rows, int64_t cols, const float* x,
+                                       int64_t T, float* y) {
     const int64_t row = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
     const int lane = threadIdx.x & 31;
     if (row >= rows) return;
-    const __nv_bfloat16* wr = w + row * cols;
-    const bool vec = (cols % 4 == 0) && ((reinterpret_cast<uintptr_t>(wr) & 7) == 0) &&
+    const W* wr = w + row * cols;
+    const bool vec = (cols % 4 == 0) &&
+                     ((reinterpret_cast<uintptr_t>(wr) & (4 * sizeof(W) - 1)) == 0) &&
                      ((reinterpret_cast<uintptr_t>(x) & 15) == 0);
     for (int64_t t0 = 0; t0 < T; t0 += kTokensPerPass) {
         const int nt = T - t0 < kTokensPerPass ? int(T - t0) : kTokensPerPass;
         float acc[kTokensPerPass] = {0.0f, 0.0f, 0.0f, 0.0f};
         if (vec) {
             for (int64_t c = int64_t(lane) * 4; c < cols; c += 128) {
-                const uint2 raw = *reinterpret_cast<const uint2*>(wr + c);
-                const float2 w01 =
-                    __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.x));
-                const float2 w23 =
-                    __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.y));
+                const float2 w01 = load2(wr + c), w23 = load2(wr + c + 2);
 #pragma unroll
                 for (int j = 0; j < kTokensPerPass; ++j) {
                     if (j >= nt) break;
@@ -131,7 +151,7 @@ __global__ void linear_f32_acts_kernel(const __nv_bfloat16* w, int64_t rows, int
             }
         } else {
             for (int64_t c = lane; c < cols; c += 32) {
-                const float wv = __bfloat162float(wr[c]);
+                const float wv = load1(wr + c);
 #pragma unroll
                 for (int j = 0; j < kTokensPerPass; ++j) {
                     if (j >= nt) break;
@@ -149,6 +169,14 @@ __global__ void linear_f32_acts_kernel(const __nv_bfloat16* w, int64_t rows, int
 }
 
 }  // namespace
+
+void write_rows_at(float* cache, const float* rows, int64_t T, int64_t width,
+                   const int32_t* positions, cudaStream_t s) {
+    if (T * width == 0) return;
+    write_rows_at_kernel<<<blocks_for(T * width), kThreads, 0, s>>>(cache, rows, T, width,
+                                                                    positions);
+    MOE_CUDA_LAUNCH();
+}
 
 void add_bias_rows(float* y, const float* b, int64_t T, int64_t n, cudaStream_t s) {
     if (T * n == 0) return;
@@ -211,6 +239,13 @@ void linear_f32_acts(const uint16_t* w, int64_t rows, int64_t cols, const float*
     if (rows == 0 || T == 0) return;
     linear_f32_acts_kernel<<<blocks_for(rows * 32), kThreads, 0, s>>>(
         reinterpret_cast<const __nv_bfloat16*>(w), rows, cols, x, T, y);
+    MOE_CUDA_LAUNCH();
+}
+
+void linear_f32_weights(const float* w, int64_t rows, int64_t cols, const float* x, int64_t T,
+                        float* y, cudaStream_t s) {
+    if (rows == 0 || T == 0) return;
+    linear_f32_acts_kernel<<<blocks_for(rows * 32), kThreads, 0, s>>>(w, rows, cols, x, T, y);
     MOE_CUDA_LAUNCH();
 }
 

@@ -10,6 +10,11 @@
 
 namespace moe::cuda {
 
+// cache[positions[t]] = rows[t] for T rows of `width` floats (appending a batch's keys or
+// values to a KV cache at positions read on the device, as CUDA graphs need).
+void write_rows_at(float* cache, const float* rows, int64_t T, int64_t width,
+                   const int32_t* positions, cudaStream_t s);
+
 // y[t, i] += b[i] for T rows of n.
 void add_bias_rows(float* y, const float* b, int64_t T, int64_t n, cudaStream_t s);
 
@@ -47,5 +52,9 @@ void mla_value_up(const float* o_lat, const float* w_uv, int64_t T, int64_t H, i
 // four tokens per pass over the row, so decode (T = 1) reads each weight once.
 void linear_f32_acts(const uint16_t* w, int64_t rows, int64_t cols, const float* x, int64_t T,
                      float* y, cudaStream_t s);
+
+// The same with fp32 weights (checkpoints whose weights bf16 cannot hold exactly).
+void linear_f32_weights(const float* w, int64_t rows, int64_t cols, const float* x, int64_t T,
+                        float* y, cudaStream_t s);
 
 }  // namespace moe::cuda

@@ -71,21 +71,49 @@ GpuMatrix upload_bf16(const WeightMatrix& m, cudaStream_t s) {
     return g;
 }
 
+GpuMatrix upload_weights(const WeightMatrix& m, cudaStream_t s) {
+    const bool bf16 = m.ggml ? m.ggml_type != GgmlType::F32 && m.ggml_type != GgmlType::F16
+                             : m.dtype == DType::BF16;
+    if (bf16) return upload_bf16(m, s);
+    GpuMatrix g;
+    g.rows = m.rows;
+    g.cols = m.cols;
+    std::vector<float> host(size_t(m.rows * m.cols));
+    for (int64_t r = 0; r < m.rows; ++r) m.row_to_f32(r, host.data() + r * m.cols);
+    g.wf = DeviceBuffer<float>(host.size());
+    g.wf.upload(host.data(), host.size(), s);
+    MOE_CUDA(cudaStreamSynchronize(s));  // `host` goes out of scope
+    return g;
+}
+
 void linear(Blas& blas, const GpuMatrix& w, const float* x, int64_t T, float* y,
             DeviceBuffer<uint16_t>& scratch, cudaStream_t s) {
     if (T == 0) return;
-    const size_t need = size_t(T * w.cols);
+    if (w.f32()) {
+        blas.set_stream(s);
+        const float alpha = 1.0f, beta = 0.0f;
+        check(cublasSgemm(blas.get(), CUBLAS_OP_T, CUBLAS_OP_N, int(w.rows), int(T), int(w.cols),
+                          &alpha, w.wf.data(), int(w.cols), x, int(w.cols), &beta, y, int(w.rows)),
+              "Sgemm (fp32 linear)");
+        return;
+    }
+    linear_bf16(blas, w.w.data(), w.rows, w.cols, x, T, y, scratch, s);
+}
+
+void linear_bf16(Blas& blas, const uint16_t* w, int64_t rows, int64_t cols, const float* x,
+                 int64_t T, float* y, DeviceBuffer<uint16_t>& scratch, cudaStream_t s) {
+    if (T == 0) return;
+    const size_t need = size_t(T * cols);
     if (scratch.size() < need) scratch = DeviceBuffer<uint16_t>(need);
     to_bf16(x, int64_t(need), scratch.data(), s);
     blas.set_stream(s);
     const float alpha = 1.0f, beta = 0.0f;
     // Row-major Y[T, N] = X[T, K] · W[N, K]ᵀ is column-major Yᵀ[N, T] = op(W)[N, K] · Xᵀ[K, T]
     // with W read as the column-major [K, N] matrix it is in memory, transposed.
-    check(
-        cublasGemmEx(blas.get(), CUBLAS_OP_T, CUBLAS_OP_N, int(w.rows), int(T), int(w.cols), &alpha,
-                     w.w.data(), CUDA_R_16BF, int(w.cols), scratch.data(), CUDA_R_16BF, int(w.cols),
-                     &beta, y, CUDA_R_32F, int(w.rows), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
-        "GemmEx (bf16 linear)");
+    check(cublasGemmEx(blas.get(), CUBLAS_OP_T, CUBLAS_OP_N, int(rows), int(T), int(cols), &alpha,
+                       w, CUDA_R_16BF, int(cols), scratch.data(), CUDA_R_16BF, int(cols), &beta, y,
+                       CUDA_R_32F, int(rows), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+          "GemmEx (bf16 linear)");
 }
 
 }  // namespace moe::cuda

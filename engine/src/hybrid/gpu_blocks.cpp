@@ -5,6 +5,7 @@
 
 #include "hybrid/gpu_blocks.h"
 
+#include <atomic>
 #include <string>
 
 #include "core/error.h"
@@ -14,12 +15,56 @@
 
 namespace moe::hybrid {
 
+namespace {
+std::atomic<uint64_t> g_buffer_epoch{0};
+}  // namespace
+
+uint64_t buffer_epoch() {
+    return g_buffer_epoch.load();
+}
+
+void bump_buffer_epoch() {
+    ++g_buffer_epoch;
+}
+
+GpuContext::GpuContext(bool exact) : exact_(exact) {
+    blas_.set_stream(stream_.get());
+    MOE_CUDA(cudaEventCreateWithFlags(&done_, cudaEventBlockingSync | cudaEventDisableTiming));
+}
+
+GpuContext::~GpuContext() {
+    if (done_) cudaEventDestroy(done_);
+}
+
+void GpuContext::sync_sleeping() {
+    MOE_CUDA(cudaEventRecord(done_, stream()));
+    MOE_CUDA(cudaEventSynchronize(done_));
+}
+
 void GpuContext::linear(const cuda::GpuMatrix& w, const float* x, int64_t T, float* y) {
-    if (exact_ || T < kGemmRows) {
+    if (w.f32()) {  // fp32 weights: exact either way
+        if (T < kGemmRows) {
+            cuda::linear_f32_weights(w.wf.data(), w.rows, w.cols, x, T, y, stream());
+        } else {
+            cuda::linear(blas_, w, x, T, y, bf16_scratch_, stream());
+        }
+    } else if (exact_ || T < kGemmRows) {
         cuda::linear_f32_acts(w.w.data(), w.rows, w.cols, x, T, y, stream());
     } else {
         cuda::linear(blas_, w, x, T, y, bf16_scratch_, stream());
     }
+}
+
+void GpuContext::reserve_gemm_input(int64_t floats) {
+    if (int64_t(bf16_scratch_.size()) < floats) {
+        bf16_scratch_ = cuda::DeviceBuffer<uint16_t>(size_t(floats));
+        bump_buffer_epoch();
+    }
+}
+
+void GpuContext::linear_bf16(const uint16_t* w, int64_t rows, int64_t cols, const float* x,
+                             int64_t T, float* y) {
+    cuda::linear_bf16(blas_, w, rows, cols, x, T, y, bf16_scratch_, stream());
 }
 
 cuda::DeviceBuffer<float> upload_floats(const std::vector<float>& v, cudaStream_t s) {
@@ -36,14 +81,14 @@ void GpuLinear::forward(GpuContext& g, const float* x, int64_t T, float* y) cons
     if (bias.size()) cuda::add_bias_rows(y, bias.data(), T, out(), g.stream());
 }
 
-GpuLinear upload_linear(const Linear& l, cudaStream_t s) {
+GpuLinear upload_linear(const Linear& l, cudaStream_t s, bool bf16) {
     if (!l.lora.empty()) {  // the GPU copy takes the adapters merged in; the CPU keeps its terms
         Linear merged = l;
         merged.merge_lora();
-        return upload_linear(merged, s);
+        return upload_linear(merged, s, bf16);
     }
     GpuLinear g;
-    g.w = cuda::upload_bf16(l.w, s);
+    g.w = bf16 ? cuda::upload_bf16(l.w, s) : cuda::upload_weights(l.w, s);
     g.bias = upload_floats(l.bias, s);
     return g;
 }
@@ -95,6 +140,7 @@ void GpuLayerKv::reserve(int64_t positions, int64_t keep, cudaStream_t s) {
     k = std::move(nk);
     v = std::move(nv);
     capacity = cap;
+    bump_buffer_epoch();
 }
 
 namespace {
@@ -123,12 +169,12 @@ class GpuGqa : public GpuAttention {
         return kv;
     }
 
-    void forward(GpuContext& g, const float* x, int64_t T, int64_t pos0, const int32_t* positions,
-                 GpuLayerKv& kv, float* out) override {
+    void forward(GpuContext& g, const float* x, int64_t T, const int32_t* positions,
+                 int64_t max_ctx, GpuLayerKv& kv, float* out) override {
         const int64_t qw = cfg_.heads * cfg_.head_dim, kw = cfg_.kv_heads * cfg_.head_dim;
         float* q = g.tmp(Slot::Q, T * qw);
-        float* k = kv.k.data() + pos0 * kw;  // written straight into the cache
-        float* v = kv.v.data() + pos0 * kw;
+        float* k = g.tmp(Slot::K, T * kw);
+        float* v = g.tmp(Slot::V, T * kw);
         q_.forward(g, x, T, q);
         k_.forward(g, x, T, k);
         v_.forward(g, x, T, v);
@@ -146,6 +192,8 @@ class GpuGqa : public GpuAttention {
         }
         rope_.apply(g, q, T, cfg_.heads, cfg_.head_dim, positions);
         rope_.apply(g, k, T, cfg_.kv_heads, cfg_.head_dim, positions);
+        cuda::write_rows_at(kv.k.data(), k, T, kw, positions, g.stream());
+        cuda::write_rows_at(kv.v.data(), v, T, kw, positions, g.stream());
 
         cuda::AttentionShape shape;
         shape.heads = cfg_.heads;
@@ -153,10 +201,10 @@ class GpuGqa : public GpuAttention {
         shape.dim_qk = shape.dim_v = cfg_.head_dim;
         shape.scale = cfg_.scale;
         shape.sliding_window = cfg_.sliding_window;
-        float* scores = g.tmp(Slot::Scores, cuda::attention_scratch_floats(shape, T, pos0));
+        float* scores = g.tmp(Slot::Scores, cuda::attention_scratch_floats(shape, T, max_ctx - T));
         float* attn = g.tmp(Slot::Attn, T * qw);
-        cuda::attend(shape, q, T, pos0, kv.k.data(), kw, kv.v.data(), kw,
-                     sinks_.size() ? sinks_.data() : nullptr, attn, scores, g.stream());
+        cuda::attend_at(shape, q, T, positions, max_ctx, kv.k.data(), kw, kv.v.data(), kw,
+                        sinks_.size() ? sinks_.data() : nullptr, attn, scores, g.stream());
         o_.forward(g, attn, T, out);
     }
 
@@ -216,8 +264,8 @@ class GpuMla : public GpuAttention {
         return kv;
     }
 
-    void forward(GpuContext& g, const float* x, int64_t T, int64_t pos0, const int32_t* positions,
-                 GpuLayerKv& kv, float* out) override {
+    void forward(GpuContext& g, const float* x, int64_t T, const int32_t* positions,
+                 int64_t max_ctx, GpuLayerKv& kv, float* out) override {
         const int64_t H = cfg_.heads, nope = cfg_.qk_nope_dim, rd = cfg_.qk_rope_dim;
         const int64_t qk = nope + rd, R = cfg_.kv_lora_rank, vd = cfg_.v_head_dim, kw = R + rd;
         float* q = g.tmp(Slot::Q, T * H * qk);
@@ -229,11 +277,12 @@ class GpuMla : public GpuAttention {
         } else {
             q_.forward(g, x, T, q);
         }
-        float* row = kv.k.data() + pos0 * kw;  // [latent, k_pe] rows straight into the cache
+        float* row = g.tmp(Slot::Gate, T * kw);  // [latent, k_pe] rows of the cache
         kv_a_.forward(g, x, T, row);
         kv_a_norm_.apply_strided(g, row, T, kw, row);
         rope_.apply(g, row + R, T, 1, kw, positions);
         rope_.apply(g, q + nope, T, H, qk, positions);
+        cuda::write_rows_at(kv.k.data(), row, T, kw, positions, g.stream());
 
         float* qcat = g.tmp(Slot::V, T * H * kw);
         cuda::mla_absorb_query(q, w_uk_.data(), T, H, nope, rd, R, qcat, g.stream());
@@ -244,10 +293,10 @@ class GpuMla : public GpuAttention {
         shape.dim_v = R;
         shape.scale = cfg_.scale;
         shape.values_in_keys = true;
-        float* scores = g.tmp(Slot::Scores, cuda::attention_scratch_floats(shape, T, pos0));
+        float* scores = g.tmp(Slot::Scores, cuda::attention_scratch_floats(shape, T, max_ctx - T));
         float* lat = g.tmp(Slot::Latent, T * H * R);
-        cuda::attend(shape, qcat, T, pos0, kv.k.data(), kw, nullptr, 0, nullptr, lat, scores,
-                     g.stream());
+        cuda::attend_at(shape, qcat, T, positions, max_ctx, kv.k.data(), kw, nullptr, 0, nullptr,
+                        lat, scores, g.stream());
         float* o = g.tmp(Slot::Attn, T * H * vd);
         cuda::mla_value_up(lat, w_uv_.data(), T, H, R, vd, o, g.stream());
         o_.forward(g, o, T, out);
@@ -292,9 +341,9 @@ GpuMlp upload_mlp(const GatedMlp& m, cudaStream_t s) {
 
 GpuMlp upload_expert(const Expert& e, const ExpertActivation& act, cudaStream_t s) {
     GpuMlp g;
-    g.gate = upload_linear(e.gate, s);
-    g.up = upload_linear(e.up, s);
-    g.down = upload_linear(e.down, s);
+    g.gate = upload_linear(e.gate, s, true);
+    g.up = upload_linear(e.up, s, true);
+    g.down = upload_linear(e.down, s, true);
     g.act = act;
     return g;
 }

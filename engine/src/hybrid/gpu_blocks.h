@@ -16,12 +16,20 @@
 
 namespace moe::hybrid {
 
+// Bumped whenever a Scratch (or another buffer the GPU decoder's launches point into) is
+// reallocated: a CUDA graph recorded before holds stale pointers.
+uint64_t buffer_epoch();
+void bump_buffer_epoch();
+
 // A device buffer of floats that only grows (activations sized by the batch). Growing frees
 // the old buffer, which cudaFree orders after the work already queued on it.
 class Scratch {
   public:
     float* get(int64_t n) {
-        if (int64_t(buf_.size()) < n) buf_ = cuda::DeviceBuffer<float>(size_t(n));
+        if (int64_t(buf_.size()) < n) {
+            buf_ = cuda::DeviceBuffer<float>(size_t(n));
+            bump_buffer_epoch();
+        }
         return buf_.data();
     }
 
@@ -36,12 +44,24 @@ enum class Slot { Q, K, V, Attn, Scores, Latent, Gate, Up, Count };
 // one model shares.
 class GpuContext {
   public:
-    explicit GpuContext(bool exact) : exact_(exact) { blas_.set_stream(stream_.get()); }
+    explicit GpuContext(bool exact);
+    ~GpuContext();
+    GpuContext(const GpuContext&) = delete;
+    GpuContext& operator=(const GpuContext&) = delete;
     cudaStream_t stream() const { return stream_.get(); }
+    // Waits for the stream asleep (a blocking-sync event) rather than spinning: used while
+    // host nodes run the CPU experts, whose pool needs every core.
+    void sync_sleeping();
     bool exact() const { return exact_; }
     // Batches of at least this many rows go through cuBLAS (bf16 activations) unless exact.
     static constexpr int64_t kGemmRows = 16;
     void linear(const cuda::GpuMatrix& w, const float* x, int64_t T, float* y);
+    // Sizes the bf16 copy of GEMM inputs for up to `floats` values before a loop of GEMMs
+    // (growing it between them would free memory a queued GEMM still reads).
+    void reserve_gemm_input(int64_t floats);
+    // bf16 weights the caller owns, through cuBLAS (large batches).
+    void linear_bf16(const uint16_t* w, int64_t rows, int64_t cols, const float* x, int64_t T,
+                     float* y);
     float* tmp(Slot s, int64_t n) { return slots_[size_t(s)].get(n); }
 
   private:
@@ -50,6 +70,7 @@ class GpuContext {
     cuda::DeviceBuffer<uint16_t> bf16_scratch_;
     Scratch slots_[size_t(Slot::Count)];
     bool exact_;
+    cudaEvent_t done_ = nullptr;
 };
 
 cuda::DeviceBuffer<float> upload_floats(const std::vector<float>& v, cudaStream_t s);
@@ -62,8 +83,9 @@ struct GpuLinear {
     size_t bytes() const { return w.bytes() + bias.size() * 4; }
     void forward(GpuContext& g, const float* x, int64_t T, float* y) const;
 };
-// Uploads `l`, with its LoRA terms merged into the GPU copy (no adapter kernels on the GPU).
-GpuLinear upload_linear(const Linear& l, cudaStream_t s);
+// Uploads `l`, with its LoRA terms merged into the GPU copy (no adapter kernels on the GPU):
+// as cuda::upload_weights keeps it (bf16, or fp32 for F32/F16/FP8 weights), or as bf16.
+GpuLinear upload_linear(const Linear& l, cudaStream_t s, bool bf16 = false);
 
 struct GpuNorm {
     cuda::DeviceBuffer<float> w;
@@ -95,10 +117,12 @@ struct GpuLayerKv {
 class GpuAttention {
   public:
     virtual ~GpuAttention() = default;
-    // x [T, hidden] at positions pos0.. (device `positions`); writes the tokens' K/V into `kv`
-    // (which must have room) and out [T, hidden].
-    virtual void forward(GpuContext& g, const float* x, int64_t T, int64_t pos0,
-                         const int32_t* positions, GpuLayerKv& kv, float* out) = 0;
+    // x [T, hidden], token t at the device-side position positions[t] (all below max_ctx,
+    // which kv.capacity must cover); writes the tokens' K/V into `kv` at those positions and
+    // out [T, hidden]. Nothing passed by value changes between decode steps when max_ctx is the
+    // cache's capacity, so a CUDA graph can replay the launches.
+    virtual void forward(GpuContext& g, const float* x, int64_t T, const int32_t* positions,
+                         int64_t max_ctx, GpuLayerKv& kv, float* out) = 0;
     virtual GpuLayerKv make_kv() const = 0;
 };
 // Uploads a GqaAttention or MlaAttention; throws moe::Error for other blocks or the
@@ -114,6 +138,8 @@ struct GpuMlp {
     void forward(GpuContext& g, const float* x, int64_t T, float* out) const;
 };
 GpuMlp upload_mlp(const GatedMlp& m, cudaStream_t s);
+// Routed experts are always bf16 on the GPU (the slot kernels read bf16; the CPU's bf16-exact
+// experts round the same way).
 GpuMlp upload_expert(const Expert& e, const ExpertActivation& act, cudaStream_t s);
 
 }  // namespace moe::hybrid

@@ -15,12 +15,23 @@
 
 namespace moe {
 
+// Large prefill batches: run the CPU-resident experts' share on the CPU, or copy those experts
+// to the GPU for the batch (hybrid/expert_streamer.h); Auto asks the cost model.
+enum class ExpertStreaming { Auto, Never, Always };
+// "auto", "never", "always"; throws moe::Error naming the value otherwise.
+ExpertStreaming parse_expert_streaming(const std::string& s);
+
 struct HybridOptions {
     // Keep every activation in fp32 (the CPU's bf16-exact precision; used by the checks against
     // the transformers goldens). Off: batches of 16+ rows use bf16 tensor-core GEMMs.
     bool exact = false;
     // Longest piece of a prompt run at once (bounds the activations and attention scores).
     int64_t prefill_chunk = 1024;
+    // Replay decode steps from a CUDA graph (the CPU experts included as host-function nodes)
+    // instead of launching every kernel from the host each token.
+    bool cuda_graphs = true;
+    // Not in exact mode (the GPU multiplies streamed experts with bf16 activations).
+    ExpertStreaming stream_experts = ExpertStreaming::Auto;
 };
 
 // A model whose routed experts can move between CPU and GPU while it stays loaded.

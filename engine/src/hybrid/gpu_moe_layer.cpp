@@ -1,0 +1,329 @@
+// gpu_moe_layer.h (CUDA builds only).
+#if defined(MOE_HAVE_CUDA)
+
+#include "hybrid/gpu_moe_layer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "core/error.h"
+#include "cuda/basic_kernels.h"
+#include "cuda/decoder_kernels.h"
+
+namespace moe::hybrid {
+
+namespace {
+
+template <class T>
+T* pinned(cuda::PinnedBuffer<T>& b, int64_t n) {
+    if (int64_t(b.size()) < n) {
+        b = cuda::PinnedBuffer<T>(size_t(n));
+        bump_buffer_epoch();
+    }
+    return b.data();
+}
+
+template <class T>
+T* device(cuda::DeviceBuffer<T>& b, int64_t n) {
+    if (int64_t(b.size()) < n) {
+        b = cuda::DeviceBuffer<T>(size_t(n));
+        bump_buffer_epoch();
+    }
+    return b.data();
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void copy_async(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s) {
+    MOE_CUDA(cudaMemcpyAsync(dst, src, bytes, kind, s));
+}
+
+}  // namespace
+
+void HostSteps::run(cudaStream_t s, StepMode mode, std::function<void()> fn) {
+    if (mode == StepMode::Eager) {
+        MOE_CUDA(cudaStreamSynchronize(s));
+        fn();
+        return;
+    }
+    recorded_.push_back(std::make_unique<Node>(Node{std::move(fn), this}));
+    MOE_CUDA(cudaLaunchHostFunc(s, &HostSteps::trampoline, recorded_.back().get()));
+}
+
+void CUDART_CB HostSteps::trampoline(void* p) {
+    auto* node = static_cast<Node*>(p);
+    try {
+        node->fn();
+    } catch (...) {
+        if (!node->owner->error_) node->owner->error_ = std::current_exception();
+    }
+}
+
+void HostSteps::rethrow_pending() {
+    if (error_) {
+        std::exception_ptr e = error_;
+        error_ = nullptr;
+        std::rethrow_exception(e);
+    }
+}
+
+GpuMoeLayer::GpuMoeLayer(const MoeBlock& m, cudaStream_t s)
+    : m_(m),
+      hidden_(m.hidden),
+      inter_(m.experts.empty() ? 0 : m.experts.front().gate.out_features()),
+      k_(m.router.cfg.top_k) {
+    router_ = upload_linear(m.router.gate, s);
+    if (m.shared) shared_ = std::make_unique<GpuMlp>(upload_mlp(*m.shared, s));
+    if (m.has_shared_gate) shared_gate_ = upload_linear(m.shared_gate, s);
+    experts_.resize(m.experts.size());
+    gpu_mask_.assign(m.experts.size(), 0);
+    table_ = cuda::DeviceBuffer<cuda::GpuExpertWeights>(m.experts.size());
+    set_experts(std::vector<Device>(m.experts.size(), Device::Cpu), s);
+}
+
+void GpuMoeLayer::set_experts(const std::vector<Device>& want, cudaStream_t s) {
+    require(want.size() == experts_.size(), "placement lists " + std::to_string(want.size()) +
+                                                " experts for a layer of " +
+                                                std::to_string(experts_.size()));
+    MOE_CUDA(cudaStreamSynchronize(s));  // nothing may still read an expert that leaves
+    std::vector<cuda::GpuExpertWeights> table(experts_.size());
+    gpu_count_ = 0;
+    for (size_t e = 0; e < want.size(); ++e) {
+        const bool on_gpu = want[e] == Device::Gpu;
+        if (on_gpu && !experts_[e]) {
+            experts_[e] = std::make_unique<GpuMlp>(upload_expert(m_.experts[e], m_.activation, s));
+        } else if (!on_gpu && experts_[e]) {
+            experts_[e].reset();
+        }
+        gpu_mask_[e] = on_gpu ? 1 : 0;
+        gpu_count_ += on_gpu;
+        if (const GpuMlp* x = experts_[e].get()) {
+            auto bias = [](const GpuLinear& l) { return l.bias.size() ? l.bias.data() : nullptr; };
+            table[e] = {x->gate.w.w.data(), x->up.w.w.data(), x->down.w.w.data(),
+                        bias(x->gate),      bias(x->up),      bias(x->down)};
+        }
+    }
+    table_.upload(table.data(), table.size(), s);
+    MOE_CUDA(cudaStreamSynchronize(s));  // `table` goes away
+}
+
+size_t GpuMoeLayer::bytes() const {
+    size_t b = router_.bytes() + shared_gate_.bytes() + (shared_ ? shared_->bytes() : 0);
+    for (const auto& e : experts_) b += e ? e->bytes() : 0;
+    return b;
+}
+
+void GpuMoeLayer::forward(GpuContext& g, MoeStaging& st, const float* h, int64_t T, float* y,
+                          StepMode mode) {
+    if (slot_path(T)) {
+        slot_forward(g, st, h, T, y, mode);
+    } else {
+        require(mode == StepMode::Eager, "a CUDA graph records decode steps only");
+        per_expert_forward(g, st, h, T, y);
+    }
+}
+
+void GpuMoeLayer::add_shared(GpuContext& g, MoeStaging& st, const float* h, int64_t T, float* y) {
+    if (!shared_) return;
+    float* sh = st.shared.get(T * hidden_);
+    shared_->forward(g, h, T, sh);
+    if (m_.has_shared_gate) {
+        float* gate = st.gate.get(T);
+        shared_gate_.forward(g, h, T, gate);
+        cuda::add_sigmoid_gated_rows(y, sh, gate, T, hidden_, g.stream());
+    } else {
+        cuda::add_in_place(y, sh, T * hidden_, g.stream());
+    }
+}
+
+void GpuMoeLayer::route_and_start(MoeStaging& st, int64_t T) {
+    st.routing = m_.router.route_logits(st.logits_host.data(), T);
+    const Routing& r = st.routing;
+    cuda::ExpertSlot* slots = st.slots_host.data();
+    int32_t n = 0;
+    for (int64_t t = 0; t < T; ++t) {
+        for (int64_t j = 0; j < r.k; ++j) {
+            const int32_t e = r.ids[size_t(t * r.k + j)];
+            if (gpu_mask_[size_t(e)]) slots[n++] = {int32_t(t), e, r.weights[size_t(t * r.k + j)]};
+        }
+    }
+    st.count_host.data()[0] = n;
+    if (gpu_count_ < int64_t(experts_.size())) {
+        const float* x = st.h_host.data();
+        float* out = st.cpu_out_host.data();
+        auto job = [this, &st, x, T, out] {
+            m_.run_experts(x, T, st.routing, out, gpu_mask_.data());
+        };
+        // With GPU work to overlap, on the background thread (host step B waits for it); else
+        // right here: one thread fewer competing for the cores the operator's pool uses.
+        if (overlaps()) {
+            st.cpu.start(job);
+        } else {
+            job();
+        }
+    }
+}
+
+void GpuMoeLayer::slot_forward(GpuContext& g, MoeStaging& st, const float* h, int64_t T, float* y,
+                               StepMode mode) {
+    const cudaStream_t s = g.stream();
+    const int64_t E = int64_t(experts_.size()), slots = T * k_;
+    const bool cpu_experts = gpu_count_ < E;
+    float* logits = st.router.get(T * E);
+    router_.forward(g, h, T, logits);
+    pinned(st.logits_host, T * E);
+    pinned(st.slots_host, slots);
+    pinned(st.count_host, 1);
+    copy_async(st.logits_host.data(), logits, size_t(T * E) * 4, cudaMemcpyDeviceToHost, s);
+    if (cpu_experts) {
+        pinned(st.h_host, T * hidden_);
+        pinned(st.cpu_out_host, T * hidden_);
+        copy_async(st.h_host.data(), h, size_t(T * hidden_) * 4, cudaMemcpyDeviceToHost, s);
+    }
+    st.host.run(s, mode, [this, &st, T] { route_and_start(st, T); });
+
+    MOE_CUDA(cudaMemsetAsync(y, 0, size_t(T * hidden_) * 4, s));
+    add_shared(g, st, h, T, y);
+    if (gpu_count_ > 0) {
+        cuda::ExpertSlot* dslots = device(st.slots, slots);
+        int32_t* dcount = device(st.count, 1);
+        copy_async(dslots, st.slots_host.data(), size_t(slots) * sizeof(cuda::ExpertSlot),
+                   cudaMemcpyHostToDevice, s);
+        copy_async(dcount, st.count_host.data(), 4, cudaMemcpyHostToDevice, s);
+        float* hexp = st.hexp.get(slots * inter_);
+        float* ys = st.ys.get(slots * hidden_);
+        const ExpertActivation& a = m_.activation;
+        const cuda::ExpertActivationParams act{a.kind == ExpertActivation::Kind::ClampedSwiGlu,
+                                               a.alpha, a.limit};
+        cuda::experts_gate_up(table_.data(), dslots, dcount, slots, h, hidden_, inter_, act, hexp,
+                              s);
+        cuda::experts_down(table_.data(), dslots, dcount, slots, hexp, hidden_, inter_, ys, s);
+        cuda::experts_combine(dslots, dcount, slots, ys, T, hidden_, y, s);
+    }
+    if (cpu_experts) {
+        if (overlaps()) st.host.run(s, mode, [&st] { st.cpu.wait(); });
+        float* sum = st.cpu_sum.get(T * hidden_);
+        copy_async(sum, st.cpu_out_host.data(), size_t(T * hidden_) * 4, cudaMemcpyHostToDevice, s);
+        cuda::add_in_place(y, sum, T * hidden_, s);
+    }
+}
+
+void GpuMoeLayer::per_expert_forward(GpuContext& g, MoeStaging& st, const float* h, int64_t T,
+                                     float* y) {
+    const cudaStream_t s = g.stream();
+    const int64_t E = int64_t(experts_.size()), H = hidden_;
+    float* logits = st.router.get(T * E);
+    router_.forward(g, h, T, logits);
+    float* logits_host = pinned(st.logits_host, T * E);
+    copy_async(logits_host, logits, size_t(T * E) * 4, cudaMemcpyDeviceToHost, s);
+    float* h_host = pinned(st.h_host, T * H);
+    copy_async(h_host, h, size_t(T * H) * 4, cudaMemcpyDeviceToHost, s);
+    MOE_CUDA(cudaStreamSynchronize(s));
+    const Routing r = m_.router.route_logits(logits_host, T);
+
+    // Which experts run on the GPU: the resident ones, and, when streaming them is expected to
+    // be faster, every CPU-resident expert that has tokens.
+    const int64_t k = r.k;
+    std::vector<int64_t> count(size_t(E), 0);
+    for (int64_t i = 0; i < T * k; ++i) ++count[size_t(r.ids[size_t(i)])];
+    int64_t cpu_assignments = 0;
+    uint64_t stream_bytes = 0;
+    const bool can_stream = st.stream_policy != StreamPolicy::Never && !g.exact() && m_.bank &&
+                            ExpertStreamer::streamable(*m_.bank);
+    for (int64_t e = 0; e < E; ++e) {
+        if (gpu_mask_[size_t(e)] || !count[size_t(e)]) continue;
+        cpu_assignments += count[size_t(e)];
+        if (can_stream) stream_bytes += ExpertStreamer::stream_bytes(*m_.bank, e);
+    }
+    bool stream = false;
+    if (cpu_assignments && can_stream) {
+        if (!st.streamer) st.streamer = std::make_unique<ExpertStreamer>();
+        if (st.cost.h2d_bytes_per_s <= 0) st.cost.h2d_bytes_per_s = st.streamer->probe_bandwidth();
+        stream = st.stream_policy == StreamPolicy::Always ||
+                 double(stream_bytes) / st.cost.h2d_bytes_per_s <
+                     double(cpu_assignments) * st.cost.cpu_s_per_assignment;
+    }
+    const auto on_gpu = [&](int64_t e) { return gpu_mask_[size_t(e)] || stream; };
+    static const bool trace = std::getenv("MOE_HYBRID_TRACE") != nullptr;
+    if (trace && cpu_assignments) {
+        std::fprintf(stderr,
+                     "moe layer T=%lld: %lld CPU assignments, %s (expected: stream %.2f ms, cpu "
+                     "%.2f ms)\n",
+                     (long long)T, (long long)cpu_assignments, stream ? "streamed" : "on the CPU",
+                     st.cost.h2d_bytes_per_s > 0
+                         ? 1e3 * double(stream_bytes) / st.cost.h2d_bytes_per_s
+                         : -1.0,
+                     1e3 * double(cpu_assignments) * st.cost.cpu_s_per_assignment);
+    }
+
+    // Token lists of the experts run on the GPU, packed in expert order.
+    int32_t* idx_host = pinned(st.idx_host, T * k);
+    float* w_host = pinned(st.w_host, T * k);
+    std::vector<int64_t> start(size_t(E) + 1, 0);
+    for (int64_t e = 0; e < E; ++e)
+        start[size_t(e) + 1] = start[size_t(e)] + (on_gpu(e) ? count[size_t(e)] : 0);
+    std::vector<int64_t> fill(start.begin(), start.end() - 1);
+    for (int64_t t = 0; t < T; ++t) {
+        for (int64_t j = 0; j < k; ++j) {
+            const int32_t e = r.ids[size_t(t * k + j)];
+            if (!on_gpu(e)) continue;
+            const int64_t at = fill[size_t(e)]++;
+            idx_host[at] = int32_t(t);
+            w_host[at] = r.weights[size_t(t * k + j)];
+        }
+    }
+    const int64_t n = start[size_t(E)];
+    MOE_CUDA(cudaMemsetAsync(y, 0, size_t(T * H) * 4, s));
+    add_shared(g, st, h, T, y);
+    const auto t0 = std::chrono::steady_clock::now();
+    if (n) {
+        int32_t* idx = device(st.idx, n);
+        float* w = device(st.w, n);
+        copy_async(idx, idx_host, size_t(n) * 4, cudaMemcpyHostToDevice, s);
+        copy_async(w, w_host, size_t(n) * 4, cudaMemcpyHostToDevice, s);
+        std::vector<ExpertStreamer::Job> streamed;
+        // Sized once for the largest expert batch (at most T tokens): growing a buffer inside
+        // the loop would free memory that kernels queued for an earlier expert still read.
+        st.xe.get(T * H);
+        st.ye.get(T * H);
+        g.tmp(Slot::Gate, T * inter_);
+        g.tmp(Slot::Up, T * inter_);
+        g.reserve_gemm_input(T * std::max(H, inter_));
+        for (int64_t e = 0; e < E; ++e) {
+            const int64_t cnt = start[size_t(e) + 1] - start[size_t(e)], at = start[size_t(e)];
+            if (!cnt) continue;
+            if (!gpu_mask_[size_t(e)]) {
+                streamed.push_back({int32_t(e), at, cnt});
+                continue;
+            }
+            float* xe = st.xe.get(cnt * H);
+            float* ye = st.ye.get(cnt * H);
+            cuda::gather_rows(h, idx + at, cnt, H, xe, s);
+            experts_[size_t(e)]->forward(g, xe, cnt, ye);
+            cuda::scatter_add_rows(y, ye, idx + at, w + at, cnt, H, s);
+        }
+        if (!streamed.empty()) {
+            st.streamer->run(g, *m_.bank, streamed, h, H, idx, w, y, m_.activation);
+            MOE_CUDA(cudaStreamSynchronize(s));  // the cost model's measurement
+            st.cost.note_stream(seconds_since(t0), stream_bytes);
+        }
+    }
+    if (cpu_assignments && !stream) {  // on this thread while the GPU works through its queue
+        float* out_host = pinned(st.cpu_out_host, T * H);
+        const auto c0 = std::chrono::steady_clock::now();
+        m_.run_experts(h_host, T, r, out_host, gpu_mask_.data());
+        st.cost.note_cpu(seconds_since(c0), cpu_assignments);
+        float* sum = st.cpu_sum.get(T * H);
+        copy_async(sum, out_host, size_t(T * H) * 4, cudaMemcpyHostToDevice, s);
+        cuda::add_in_place(y, sum, T * H, s);
+    }
+}
+
+}  // namespace moe::hybrid
+
+#endif  // MOE_HAVE_CUDA

@@ -1,0 +1,115 @@
+#pragma once
+// One MoE layer of the hybrid decoder (CUDA builds only): the router, shared experts and
+// GPU-resident routed experts on the GPU, the other routed experts in the CPU's fused operator
+// (model/MoeBlock over its ExpertBank), overlapped.
+//
+// Stream order of a layer (StepMode::Graph records exactly this into a CUDA graph; Eager runs
+// the host steps inline after waiting for the stream):
+//   router logits; copy logits (and h, when experts live on the CPU) to pinned memory
+//   host step A: route (every routing rule runs on the host: k of E per token is tiny work);
+//                write the GPU experts' slots; start the CPU experts on a background thread
+//                (or, when the GPU has nothing to do meanwhile, run them right there)
+//   copy the slots up; y = shared experts; y += GPU experts (three launches for all of them)
+//   host step B: wait for the CPU experts (when they ran in the background)
+//   copy their sum up; y += it
+// Batches too large for the slot kernels (prefill) run eagerly with one GEMM set per GPU expert,
+// and the CPU-resident experts either on the CPU or streamed to the GPU (expert_streamer.h),
+// whichever the cost model expects to be faster.
+#include <cuda_runtime_api.h>
+
+#include <exception>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "cuda/expert_kernels.h"
+#include "hybrid/background_job.h"
+#include "hybrid/expert_streamer.h"
+#include "hybrid/gpu_blocks.h"
+#include "hybrid/placement.h"
+
+namespace moe::hybrid {
+
+enum class StepMode { Eager, Graph };
+
+// Runs host work in stream order: inline after a stream sync (Eager) or as a host-function
+// node (Graph; the function must not call CUDA and its errors are kept for the caller).
+class HostSteps {
+  public:
+    void run(cudaStream_t s, StepMode mode, std::function<void()> fn);
+    // Rethrows the first error a host node met since the last call (call after a graph ran).
+    void rethrow_pending();
+    // Drops the functions recorded for a graph (when the graph is dropped).
+    void clear_recorded() { recorded_.clear(); }
+
+  private:
+    struct Node {
+        std::function<void()> fn;
+        HostSteps* owner;
+    };
+    static void CUDART_CB trampoline(void* p);
+    std::vector<std::unique_ptr<Node>> recorded_;
+    std::exception_ptr error_;
+};
+
+// Pinned and device staging shared by all MoE layers of a model (one layer runs at a time).
+struct MoeStaging {
+    Scratch router, shared, gate, hexp, ys, cpu_sum;
+    cuda::DeviceBuffer<cuda::ExpertSlot> slots;
+    cuda::DeviceBuffer<int32_t> count;
+    cuda::PinnedBuffer<float> logits_host, h_host, cpu_out_host;
+    cuda::PinnedBuffer<cuda::ExpertSlot> slots_host;
+    cuda::PinnedBuffer<int32_t> count_host;
+    Routing routing;
+    BackgroundJob cpu;
+    HostSteps host;
+    // Per-expert path (large batches), and streaming CPU-resident experts to the GPU there.
+    StreamPolicy stream_policy = StreamPolicy::Auto;
+    ExpertCostModel cost;
+    std::unique_ptr<ExpertStreamer> streamer;
+    Scratch xe, ye;
+    cuda::DeviceBuffer<int32_t> idx;
+    cuda::DeviceBuffer<float> w;
+    cuda::PinnedBuffer<int32_t> idx_host;
+    cuda::PinnedBuffer<float> w_host;
+};
+
+class GpuMoeLayer {
+  public:
+    // Batches up to which the slot kernels run (decode, small batches; their combine step is
+    // quadratic in the batch), within this many (token, expert) assignments.
+    static constexpr int64_t kMaxSlotTokens = 8;
+    static constexpr int64_t kMaxSlots = 256;
+
+    GpuMoeLayer(const MoeBlock& m, cudaStream_t s);
+    // Uploads the experts `want` puts on the GPU that are not there yet, frees those leaving.
+    void set_experts(const std::vector<Device>& want, cudaStream_t s);
+    size_t bytes() const;
+    // The CPU-side experts, for the expert streamer (null when they run on the reference path).
+    const ExpertBank* bank() const { return m_.bank.get(); }
+    bool slot_path(int64_t T) const { return T <= kMaxSlotTokens && T * k_ <= kMaxSlots; }
+
+    // y [T, hidden] = the layer's MoE output for h [T, hidden] (both device).
+    void forward(GpuContext& g, MoeStaging& st, const float* h, int64_t T, float* y, StepMode mode);
+
+  private:
+    void slot_forward(GpuContext& g, MoeStaging& st, const float* h, int64_t T, float* y,
+                      StepMode mode);
+    void per_expert_forward(GpuContext& g, MoeStaging& st, const float* h, int64_t T, float* y);
+    void add_shared(GpuContext& g, MoeStaging& st, const float* h, int64_t T, float* y);
+    // Host step A's routing -> slots (and the CPU job).
+    void route_and_start(MoeStaging& st, int64_t T);
+    // Whether the GPU has work of its own while the CPU experts run (GPU or shared experts).
+    bool overlaps() const { return gpu_count_ > 0 || shared_ != nullptr; }
+
+    const MoeBlock& m_;
+    int64_t hidden_ = 0, inter_ = 0, k_ = 0;
+    GpuLinear router_, shared_gate_;
+    std::unique_ptr<GpuMlp> shared_;
+    std::vector<std::unique_ptr<GpuMlp>> experts_;  // null = on the CPU
+    std::vector<uint8_t> gpu_mask_;
+    int64_t gpu_count_ = 0;
+    cuda::DeviceBuffer<cuda::GpuExpertWeights> table_;
+};
+
+}  // namespace moe::hybrid
