@@ -8,7 +8,8 @@
 # expert budget. Everything it makes stays on that machine, under $WORK (ignored by git).
 #   PHASE=prep   build llama.cpp and make the model (about 5 minutes)
 #   PHASE=bench  the benchmarks (results as JSON under $OUT; about 2 minutes)
-#   default      both (the machine is not kept between calls)
+#   default      both (the machine is not kept between calls; about 9 minutes)
+# MOE_HYBRID_TRACE=1 prints the prefill cost model's choice per MoE layer to $OUT/ours.err.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 WORK=${WORK:-$PWD/.devwork}
@@ -21,7 +22,7 @@ M=$WORK/q3-30b-a3b-l$LAYERS
 LB=$WORK/llama.cpp/b/bin/llama-bench
 
 if [ "${PHASE:-all}" != bench ]; then
-  if [ ! -x "$LB" ]; then
+  if [ -z "${SKIP_PEER:-}" ] && [ ! -x "$LB" ]; then
     ( tar -xJf .devbin/llama-src.tar.xz -C "$WORK" && cd "$WORK/llama.cpp" &&
       cmake -S . -B b -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DGGML_CUDA=ON \
         -DCMAKE_CUDA_ARCHITECTURES=90 -DLLAMA_CURL=OFF -DLLAMA_BUILD_SERVER=OFF \
@@ -43,8 +44,9 @@ fi
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$OUT/gpu.txt" 2>&1
 lscpu > "$OUT/lscpu.txt"
-# Peer: all routed experts on the CPU, everything else on the GPU.
-"$LB" -m "$M.gguf" -ngl 99 -ot "exps=CPU" -t "$THREADS" -p 512,2048 -n 64 -r 3 -o json \
+# Peer: all routed experts on the CPU, everything else on the GPU (SKIP_PEER=1: not rebuilt
+# nor run).
+[ -z "${SKIP_PEER:-}" ] && "$LB" -m "$M.gguf" -ngl 99 -ot "exps=CPU" -t "$THREADS" -p 512,2048 -n 64 -r 3 -o json \
   > "$OUT/llama_cpu_moe.json" 2> "$OUT/llama_cpu_moe.err"
 # Ours, the same split; prefill in one chunk up to 2048 tokens (the cost model choosing per
 # layer between the CPU and streaming the experts to the GPU), then with the CPU only.
@@ -55,20 +57,23 @@ for pp in 512 2048; do
     --gpu-budget 100 --cpu-experts all --prefill-chunk 2048 --stream-experts never --json \
     > "$OUT/ours_cpu_experts_nostream_pp$pp.json" 2>> "$OUT/ours.err"
 done
-# The same without CUDA graphs (every decode kernel launched from the host), to show their effect.
+# Decode replayed from CUDA graphs (off by default), to show their effect.
 "$CLI" bench e2e "$M.gguf" --prompt-tokens 0 --gen-tokens 64 --repetitions 3 --threads "$THREADS" \
-  --gpu-budget 100 --cpu-experts all --cuda-graphs off --json > "$OUT/ours_cpu_experts_nographs.json" 2>> "$OUT/ours.err"
+  --gpu-budget 100 --cpu-experts all --cuda-graphs on --json > "$OUT/ours_cpu_experts_graphs.json" 2>> "$OUT/ours.err"
 # Ours CPU-only (no GPU at all), for reference.
 "$CLI" bench e2e "$M.gguf" --prompt-tokens 512 --gen-tokens 64 --repetitions 3 --threads "$THREADS" \
   --json > "$OUT/ours_cpu_only.json" 2>> "$OUT/ours.err"
 # Decode against the GPU budget (experts fill what the non-expert weights leave).
-for gib in ${BUDGETS:-2 4 8 12}; do
-  "$CLI" bench e2e "$M.gguf" --prompt-tokens 0 --gen-tokens 64 --repetitions 3 --threads "$THREADS" \
-    --gpu-budget $gib --cpu-experts auto --json > "$OUT/ours_budget_$gib.json" 2>> "$OUT/ours.err"
+for gib in ${BUDGETS:-4 8 12}; do
+  for graphs in off on; do
+    "$CLI" bench e2e "$M.gguf" --prompt-tokens 0 --gen-tokens 64 --repetitions 3 --threads "$THREADS" \
+      --gpu-budget $gib --cpu-experts auto --cuda-graphs $graphs --json \
+      > "$OUT/ours_budget_${gib}_graphs_$graphs.json" 2>> "$OUT/ours.err"
+  done
 done
 for f in "$OUT"/ours*.json; do
   python3 -c "import json,sys
 for r in json.load(open(sys.argv[1])): print(sys.argv[1].split('/')[-1], r['n_prompt'], r['n_gen'], round(r['avg_ts'],1), round(r['stddev_ts'],1))" "$f"
 done
-grep -h '"avg_ts"\|n_prompt\|n_gen' "$OUT/llama_cpu_moe.json" | tr -d ' \n'; echo
+[ -z "${SKIP_PEER:-}" ] && grep -h '"avg_ts"\|n_prompt\|n_gen' "$OUT/llama_cpu_moe.json" | tr -d ' \n'; echo
 echo done

@@ -89,9 +89,11 @@ inline void check_packed_dequant(std::mt19937& rng, CheckList& out) {
             MOE_CUDA(cudaDeviceSynchronize());
             std::vector<float> got(want.size());
             for (size_t i = 0; i < got.size(); ++i) got[i] = bf16_to_f32(got16[i]);
+            // One bf16 step (2^-8) allowed: a value rounded to fp32 differently (e.g. by a fused
+            // multiply-add) can land on the other side of a bf16 rounding boundary.
             out.push_back({std::string("dequantize_packed ") + packed_format_name(f) +
                                (gate_up ? " gate_up" : ""),
-                           max_rel(got, want), 0.0});
+                           max_rel(got, want), 4e-3});
         }
     }
 }

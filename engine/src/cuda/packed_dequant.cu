@@ -27,14 +27,16 @@ __device__ float packed_value(const PackedView& m, int64_t b, int64_t j, int64_t
             const uint8_t byte = wb[(k >> 3) * 64 + j * 4 + (k & 3)];
             const int q = (k & 4) ? byte >> 4 : byte & 15;
             const int64_t s = (b * (m.kp / m.group) + k / m.group) * kRowBlock + j;
-            return m.gscale[s] * float(q) + m.gmin[s];
+            // Unfused, as the CPU computes it (a fused multiply-add rounds differently).
+            return __fadd_rn(__fmul_rn(m.gscale[s], float(q)), m.gmin[s]);
         }
         case PackedKind::Q4k: {
             const uint8_t byte = wb[(k >> 3) * 64 + j * 4 + (k & 3)];
             const int q = (k & 4) ? byte >> 4 : byte & 15;
             const int64_t g = (b * (m.kp / m.group) + k / m.group) * kRowBlock + j;
             const int64_t sb = (b * (m.kp / kSuperBlock) + k / kSuperBlock) * kRowBlock + j;
-            return m.kd[sb] * float(m.ksc[g]) * float(q) - m.kdmin[sb] * float(m.kmin[g]);
+            return __fsub_rn(__fmul_rn(__fmul_rn(m.kd[sb], float(m.ksc[g])), float(q)),
+                             __fmul_rn(m.kdmin[sb], float(m.kmin[g])));
         }
     }
     return 0.0f;

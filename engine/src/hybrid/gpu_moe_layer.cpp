@@ -233,8 +233,10 @@ void GpuMoeLayer::per_expert_forward(GpuContext& g, MoeStaging& st, const float*
     for (int64_t i = 0; i < T * k; ++i) ++count[size_t(r.ids[size_t(i)])];
     int64_t cpu_assignments = 0;
     uint64_t stream_bytes = 0;
-    const bool can_stream = st.stream_policy != StreamPolicy::Never && !g.exact() && m_.bank &&
-                            ExpertStreamer::streamable(*m_.bank);
+    // Only layers without GPU-resident experts stream (the mixed case gave wrong prompt logits
+    // on one fixture, mixtral-s1 in tools/gpu-check.sh, not yet understood: kept off).
+    const bool can_stream = st.stream_policy != StreamPolicy::Never && !g.exact() &&
+                            gpu_count_ == 0 && m_.bank && ExpertStreamer::streamable(*m_.bank);
     for (int64_t e = 0; e < E; ++e) {
         if (gpu_mask_[size_t(e)] || !count[size_t(e)]) continue;
         cpu_assignments += count[size_t(e)];

@@ -28,8 +28,10 @@ struct HybridOptions {
     // Longest piece of a prompt run at once (bounds the activations and attention scores).
     int64_t prefill_chunk = 1024;
     // Replay decode steps from a CUDA graph (the CPU experts included as host-function nodes)
-    // instead of launching every kernel from the host each token.
-    bool cuda_graphs = true;
+    // instead of launching every kernel from the host each token. Off by default: on the
+    // H200 machine of docs/benchmarks.md the host nodes cost more than the launches they save
+    // (decode 273 vs 280 tok/s with every expert on the CPU, 239 vs 323 with 79 % on the GPU).
+    bool cuda_graphs = false;
     // Not in exact mode (the GPU multiplies streamed experts with bf16 activations).
     ExpertStreaming stream_experts = ExpertStreaming::Auto;
 };
