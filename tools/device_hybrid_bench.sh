@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The hybrid CPU/GPU benchmark on the GPU machine (issue 5): a Qwen3-30B-A3B-shaped model
-# (hidden 2048, 32 heads / 4 KV heads of 128, 128 experts of 768, top-8; LAYERS of its 48
-# layers, random weights made by `moestudio-cli make-demo`) as Q4_K GGUF, run by llama.cpp
+# The hybrid CPU/GPU benchmark on the GPU machine (issue 5): a model of a published shape with
+# random weights made by `moestudio-cli make-demo --shape SHAPE` (qwen3-30b-a3b: hidden 2048,
+# 32 heads / 4 KV heads of 128, 128 experts of 768, top-8, 48 layers; deepseek-v2-lite: MLA,
+# 64 experts of 1408, top-6, 2 shared, 27 layers; LAYERS= keeps fewer) as Q4_K GGUF (the bf16
+# folder is made in /dev/shm and removed after conversion: the disk holds 64 GB), run by llama.cpp
 # with every routed expert on the CPU (-ngl 99 -ot exps=CPU; built here with CUDA for sm_90
 # from .devbin/llama-src.tar.xz, the source of npm node-llama-cpp@3.22.1) and by moestudio-cli
 # bench e2e with the same split (--cpu-experts all), then our decode rate against the GPU
@@ -12,13 +14,15 @@
 # MOE_HYBRID_TRACE=1 prints the prefill cost model's choice per MoE layer to $OUT/ours.err.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
-WORK=${WORK:-$PWD/.devwork}
+WORK=${WORK:-/tmp/moe-devwork}  # outside the working tree: kept while the machine stays warm
+SHAPE=${SHAPE:-qwen3-30b-a3b}
 LAYERS=${LAYERS:-8}
 THREADS=${THREADS:-16}
 mkdir -p "$OUT" "$WORK"
 export LD_LIBRARY_PATH=$PWD/.devbin
 CLI=$PWD/.devbin/moestudio-cli
-M=$WORK/q3-30b-a3b-l$LAYERS
+M=$WORK/$SHAPE-l$LAYERS
+SRC=/dev/shm/$SHAPE-l$LAYERS
 LB=$WORK/llama.cpp/b/bin/llama-bench
 
 if [ "${PHASE:-all}" != bench ]; then
@@ -32,9 +36,9 @@ if [ "${PHASE:-all}" != bench ]; then
     BUILD=$!
   fi
   if [ ! -f "$M.gguf" ]; then
-    "$CLI" make-demo --out "$M" --hidden 2048 --layers "$LAYERS" --experts 128 --moe-inter 768 \
-      --top-k 8 --heads 32 --kv-heads 4 --head-dim 128 > "$OUT/make-demo.log" 2>&1
-    "$CLI" convert "$M" --out "$M.gguf" --type q4_k --quiet >> "$OUT/make-demo.log" 2>&1
+    "$CLI" make-demo --out "$SRC" --shape "$SHAPE" --layers "$LAYERS" > "$OUT/make-demo.log" 2>&1
+    "$CLI" convert "$SRC" --out "$M.gguf" --type q4_k --quiet >> "$OUT/make-demo.log" 2>&1
+    rm -rf "$SRC"
   fi
   [ -n "${BUILD:-}" ] && wait "$BUILD"
   ls -la "$WORK" "$LB"

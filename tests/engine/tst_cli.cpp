@@ -128,6 +128,21 @@ class Cli : public QObject {
         r = cli({"info", tmp.path()});
         QCOMPARE(QJsonDocument::fromJson(r.out.toUtf8()).object()["architecture"].toString(),
                  QString("qwen3_moe"));
+        // The DeepSeek-V2-Lite layout (MLA, shared experts, a dense first layer), scaled down.
+        QTemporaryDir ds;
+        r = cli({"make-demo", "--out", ds.path(), "--shape", "deepseek-v2-lite", "--layers", "2",
+                 "--hidden", "128", "--experts", "8", "--top-k", "2", "--moe-inter", "32"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        r = cli(
+            {"generate", ds.path(), "--prompt", "Once", "--max-new-tokens", "4", "--seed", "1"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        r = cli({"info", ds.path()});
+        const QJsonObject info = QJsonDocument::fromJson(r.out.toUtf8()).object();
+        QCOMPARE(info["architecture"].toString(), QString("deepseek_v2"));
+        QCOMPARE(info["moe_layers"].toInt(), 1);
+        r = cli({"make-demo", "--out", ds.path(), "--shape", "llama-7b"});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.contains("unknown --shape"), qPrintable(r.err));
     }
 
     // placement plan / show, and generate with a GPU placement: run through the GPU path, or

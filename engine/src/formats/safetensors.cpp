@@ -229,15 +229,25 @@ uint64_t WeightStore::total_bytes() const {
     return n;
 }
 
-void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
-                       const std::map<std::string, std::string>& metadata) {
+namespace {
+
+uint64_t tensor_bytes(const TensorToWrite& t) {
+    int64_t numel = 1;
+    for (int64_t d : t.shape) numel *= d;
+    return uint64_t(numel) * dtype_size(t.dtype);
+}
+
+}  // namespace
+
+SafetensorsStreamWriter::SafetensorsStreamWriter(std::string path,
+                                                 std::vector<TensorToWrite> tensors,
+                                                 const std::map<std::string, std::string>& metadata)
+    : path_(std::move(path)), tensors_(std::move(tensors)) {
     json header = json::object();
     if (!metadata.empty()) header["__metadata__"] = metadata;
     uint64_t offset = 0;
-    for (const auto& t : tensors) {
-        int64_t numel = 1;
-        for (int64_t d : t.shape) numel *= d;
-        const uint64_t bytes = uint64_t(numel) * dtype_size(t.dtype);
+    for (const auto& t : tensors_) {
+        const uint64_t bytes = tensor_bytes(t);
         header[t.name] = {{"dtype", std::string(dtype_name(t.dtype))},
                           {"shape", t.shape},
                           {"data_offsets", {offset, offset + bytes}}};
@@ -245,23 +255,42 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
     }
     std::string h = header.dump();
     while ((h.size() + 8) % 8 != 0) h.push_back(' ');  // keep the data 8-byte aligned
-    const std::string tmp = path + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        if (!out) throw Error(path + ": cannot write file");
-        uint8_t len[8];
-        for (int i = 0; i < 8; ++i) len[i] = uint8_t(uint64_t(h.size()) >> (8 * i));
-        out.write(reinterpret_cast<const char*>(len), 8);
-        out.write(h.data(), std::streamsize(h.size()));
-        for (const auto& t : tensors) {
-            int64_t numel = 1;
-            for (int64_t d : t.shape) numel *= d;
-            out.write(static_cast<const char*>(t.data),
-                      std::streamsize(uint64_t(numel) * dtype_size(t.dtype)));
-        }
-        if (!out) throw Error(path + ": write failed (disk full?)");
-    }
-    fs::rename(tmp, path);  // never leave a half-written file under the real name
+    out_.open(path_ + ".tmp", std::ios::binary | std::ios::trunc);
+    if (!out_) throw Error(path_ + ": cannot write file");
+    uint8_t len[8];
+    for (int i = 0; i < 8; ++i) len[i] = uint8_t(uint64_t(h.size()) >> (8 * i));
+    out_.write(reinterpret_cast<const char*>(len), 8);
+    out_.write(h.data(), std::streamsize(h.size()));
+}
+
+SafetensorsStreamWriter::~SafetensorsStreamWriter() {
+    if (finished_) return;
+    out_.close();
+    std::error_code ec;
+    fs::remove(path_ + ".tmp", ec);
+}
+
+void SafetensorsStreamWriter::write_next(const void* data) {
+    require(next_ < tensors_.size(), path_ + ": more tensors written than declared");
+    out_.write(static_cast<const char*>(data), std::streamsize(tensor_bytes(tensors_[next_])));
+    if (!out_) throw Error(path_ + ": write failed (disk full?)");
+    ++next_;
+}
+
+void SafetensorsStreamWriter::finish() {
+    require(next_ == tensors_.size(), path_ + ": " + std::to_string(tensors_.size() - next_) +
+                                          " declared tensors were not written");
+    out_.close();
+    if (!out_) throw Error(path_ + ": write failed (disk full?)");
+    fs::rename(path_ + ".tmp", path_);  // never leave a half-written file under the real name
+    finished_ = true;
+}
+
+void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+    SafetensorsStreamWriter w(path, tensors, metadata);
+    for (const auto& t : tensors) w.write_next(t.data);
+    w.finish();
 }
 
 }  // namespace moe

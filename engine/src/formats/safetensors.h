@@ -2,6 +2,7 @@
 // Safetensors files (single or sharded via model.safetensors.index.json), memory-mapped.
 // Tensors are views into the mapping: nothing is copied at load.
 #include <cstdint>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
@@ -83,6 +84,30 @@ struct TensorToWrite {
 };
 void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
+
+// Writes a safetensors file one tensor at a time (the header first, from the tensors' names,
+// types and shapes; their `data` is not read), so that a file larger than memory can be
+// produced. Writes `path`.tmp and renames it over `path` in finish(); a writer destroyed
+// before finish() removes the temporary file.
+class SafetensorsStreamWriter {
+  public:
+    SafetensorsStreamWriter(std::string path, std::vector<TensorToWrite> tensors,
+                            const std::map<std::string, std::string>& metadata = {});
+    ~SafetensorsStreamWriter();
+    SafetensorsStreamWriter(const SafetensorsStreamWriter&) = delete;
+    SafetensorsStreamWriter& operator=(const SafetensorsStreamWriter&) = delete;
+    // The bytes of the next tensor (in the order given), numel * dtype_size of them.
+    void write_next(const void* data);
+    size_t written() const { return next_; }
+    void finish();
+
+  private:
+    std::string path_;
+    std::vector<TensorToWrite> tensors_;
+    std::ofstream out_;
+    size_t next_ = 0;
+    bool finished_ = false;
+};
 
 std::string shape_string(const std::vector<int64_t>& shape);
 
