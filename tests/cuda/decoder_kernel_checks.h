@@ -20,30 +20,11 @@ inline std::vector<int32_t> download_ints(const cuda::DeviceBuffer<int32_t>& d) 
 // The device view of a packed matrix whose arrays were uploaded into `keep`.
 inline cuda::PackedView upload_packed(const PackedMatrix& m,
                                       std::vector<cuda::DeviceBuffer<uint8_t>>& keep) {
-    auto up = [&](const void* p, size_t n) -> const uint8_t* {
-        if (!n) return nullptr;
+    return cuda::packed_view(m, [&](const void* p, size_t n) -> const uint8_t* {
         keep.emplace_back(n);
         keep.back().upload(static_cast<const uint8_t*>(p), n);
         return keep.back().data();
-    };
-    cuda::PackedView v;
-    v.kind = cuda::PackedKind(int(m.format));
-    v.rows = m.rows;
-    v.cols = m.cols;
-    v.kp = m.kp;
-    v.blocks = m.blocks;
-    v.group = m.group;
-    v.gate_up = m.gate_up;
-    v.block_bytes = m.block_bytes;
-    v.data = up(m.data.data(), m.data.size);
-    v.scale = reinterpret_cast<const float*>(up(m.scale.data(), m.scale.size() * 4));
-    v.gscale = reinterpret_cast<const float*>(up(m.gscale.data(), m.gscale.size() * 4));
-    v.gmin = reinterpret_cast<const float*>(up(m.gmin.data(), m.gmin.size() * 4));
-    v.ksc = up(m.ksc.data(), m.ksc.size());
-    v.kmin = up(m.kmin.data(), m.kmin.size());
-    v.kd = reinterpret_cast<const float*>(up(m.kd.data(), m.kd.size() * 4));
-    v.kdmin = reinterpret_cast<const float*>(up(m.kdmin.data(), m.kdmin.size() * 4));
-    return v;
+    });
 }
 
 // Every packed format, plain and gate/up, unpacked on the GPU against dequantize_row.

@@ -79,6 +79,13 @@ __global__ void attend_kernel(AttentionShape g, const float* q, int64_t pos0,
     }
 }
 
+void check_shape(const AttentionShape& g) {
+    require(g.heads > 0 && g.kv_heads > 0 && g.heads % g.kv_heads == 0,
+            "cuda::attend: heads must be a multiple of kv_heads");
+    require(g.dim_qk <= kMaxDim, "cuda::attend: query head dimension " + std::to_string(g.dim_qk) +
+                                     " above " + std::to_string(kMaxDim));
+}
+
 }  // namespace
 
 int64_t attention_scratch_floats(const AttentionShape& g, int64_t T, int64_t pos0) {
@@ -89,10 +96,7 @@ void attend(const AttentionShape& g, const float* q, int64_t T, int64_t pos0, co
             int64_t k_width, const float* v, int64_t v_width, const float* sinks, float* out,
             float* scratch, cudaStream_t s) {
     if (T == 0) return;
-    require(g.heads > 0 && g.kv_heads > 0 && g.heads % g.kv_heads == 0,
-            "cuda::attend: heads must be a multiple of kv_heads");
-    require(g.dim_qk <= kMaxDim, "cuda::attend: query head dimension " + std::to_string(g.dim_qk) +
-                                     " above " + std::to_string(kMaxDim));
+    check_shape(g);
     attend_kernel<<<unsigned(T * g.heads), kThreads, 0, s>>>(
         g, q, pos0, nullptr, pos0 + T, k, k_width, v, v_width, sinks, out, scratch);
     MOE_CUDA_LAUNCH();
@@ -102,10 +106,7 @@ void attend_at(const AttentionShape& g, const float* q, int64_t T, const int32_t
                int64_t max_ctx, const float* k, int64_t k_width, const float* v, int64_t v_width,
                const float* sinks, float* out, float* scratch, cudaStream_t s) {
     if (T == 0) return;
-    require(g.heads > 0 && g.kv_heads > 0 && g.heads % g.kv_heads == 0,
-            "cuda::attend: heads must be a multiple of kv_heads");
-    require(g.dim_qk <= kMaxDim, "cuda::attend: query head dimension " + std::to_string(g.dim_qk) +
-                                     " above " + std::to_string(kMaxDim));
+    check_shape(g);
     attend_kernel<<<unsigned(T * g.heads), kThreads, 0, s>>>(
         g, q, 0, positions, max_ctx, k, k_width, v, v_width, sinks, out, scratch);
     MOE_CUDA_LAUNCH();

@@ -14,9 +14,10 @@ int blocks_for(int64_t n) {
     return int((n + kThreads - 1) / kThreads);
 }
 
-__global__ void rms_norm_kernel(const float* x, const float* w, int64_t cols, float eps, float* y) {
-    const float* xr = x + blockIdx.x * cols;
-    float* yr = y + blockIdx.x * cols;
+__global__ void rms_norm_kernel(const float* x, const float* w, int64_t cols, int64_t stride,
+                                float eps, float* y) {
+    const float* xr = x + blockIdx.x * stride;
+    float* yr = y + blockIdx.x * stride;
     float ss = 0.0f;
     for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) ss += xr[i] * xr[i];
     __shared__ float warp_sums[32];
@@ -85,8 +86,13 @@ __global__ void add_kernel(float* y, const float* x, int64_t n) {
 
 void rms_norm(const float* x, const float* w, int64_t rows, int64_t cols, float eps, float* y,
               cudaStream_t s) {
+    rms_norm_strided(x, w, rows, cols, cols, eps, y, s);
+}
+
+void rms_norm_strided(const float* x, const float* w, int64_t rows, int64_t cols, int64_t stride,
+                      float eps, float* y, cudaStream_t s) {
     if (rows == 0) return;
-    rms_norm_kernel<<<unsigned(rows), kThreads, 0, s>>>(x, w, cols, eps, y);
+    rms_norm_kernel<<<unsigned(rows), kThreads, 0, s>>>(x, w, cols, stride, eps, y);
     MOE_CUDA_LAUNCH();
 }
 

@@ -13,6 +13,10 @@ namespace moe::cuda {
 void rms_norm(const float* x, const float* w, int64_t rows, int64_t cols, float eps, float* y,
               cudaStream_t s);
 
+// The same over the first `cols` floats of rows spaced `stride` floats apart (MLA's latent).
+void rms_norm_strided(const float* x, const float* w, int64_t rows, int64_t cols, int64_t stride,
+                      float eps, float* y, cudaStream_t s);
+
 // h = silu(g) * u, or gpt-oss's clamped variant (h = (clamp(u, -l, l) + 1) * g' * sigmoid(a g'),
 // g' = min(g, l)) when `clamped`.
 void glu(const float* g, const float* u, int64_t n, bool clamped, float alpha, float limit,

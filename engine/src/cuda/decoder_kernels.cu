@@ -31,26 +31,6 @@ __global__ void clamp_kernel(float* x, int64_t n, float c) {
     if (i < n) x[i] = fminf(fmaxf(x[i], -c), c);
 }
 
-__global__ void rms_norm_strided_kernel(const float* x, const float* w, int64_t cols,
-                                        int64_t stride, float eps, float* y) {
-    const float* xr = x + blockIdx.x * stride;
-    float* yr = y + blockIdx.x * stride;
-    float ss = 0.0f;
-    for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) ss += xr[i] * xr[i];
-    __shared__ float warp_sums[32];
-    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-    if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x >> 5] = ss;
-    __syncthreads();
-    if (threadIdx.x < 32) {
-        ss = threadIdx.x < (blockDim.x >> 5) ? warp_sums[threadIdx.x] : 0.0f;
-        for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-        if (threadIdx.x == 0) warp_sums[0] = ss;
-    }
-    __syncthreads();
-    const float scale = rsqrtf(warp_sums[0] / float(cols) + eps);
-    for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) yr[i] = xr[i] * scale * w[i];
-}
-
 __global__ void gather_kernel(const float* src, const int32_t* idx, int64_t n, int64_t cols,
                               float* dst) {
     const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -187,13 +167,6 @@ void add_bias_rows(float* y, const float* b, int64_t T, int64_t n, cudaStream_t 
 void clamp_values(float* x, int64_t n, float c, cudaStream_t s) {
     if (n == 0) return;
     clamp_kernel<<<blocks_for(n), kThreads, 0, s>>>(x, n, c);
-    MOE_CUDA_LAUNCH();
-}
-
-void rms_norm_strided(const float* x, const float* w, int64_t rows, int64_t cols, int64_t stride,
-                      float eps, float* y, cudaStream_t s) {
-    if (rows == 0) return;
-    rms_norm_strided_kernel<<<unsigned(rows), kThreads, 0, s>>>(x, w, cols, stride, eps, y);
     MOE_CUDA_LAUNCH();
 }
 

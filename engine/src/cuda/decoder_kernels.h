@@ -1,6 +1,6 @@
 #pragma once
-// The kernels the GPU decoder (hybrid/) needs beyond basic_kernels.h: biases, clamps, strided
-// RMSNorm, the gather/scatter of a GPU-resident expert's tokens, the shared-expert gate, MLA's
+// The kernels the GPU decoder (hybrid/) needs beyond basic_kernels.h: biases, clamps, the
+// gather/scatter of a GPU-resident expert's tokens, the shared-expert gate, MLA's
 // weight absorption, and the fp32-activation linear layer. CUDA builds only; all pointers are
 // device pointers; every launch is checked. tests/cuda/cuda_kernel_checks.h compares each with
 // a plain CPU loop on random inputs.
@@ -20,10 +20,6 @@ void add_bias_rows(float* y, const float* b, int64_t T, int64_t n, cudaStream_t 
 
 // x = clamp(x, -c, c) (OLMoE's clip_qkv).
 void clamp_values(float* x, int64_t n, float c, cudaStream_t s);
-
-// RMSNorm of `rows` vectors of `cols` floats spaced `stride` floats apart (in place allowed).
-void rms_norm_strided(const float* x, const float* w, int64_t rows, int64_t cols, int64_t stride,
-                      float eps, float* y, cudaStream_t s);
 
 // dst[i] = src[idx[i]] (rows of `cols` floats), n rows.
 void gather_rows(const float* src, const int32_t* idx, int64_t n, int64_t cols, float* dst,

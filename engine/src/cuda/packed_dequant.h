@@ -7,6 +7,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+
+namespace moe {
+struct PackedMatrix;
+}
 
 namespace moe::cuda {
 
@@ -27,6 +32,11 @@ struct PackedView {
     const float* kd = nullptr;      // Q4K
     const float* kdmin = nullptr;   // Q4K
 };
+
+// The view of `m` once `place(host bytes, count)` has put each of its non-empty arrays on the
+// device and returned the device address (packed_view.cpp; host code).
+PackedView packed_view(const PackedMatrix& m,
+                       const std::function<const uint8_t*(const void*, size_t)>& place);
 
 // out [R, cols] bf16 row-major, R = 2 * rows for gate_up (gate rows, then up rows), else rows:
 // the values PackedMatrix::dequantize_row gives, rounded to bf16.

@@ -28,20 +28,6 @@ void ExpertCostModel::note_stream(double seconds, uint64_t bytes) {
 
 namespace {
 
-cuda::PackedKind kind_of(PackedFormat f) {
-    switch (f) {
-        case PackedFormat::BF16:
-            return cuda::PackedKind::Bf16;
-        case PackedFormat::INT8:
-            return cuda::PackedKind::Int8;
-        case PackedFormat::INT4:
-            return cuda::PackedKind::Int4;
-        case PackedFormat::Q4K:
-            return cuda::PackedKind::Q4k;
-    }
-    return cuda::PackedKind::Bf16;
-}
-
 size_t round64(size_t n) {
     return (n + 63) / 64 * 64;
 }
@@ -67,35 +53,12 @@ size_t staged_bytes(const PackedMatrix& m) {
 
 // Copies `m`'s arrays to raw + offset (advanced) and returns the device view of them.
 cuda::PackedView stage(const PackedMatrix& m, uint8_t* raw, size_t& offset, cudaStream_t s) {
-    const uint8_t* ptrs[8] = {};
-    int i = 0;
-    for_each_array(m, [&](const void* src, size_t b) {
-        ptrs[i] = nullptr;
-        if (b) {
-            MOE_CUDA(cudaMemcpyAsync(raw + offset, src, b, cudaMemcpyHostToDevice, s));
-            ptrs[i] = raw + offset;
-            offset += round64(b);
-        }
-        ++i;
+    return cuda::packed_view(m, [&](const void* src, size_t b) -> const uint8_t* {
+        MOE_CUDA(cudaMemcpyAsync(raw + offset, src, b, cudaMemcpyHostToDevice, s));
+        const uint8_t* at = raw + offset;
+        offset += round64(b);
+        return at;
     });
-    cuda::PackedView v;
-    v.kind = kind_of(m.format);
-    v.rows = m.rows;
-    v.cols = m.cols;
-    v.kp = m.kp;
-    v.blocks = m.blocks;
-    v.group = m.group;
-    v.gate_up = m.gate_up;
-    v.block_bytes = m.block_bytes;
-    v.data = ptrs[0];
-    v.scale = reinterpret_cast<const float*>(ptrs[1]);
-    v.gscale = reinterpret_cast<const float*>(ptrs[2]);
-    v.gmin = reinterpret_cast<const float*>(ptrs[3]);
-    v.ksc = ptrs[4];
-    v.kmin = ptrs[5];
-    v.kd = reinterpret_cast<const float*>(ptrs[6]);
-    v.kdmin = reinterpret_cast<const float*>(ptrs[7]);
-    return v;
 }
 
 template <class T>

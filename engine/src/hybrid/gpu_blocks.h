@@ -21,6 +21,17 @@ namespace moe::hybrid {
 uint64_t buffer_epoch();
 void bump_buffer_epoch();
 
+// Grows `b` (pinned host or device memory) to at least n elements, bumping the buffer epoch
+// when it reallocates; returns its data.
+template <class Buffer>
+auto grow_buffer(Buffer& b, int64_t n) {
+    if (int64_t(b.size()) < n) {
+        b = Buffer(size_t(n));
+        bump_buffer_epoch();
+    }
+    return b.data();
+}
+
 // A device buffer of floats that only grows (activations sized by the batch). Growing frees
 // the old buffer, which cudaFree orders after the work already queued on it.
 class Scratch {

@@ -35,24 +35,6 @@ struct GpuKvState : KvCacheBackend {
     std::vector<hybrid::GpuLayerKv> layers;
 };
 
-template <class T>
-T* pinned(cuda::PinnedBuffer<T>& b, int64_t n) {
-    if (int64_t(b.size()) < n) {
-        b = cuda::PinnedBuffer<T>(size_t(n));
-        hybrid::bump_buffer_epoch();
-    }
-    return b.data();
-}
-
-template <class T>
-T* device(cuda::DeviceBuffer<T>& b, int64_t n) {
-    if (int64_t(b.size()) < n) {
-        b = cuda::DeviceBuffer<T>(size_t(n));
-        hybrid::bump_buffer_epoch();
-    }
-    return b.data();
-}
-
 struct GpuLayer {
     hybrid::GpuNorm input_norm, post_norm;
     std::unique_ptr<hybrid::GpuAttention> attention;
@@ -202,8 +184,8 @@ class HybridModel final : public PlacedModel {
     // Writes the step's token ids and positions where its launches read them.
     void stage_inputs(std::span<const int32_t> tokens, int64_t pos0) {
         const int64_t T = int64_t(tokens.size());
-        int32_t* ids = pinned(ids_host_, T);
-        int32_t* pos = pinned(pos_host_, T);
+        int32_t* ids = hybrid::grow_buffer(ids_host_, T);
+        int32_t* pos = hybrid::grow_buffer(pos_host_, T);
         for (int64_t t = 0; t < T; ++t) {
             ids[t] = tokens[size_t(t)];
             pos[t] = int32_t(pos0 + t);
@@ -281,7 +263,7 @@ class HybridModel final : public PlacedModel {
     void enqueue_step(int64_t T, int64_t max_ctx, GpuKvState& kv, int64_t rows, StepMode mode) {
         const cudaStream_t s = gpu_.stream();
         const int64_t H = cpu_->hidden;
-        int32_t* positions = device(positions_, T);
+        int32_t* positions = hybrid::grow_buffer(positions_, T);
         MOE_CUDA(
             cudaMemcpyAsync(positions, pos_host_.data(), size_t(T) * 4, cudaMemcpyHostToDevice, s));
         float* x = x_.get(T * H);
@@ -304,13 +286,13 @@ class HybridModel final : public PlacedModel {
         if (rows == 0) return;
         final_norm_.apply(gpu_, x + (T - rows) * H, rows, h);
         const int64_t V = cpu_->vocab;
-        float* out = pinned(logits_host_, rows * V);
+        float* out = hybrid::grow_buffer(logits_host_, rows * V);
         if (placement_.head == Device::Gpu) {
             float* dl = logits_.get(rows * V);
             head_.forward(gpu_, h, rows, dl);
             MOE_CUDA(cudaMemcpyAsync(out, dl, size_t(rows * V) * 4, cudaMemcpyDeviceToHost, s));
         } else {
-            float* hn = pinned(head_in_host_, rows * H);
+            float* hn = hybrid::grow_buffer(head_in_host_, rows * H);
             MOE_CUDA(cudaMemcpyAsync(hn, h, size_t(rows * H) * 4, cudaMemcpyDeviceToHost, s));
             staging_.host.run(s, mode,
                               [this, hn, rows, out] { cpu_->lm_head.forward(hn, rows, out); });
@@ -327,7 +309,7 @@ class HybridModel final : public PlacedModel {
         const cudaStream_t s = gpu_.stream();
         const int64_t H = cpu_->hidden;
         if (placement_.embeddings == Device::Gpu) {
-            int32_t* ids = device(ids_, T);
+            int32_t* ids = hybrid::grow_buffer(ids_, T);
             MOE_CUDA(
                 cudaMemcpyAsync(ids, ids_host_.data(), size_t(T) * 4, cudaMemcpyHostToDevice, s));
             cuda::embedding_rows(embed_.f32() ? static_cast<const void*>(embed_.wf.data())
@@ -335,7 +317,7 @@ class HybridModel final : public PlacedModel {
                                  !embed_.f32(), ids, T, H, x, s);
             return;
         }
-        float* rows = pinned(embed_host_, T * H);
+        float* rows = hybrid::grow_buffer(embed_host_, T * H);
         staging_.host.run(s, mode, [this, rows, T, H] {
             for (int64_t t = 0; t < T; ++t)
                 cpu_->embed.row_to_f32(ids_host_.data()[t], rows + t * H);

@@ -17,24 +17,6 @@ namespace moe::hybrid {
 
 namespace {
 
-template <class T>
-T* pinned(cuda::PinnedBuffer<T>& b, int64_t n) {
-    if (int64_t(b.size()) < n) {
-        b = cuda::PinnedBuffer<T>(size_t(n));
-        bump_buffer_epoch();
-    }
-    return b.data();
-}
-
-template <class T>
-T* device(cuda::DeviceBuffer<T>& b, int64_t n) {
-    if (int64_t(b.size()) < n) {
-        b = cuda::DeviceBuffer<T>(size_t(n));
-        bump_buffer_epoch();
-    }
-    return b.data();
-}
-
 double seconds_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -176,13 +158,13 @@ void GpuMoeLayer::slot_forward(GpuContext& g, MoeStaging& st, const float* h, in
     const bool cpu_experts = gpu_count_ < E;
     float* logits = st.router.get(T * E);
     router_.forward(g, h, T, logits);
-    pinned(st.logits_host, T * E);
-    pinned(st.slots_host, slots);
-    pinned(st.count_host, 1);
+    grow_buffer(st.logits_host, T * E);
+    grow_buffer(st.slots_host, slots);
+    grow_buffer(st.count_host, 1);
     copy_async(st.logits_host.data(), logits, size_t(T * E) * 4, cudaMemcpyDeviceToHost, s);
     if (cpu_experts) {
-        pinned(st.h_host, T * hidden_);
-        pinned(st.cpu_out_host, T * hidden_);
+        grow_buffer(st.h_host, T * hidden_);
+        grow_buffer(st.cpu_out_host, T * hidden_);
         copy_async(st.h_host.data(), h, size_t(T * hidden_) * 4, cudaMemcpyDeviceToHost, s);
     }
     st.host.run(s, mode, [this, &st, T] { route_and_start(st, T); });
@@ -190,8 +172,8 @@ void GpuMoeLayer::slot_forward(GpuContext& g, MoeStaging& st, const float* h, in
     MOE_CUDA(cudaMemsetAsync(y, 0, size_t(T * hidden_) * 4, s));
     add_shared(g, st, h, T, y);
     if (gpu_count_ > 0) {
-        cuda::ExpertSlot* dslots = device(st.slots, slots);
-        int32_t* dcount = device(st.count, 1);
+        cuda::ExpertSlot* dslots = grow_buffer(st.slots, slots);
+        int32_t* dcount = grow_buffer(st.count, 1);
         copy_async(dslots, st.slots_host.data(), size_t(slots) * sizeof(cuda::ExpertSlot),
                    cudaMemcpyHostToDevice, s);
         copy_async(dcount, st.count_host.data(), 4, cudaMemcpyHostToDevice, s);
@@ -219,9 +201,9 @@ void GpuMoeLayer::per_expert_forward(GpuContext& g, MoeStaging& st, const float*
     const int64_t E = int64_t(experts_.size()), H = hidden_;
     float* logits = st.router.get(T * E);
     router_.forward(g, h, T, logits);
-    float* logits_host = pinned(st.logits_host, T * E);
+    float* logits_host = grow_buffer(st.logits_host, T * E);
     copy_async(logits_host, logits, size_t(T * E) * 4, cudaMemcpyDeviceToHost, s);
-    float* h_host = pinned(st.h_host, T * H);
+    float* h_host = grow_buffer(st.h_host, T * H);
     copy_async(h_host, h, size_t(T * H) * 4, cudaMemcpyDeviceToHost, s);
     MOE_CUDA(cudaStreamSynchronize(s));
     const Routing r = m_.router.route_logits(logits_host, T);
@@ -264,8 +246,8 @@ void GpuMoeLayer::per_expert_forward(GpuContext& g, MoeStaging& st, const float*
     }
 
     // Token lists of the experts run on the GPU, packed in expert order.
-    int32_t* idx_host = pinned(st.idx_host, T * k);
-    float* w_host = pinned(st.w_host, T * k);
+    int32_t* idx_host = grow_buffer(st.idx_host, T * k);
+    float* w_host = grow_buffer(st.w_host, T * k);
     std::vector<int64_t> start(size_t(E) + 1, 0);
     for (int64_t e = 0; e < E; ++e)
         start[size_t(e) + 1] = start[size_t(e)] + (on_gpu(e) ? count[size_t(e)] : 0);
@@ -284,8 +266,8 @@ void GpuMoeLayer::per_expert_forward(GpuContext& g, MoeStaging& st, const float*
     add_shared(g, st, h, T, y);
     const auto t0 = std::chrono::steady_clock::now();
     if (n) {
-        int32_t* idx = device(st.idx, n);
-        float* w = device(st.w, n);
+        int32_t* idx = grow_buffer(st.idx, n);
+        float* w = grow_buffer(st.w, n);
         copy_async(idx, idx_host, size_t(n) * 4, cudaMemcpyHostToDevice, s);
         copy_async(w, w_host, size_t(n) * 4, cudaMemcpyHostToDevice, s);
         std::vector<ExpertStreamer::Job> streamed;
@@ -316,7 +298,7 @@ void GpuMoeLayer::per_expert_forward(GpuContext& g, MoeStaging& st, const float*
         }
     }
     if (cpu_assignments && !stream) {  // on this thread while the GPU works through its queue
-        float* out_host = pinned(st.cpu_out_host, T * H);
+        float* out_host = grow_buffer(st.cpu_out_host, T * H);
         const auto c0 = std::chrono::steady_clock::now();
         m_.run_experts(h_host, T, r, out_host, gpu_mask_.data());
         st.cost.note_cpu(seconds_since(c0), cpu_assignments);
