@@ -80,6 +80,7 @@ moe::LoadOptions load_options(const Args& args) {
     o.lora_scale = float(args.get_double("lora-scale", 1.0));
     if (args.has("lora-scale") && o.lora_path.empty())
         throw moe::Error("--lora-scale needs --lora");
+    o.deferred_experts = args.get_int("defer-experts", 0);
     return o;
 }
 

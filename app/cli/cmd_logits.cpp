@@ -10,8 +10,9 @@
 namespace moecli {
 
 int cmd_logits(const std::vector<std::string>& argv) {
-    const Args args(argv, {"rope-freq-bf16", "llamacpp-attention"},
-                    {"prompt-ids", "out", "threads", "lora", "lora-scale", "expert-format"});
+    const Args args(
+        argv, {"rope-freq-bf16", "llamacpp-attention"},
+        {"prompt-ids", "out", "threads", "lora", "lora-scale", "expert-format", "defer-experts"});
     if (args.has("threads")) moe::set_parallel_threads(int(args.get_int("threads", 0)));
     if (args.positional().size() != 1 || !args.has("prompt-ids") || !args.has("out")) {
         throw moe::Error(

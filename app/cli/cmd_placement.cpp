@@ -68,6 +68,9 @@ PlacedRun place_model(const Args& args, std::unique_ptr<moe::Model> model) {
         run.model = std::move(model);
         return run;
     }
+    if (const auto* d = dynamic_cast<const moe::DecoderModel*>(model.get());
+        d && d->deferred_experts > 0)
+        throw moe::Error("--defer-experts runs on the CPU path only so far (use --gpu-budget 0)");
     moe::HybridOptions o;
     o.exact = args.flag("gpu-exact");
     const std::string graphs = args.get_or("cuda-graphs", o.cuda_graphs ? "on" : "off");

@@ -188,6 +188,14 @@ std::unique_ptr<Model> load_model(const std::string& path, const LoadOptions& op
             apply_lora(*model, load_lora_adapter(options.lora_path), options.lora_scale);
         }
         prepare_experts(*model, options.expert_format);
+        if (options.deferred_experts < 0 ||
+            (options.deferred_experts > 0 && model->info().experts_per_token > 0 &&
+             options.deferred_experts >= model->info().experts_per_token)) {
+            throw Error("deferred experts: " + std::to_string(options.deferred_experts) +
+                        " must be at least 0 and below the model's " +
+                        std::to_string(model->info().experts_per_token) + " experts per token");
+        }
+        model->deferred_experts = options.deferred_experts;
         return model;
     }
     std::string names;

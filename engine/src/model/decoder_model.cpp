@@ -29,14 +29,28 @@ void DecoderModel::forward(std::span<const int32_t> tokens, KvCache& cache,
         }
         embed.row_to_f32(id, x.data() + t * hidden);
     }
+    std::vector<float> pending, later;  // deferred expert outputs (expert deferral)
     for (size_t li = 0; li < layers.size(); ++li) {
         const DecoderLayer& L = layers[li];
         L.input_norm.apply(x.data(), T, h.data());
         L.attention->forward(h.data(), T, pos0, cache.layer(li), y.data());
         for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
         L.post_attention_norm.apply(x.data(), T, h.data());
-        L.ffn->forward(h.data(), T, y.data());
+        const auto* moe = dynamic_cast<const MoeBlock*>(L.ffn.get());
+        const bool defer =
+            deferred_experts > 0 && moe && !moe->experts.empty() && li + 1 < layers.size();
+        if (defer) {
+            later.resize(x.size());
+            moe->forward_deferred(h.data(), T, deferred_experts, y.data(), later.data());
+        } else {
+            L.ffn->forward(h.data(), T, y.data());
+        }
         for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
+        if (!pending.empty()) {  // the previous layer's deferred experts join here
+            for (size_t i = 0; i < x.size(); ++i) x[i] += pending[i];
+            pending.clear();
+        }
+        if (defer) pending.swap(later);
     }
     cache.advance(T);
     const int64_t first = all_positions ? 0 : T - 1;

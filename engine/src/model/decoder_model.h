@@ -47,6 +47,11 @@ class DecoderModel : public Model {
     std::vector<DecoderLayer> layers;
     RmsNorm final_norm;
     Linear lm_head;
+    // Expert deferral (KTransformers): in every MoE layer but the last, the `deferred_experts`
+    // lowest-weighted of each token's experts join the residual stream after the next layer
+    // instead of this one, so that a hybrid schedule can run them while the next layer's
+    // attention runs. 0 (default) = exact; changes the model's output when > 0.
+    int64_t deferred_experts = 0;
 
   private:
     ModelInfo info_;

@@ -61,6 +61,9 @@ struct LoadOptions {
     // "int8", "int4", "int4-g64", "int4-g128" (repacked at load into the fused kernels' layout;
     // the source pages are handed back to the OS).
     std::string expert_format = "auto";
+    // Expert deferral: this many of each token's lowest-weighted experts of a MoE layer join the
+    // residual stream one layer later (DecoderModel::deferred_experts). 0 = exact.
+    int64_t deferred_experts = 0;
     // A LoRA adapter to apply (PEFT folder), at this multiplier of its own alpha/r scaling.
     std::string lora_path;
     float lora_scale = 1.0f;

@@ -223,6 +223,45 @@ void MoeBlock::visit_linears(const LinearVisitor& f) {
     if (has_shared_gate) f(shared_gate);
 }
 
+void split_routing(const Routing& r, int64_t deferred, Routing& immediate, Routing& later) {
+    const int64_t k = r.k, d = std::clamp<int64_t>(deferred, 0, r.k);
+    immediate = Routing{r.tokens, k - d, {}, {}};
+    later = Routing{r.tokens, d, {}, {}};
+    std::vector<int64_t> order(static_cast<size_t>(k));
+    for (int64_t t = 0; t < r.tokens; ++t) {
+        const float* w = r.weights.data() + t * k;
+        for (int64_t j = 0; j < k; ++j) order[size_t(j)] = j;
+        // The d lowest weights (ties: the later routing slot) are deferred.
+        std::stable_sort(order.begin(), order.end(),
+                         [&](int64_t a, int64_t b) { return w[a] > w[b]; });
+        std::vector<bool> is_later(static_cast<size_t>(k), false);
+        for (int64_t j = k - d; j < k; ++j) is_later[size_t(order[size_t(j)])] = true;
+        for (int64_t j = 0; j < k; ++j) {
+            Routing& dst = is_later[size_t(j)] ? later : immediate;
+            dst.ids.push_back(r.ids[size_t(t * k + j)]);
+            dst.weights.push_back(w[j]);
+        }
+    }
+}
+
+void MoeBlock::forward_deferred(const float* x, int64_t T, int64_t deferred, float* out,
+                                float* later) const {
+    const Routing routing = route(x, T);
+    Routing now, then;
+    split_routing(routing, deferred, now, then);
+    if (now.k > 0) {
+        run_experts(x, T, now, out);
+    } else {
+        std::fill(out, out + T * hidden, 0.0f);
+    }
+    add_shared(x, T, out);
+    if (then.k > 0) {
+        run_experts(x, T, then, later);
+    } else {
+        std::fill(later, later + T * hidden, 0.0f);
+    }
+}
+
 void MoeBlock::forward(const float* x, int64_t T, float* out) const {
     const Routing routing = route(x, T);
     run_experts(x, T, routing, out);

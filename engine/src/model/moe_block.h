@@ -28,6 +28,11 @@ struct ExpertActivation {
     void apply(const float* gate, const float* up, float* h, int64_t n) const;
 };
 
+// Splits each token's routing into its `k - deferred` best-weighted experts and its `deferred`
+// lowest-weighted ones (each part keeps routing order and the original weights), for expert
+// deferral: the second part's output joins the residual stream one layer later.
+void split_routing(const Routing& r, int64_t deferred, Routing& immediate, Routing& later);
+
 // Reference expert step: out [T, hidden] = sum_j weights[t,j] * expert_{ids[t,j]}(x[t]).
 // Experts whose `skip` entry is true are left out (they run elsewhere, e.g. on the GPU).
 // Tokens are grouped per expert so that each expert's weights are read once per call.
@@ -65,6 +70,10 @@ class MoeBlock : public FeedForward {
     bool adopt_bank(std::shared_ptr<ExpertBank> b, const PackOptions& opt);
 
     Routing route(const float* x, int64_t T) const { return router.route(x, T); }
+    // Expert deferral: out = shared + the `k - deferred` best experts; later = the others
+    // (both [T, hidden], overwritten). deferred = 0 gives forward()'s out and later = 0.
+    void forward_deferred(const float* x, int64_t T, int64_t deferred, float* out,
+                          float* later) const;
     // `skip`: one byte per expert, nonzero = the expert runs elsewhere (the GPU) and adds
     // nothing here; null = every expert runs here.
     void run_experts(const float* x, int64_t T, const Routing& routing, float* out,
