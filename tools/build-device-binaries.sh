@@ -15,7 +15,9 @@ cmake --build "$B" -j"$(nproc)" --target moestudio-cli
 mkdir -p .devbin
 cp "$B/app/cli/moestudio-cli" .devbin/
 cp "$(ldconfig -p | awk '/libpcre2-8.so.0 /{print $NF; exit}')" .devbin/ 2>/dev/null || true
-LIBS=("$B/engine/libmoe_engine.a" -lpthread -static-libstdc++ -static-libgcc)
+cp "$(ldconfig -p | awk '/libsqlite3.so.0 /{print $NF; exit}')" .devbin/ 2>/dev/null || true
+LIBS=("$B/engine/libmoe_engine.a" -L.devbin -l:libsqlite3.so.0 -lpthread -static-libstdc++
+      -static-libgcc)
 CUDA_LIBS=()
 if [ -n "$(find "$B/engine" -name 'basic_kernels.cu.o' -print -quit)" ]; then  # CUDA was built
     # cuBLAS has no static library in the toolkit here: linked dynamically, found on the GPU

@@ -1,0 +1,67 @@
+#include "store/schema.h"
+
+#include "core/error.h"
+
+namespace moe {
+
+const std::vector<std::string>& schema_migrations() {
+    static const std::vector<std::string> steps = {
+        // 0 -> 1: conversations and their message tree (a message's parent is the message it
+        // answers or follows; siblings are alternative branches: edits and regenerations).
+        R"(
+CREATE TABLE conversations (
+    id INTEGER PRIMARY KEY,
+    title TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    settings TEXT NOT NULL DEFAULT '{}',
+    active_leaf INTEGER
+);
+CREATE TABLE messages (
+    id INTEGER PRIMARY KEY,
+    conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    parent_id INTEGER REFERENCES messages(id) ON DELETE CASCADE,
+    role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
+    content TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    meta TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX messages_by_parent ON messages(conversation_id, parent_id);
+)",
+        // 1 -> 2: deletion with undo (deleted_ms), full-text search over message text.
+        R"(
+ALTER TABLE conversations ADD COLUMN deleted_ms INTEGER;
+CREATE VIRTUAL TABLE messages_fts USING fts5(content, content='messages', content_rowid='id');
+INSERT INTO messages_fts(rowid, content) SELECT id, content FROM messages;
+CREATE TRIGGER message_search_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
+END;
+CREATE TRIGGER message_search_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
+END;
+CREATE TRIGGER message_search_update AFTER UPDATE OF content ON messages BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
+    INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
+END;
+)",
+    };
+    return steps;
+}
+
+void migrate(SqliteDb& db) {
+    const int v = db.user_version();
+    if (v > kSchemaVersion) {
+        throw Error(db.path() + ": written by a newer MoE Studio (schema version " +
+                    std::to_string(v) + "; this one knows up to " + std::to_string(kSchemaVersion) +
+                    "). Update MoE Studio to open it.");
+    }
+    const auto& steps = schema_migrations();
+    for (int i = v; i < kSchemaVersion; ++i) {
+        Transaction t(db);
+        db.exec(steps[size_t(i)]);
+        db.set_user_version(i + 1);
+        t.commit();
+    }
+}
+
+}  // namespace moe
