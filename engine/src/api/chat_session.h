@@ -1,0 +1,77 @@
+#pragma once
+// A chat over a loaded model, kept in the conversation store: the turn's user message is
+// committed before generation starts, the prompt is the model's chat template over the
+// conversation's branch (with the conversation's system prompt), the answer streams out as
+// text and is committed when generation ends (also when it was stopped). Sending, editing and
+// regenerating are the three ways a turn starts; the last two add sibling branches.
+//
+// Synchronous and Qt-free; the Engine (engine.h) runs it on its own thread for the GUI.
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/generator.h"
+#include "model/model.h"
+#include "store/conversation_store.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
+
+namespace moe {
+
+struct ChatSettings {
+    SamplingParams sampling;
+    int max_new_tokens = 512;
+};
+
+struct ChatReply {
+    int64_t user_message = 0, assistant_message = 0;
+    std::string text;
+    StopReason reason = StopReason::Length;
+    GenerateStats stats;
+};
+
+// Receives each new piece of the answer's text as it is decoded.
+using TextCallback = std::function<void(const std::string& piece)>;
+
+class ChatSession {
+  public:
+    ChatSession(std::unique_ptr<Model> model, std::unique_ptr<Tokenizer> tokenizer,
+                ChatTemplate chat_template, ConversationStore& store, std::string model_name);
+
+    const ModelInfo& info() const { return model_->info(); }
+    const std::string& model_name() const { return model_name_; }
+
+    // Adds `text` as a user message after the conversation's active leaf and answers it.
+    ChatReply send(int64_t conversation, const std::string& text, const ChatSettings& s,
+                   const TextCallback& on_text = {}, const std::atomic<bool>* cancel = nullptr);
+    // A new answer to the user message that `assistant_message` answered (a sibling branch).
+    ChatReply regenerate(int64_t assistant_message, const ChatSettings& s,
+                         const TextCallback& on_text = {},
+                         const std::atomic<bool>* cancel = nullptr);
+    // `user_message` rewritten as a sibling with `text`, then answered.
+    ChatReply edit(int64_t user_message, const std::string& text, const ChatSettings& s,
+                   const TextCallback& on_text = {}, const std::atomic<bool>* cancel = nullptr);
+
+    // The prompt tokens the last turn had to run (the rest came from the KV cache kept since
+    // the turn before: a conversation that grows re-runs only its new messages).
+    int64_t last_prompt_tokens_run() const { return last_prompt_run_; }
+
+  private:
+    ChatReply answer(int64_t conversation, int64_t user_message, const ChatSettings& s,
+                     const TextCallback& on_text, const std::atomic<bool>* cancel);
+    std::vector<int32_t> prompt_ids(int64_t conversation, int64_t user_message);
+
+    std::unique_ptr<Model> model_;
+    std::unique_ptr<Tokenizer> tokenizer_;
+    ChatTemplate template_;
+    ConversationStore& store_;
+    std::string model_name_;
+    KvCache cache_;
+    std::vector<int32_t> cached_ids_;  // the tokens whose K/V the cache holds
+    int64_t last_prompt_run_ = 0;
+};
+
+}  // namespace moe

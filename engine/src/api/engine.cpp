@@ -1,0 +1,143 @@
+#include "api/engine.h"
+
+#include <filesystem>
+
+#include "core/error.h"
+#include "model/model_tokenizer.h"
+
+namespace moe {
+
+Engine::Engine(std::string store_path) : store_path_(std::move(store_path)) {
+    thread_ = std::thread([this] { loop(); });
+    post([this] { store_ = std::make_unique<ConversationStore>(store_path_); });
+}
+
+Engine::~Engine() {
+    cancel_ = true;
+    {
+        std::lock_guard lock(m_);
+        stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+}
+
+void Engine::post(std::function<void()> job) {
+    {
+        std::lock_guard lock(m_);
+        queue_.push_back(std::move(job));
+    }
+    cv_.notify_all();
+}
+
+void Engine::loop() {
+    for (;;) {
+        std::function<void()> job;
+        {
+            std::unique_lock lock(m_);
+            cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+            if (queue_.empty()) return;  // stop_ and nothing left
+            job = std::move(queue_.front());
+            queue_.pop_front();
+            busy_ = true;
+        }
+        try {
+            job();
+        } catch (...) {
+            // Jobs report their own errors; one that escapes must not end the thread.
+        }
+        {
+            std::lock_guard lock(m_);
+            busy_ = false;
+        }
+        cv_.notify_all();
+    }
+}
+
+void Engine::wait_idle() {
+    std::unique_lock lock(m_);
+    cv_.wait(lock, [&] { return queue_.empty() && !busy_; });
+}
+
+void Engine::load(std::string model_path, LoadOptions options, LoadDone done) {
+    post([this, path = std::move(model_path), options, done = std::move(done)] {
+        try {
+            session_.reset();  // free the old model first: two may not fit
+            auto model = load_model(path, options);
+            auto tokenizer = load_model_tokenizer(path);
+            ChatTemplate tmpl = load_model_chat_template(path);
+            if (!store_) store_ = std::make_unique<ConversationStore>(store_path_);
+            const std::string name = std::filesystem::path(path).filename().string();
+            session_ = std::make_unique<ChatSession>(std::move(model), std::move(tokenizer),
+                                                     std::move(tmpl), *store_, name);
+            if (done) done(session_->info(), "");
+        } catch (const std::exception& e) {
+            session_.reset();
+            if (done) done(std::nullopt, e.what());
+        }
+    });
+}
+
+void Engine::unload(std::function<void()> done) {
+    post([this, done = std::move(done)] {
+        session_.reset();
+        if (done) done();
+    });
+}
+
+void Engine::chat(const std::function<ChatReply(ChatSession&)>& turn, const ReplyDone& done) {
+    if (!session_) {
+        if (done) done(std::nullopt, "no model is loaded");
+        return;
+    }
+    cancel_ = false;
+    try {
+        const ChatReply r = turn(*session_);
+        if (done) done(r, "");
+    } catch (const std::exception& e) {
+        if (done) done(std::nullopt, e.what());
+    }
+}
+
+void Engine::send(int64_t conversation, std::string text, ChatSettings settings,
+                  TextCallback on_text, ReplyDone done) {
+    post([=, this, text = std::move(text), on_text = std::move(on_text), done = std::move(done)] {
+        chat(
+            [&](ChatSession& s) { return s.send(conversation, text, settings, on_text, &cancel_); },
+            done);
+    });
+}
+
+void Engine::regenerate(int64_t assistant_message, ChatSettings settings, TextCallback on_text,
+                        ReplyDone done) {
+    post([=, this, on_text = std::move(on_text), done = std::move(done)] {
+        chat(
+            [&](ChatSession& s) {
+                return s.regenerate(assistant_message, settings, on_text, &cancel_);
+            },
+            done);
+    });
+}
+
+void Engine::edit(int64_t user_message, std::string text, ChatSettings settings,
+                  TextCallback on_text, ReplyDone done) {
+    post([=, this, text = std::move(text), on_text = std::move(on_text), done = std::move(done)] {
+        chat(
+            [&](ChatSession& s) { return s.edit(user_message, text, settings, on_text, &cancel_); },
+            done);
+    });
+}
+
+void Engine::with_store(std::function<void(ConversationStore&)> fn,
+                        std::function<void(const std::string&)> on_error) {
+    post([this, fn = std::move(fn), on_error = std::move(on_error)] {
+        try {
+            if (!store_) store_ = std::make_unique<ConversationStore>(store_path_);
+            fn(*store_);
+        } catch (const std::exception& e) {
+            if (on_error) on_error(e.what());
+        }
+    });
+}
+
+}  // namespace moe

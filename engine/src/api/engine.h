@@ -1,0 +1,71 @@
+#pragma once
+// The narrow API the desktop app and the server use: one engine thread owns the loaded model,
+// its chat session and the conversation store, and runs requests in the order they come.
+// Every call returns at once; its results (streamed text, replies, errors as text a user can
+// act on) come back through callbacks invoked on the engine thread (the GUI forwards them to
+// its own thread with queued signals). cancel() may be called from any thread.
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "api/chat_session.h"
+#include "model/model.h"
+#include "store/conversation_store.h"
+
+namespace moe {
+
+class Engine {
+  public:
+    // Opens (creating) the conversation database at `store_path` on the engine thread.
+    explicit Engine(std::string store_path);
+    // Stops a running generation, finishes the queue, joins the thread.
+    ~Engine();
+    Engine(const Engine&) = delete;
+    Engine& operator=(const Engine&) = delete;
+
+    using LoadDone = std::function<void(const std::optional<ModelInfo>&, const std::string& error)>;
+    using ReplyDone =
+        std::function<void(const std::optional<ChatReply>&, const std::string& error)>;
+
+    // Loads a model (HF folder or GGUF), replacing the one loaded.
+    void load(std::string model_path, LoadOptions options, LoadDone done);
+    void unload(std::function<void()> done = {});
+    void send(int64_t conversation, std::string text, ChatSettings settings, TextCallback on_text,
+              ReplyDone done);
+    void regenerate(int64_t assistant_message, ChatSettings settings, TextCallback on_text,
+                    ReplyDone done);
+    void edit(int64_t user_message, std::string text, ChatSettings settings, TextCallback on_text,
+              ReplyDone done);
+    // Runs `fn` with the store on the engine thread (reads and writes off the caller's thread);
+    // an exception it throws is passed to `on_error` (when given) as text.
+    void with_store(std::function<void(ConversationStore&)> fn,
+                    std::function<void(const std::string&)> on_error = {});
+    // Stops the generation running now (its text so far is kept and stored).
+    void cancel() { cancel_ = true; }
+    // Waits until every request queued so far has run (tests, shutdown).
+    void wait_idle();
+
+  private:
+    void post(std::function<void()> job);
+    void loop();
+    // Runs a chat turn with the session, mapping errors (no model, engine errors) to text.
+    void chat(const std::function<ChatReply(ChatSession&)>& turn, const ReplyDone& done);
+
+    std::string store_path_;
+    std::unique_ptr<ConversationStore> store_;
+    std::unique_ptr<ChatSession> session_;
+    std::atomic<bool> cancel_{false};
+    std::mutex m_;
+    std::condition_variable cv_;
+    std::deque<std::function<void()>> queue_;
+    bool busy_ = false, stop_ = false;
+    std::thread thread_;
+};
+
+}  // namespace moe
