@@ -54,6 +54,9 @@ struct PlacedRun {
     moe::Placement placement;
 };
 PlacedRun place_model(const Args& args, std::unique_ptr<moe::Model> model);
+// --usage-out FILE: writes the expert telemetry the model's routers gathered (JSON; `placement
+// plan --usage FILE` and --gpu-budget with --usage put the most used experts on the GPU).
+void save_expert_usage(const Args& args, const moe::Model& model);
 
 // "1,2,3" -> {1, 2, 3}; throws moe::Error naming the option on malformed input.
 std::vector<int32_t> parse_id_list(const std::string& text, const std::string& option);

@@ -75,7 +75,7 @@ int bench_e2e(const std::vector<std::string>& argv) {
         argv, {"json", "rope-freq-bf16", "llamacpp-attention", "gpu-exact"},
         {"prompt-tokens", "gen-tokens", "repetitions", "threads", "expert-format", "defer-experts",
          "lora", "lora-scale", "gpu-budget", "cpu-experts", "placement", "context", "seed",
-         "prefill-chunk", "stream-experts", "cuda-graphs"});
+         "prefill-chunk", "stream-experts", "cuda-graphs", "usage", "usage-out"});
     if (args.positional().size() != 1) {
         throw moe::Error(
             "usage: moestudio-cli bench e2e MODEL [--prompt-tokens N] [--gen-tokens N] "
@@ -113,6 +113,7 @@ int bench_e2e(const std::vector<std::string>& argv) {
         for (int64_t r = 0; r < reps; ++r) v.push_back(run_tg(*model, tg, rng));
         tests.push_back({"tg" + std::to_string(tg), 0, tg, stat_of(v)});
     }
+    save_expert_usage(args, *model);
     const moe::ModelInfo& info = model->info();
     if (args.flag("json")) {
         nlohmann::json out = nlohmann::json::array();

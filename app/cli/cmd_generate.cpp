@@ -69,7 +69,7 @@ int cmd_generate(const std::vector<std::string>& argv) {
          "top-k",       "min-p",      "seed",           "repetition-penalty", "threads",
          "lora",        "lora-scale", "expert-format",  "defer-experts",      "gpu-budget",
          "cpu-experts", "placement",  "context",        "prefill-chunk",      "stream-experts",
-         "cuda-graphs"});
+         "cuda-graphs", "usage",      "usage-out"});
     if (args.positional().size() != 1 || args.has("prompt") == args.has("prompt-ids")) {
         throw moe::Error(
             "usage: moestudio-cli generate MODEL (--prompt TEXT | --prompt-ids 1,2,3) "
@@ -117,6 +117,7 @@ int cmd_generate(const std::vector<std::string>& argv) {
             return true;
         },
         &g_interrupted);
+    save_expert_usage(args, *model);
     if (args.flag("raw") && tokenizer) {
         // The exact bytes of the generated tokens, even where they are not valid UTF-8 (for
         // byte-for-byte comparisons with other engines).

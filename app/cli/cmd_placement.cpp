@@ -10,6 +10,7 @@
 #include "hybrid/placement.h"
 #include "hybrid/placement_planner.h"
 #include "model/decoder_model.h"
+#include "model/expert_usage.h"
 #include "model/model.h"
 
 namespace moecli {
@@ -18,6 +19,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: moestudio-cli placement plan MODEL [--gpu-budget GiB] [--cpu-experts all|none|auto] "
+    "[--usage USAGE.json] "
     "[--context N] [--out FILE.json] [--json]\n"
     "       moestudio-cli placement show FILE.json [--model MODEL]";
 
@@ -25,6 +27,12 @@ std::unique_ptr<moe::Model> load_for_placement(const std::string& path) {
     moe::LoadOptions o;
     o.expert_format = "reference";  // sizes only: nothing needs repacking
     return moe::load_model(path, o);
+}
+
+const moe::DecoderModel& decoder_of(const moe::Model& m) {
+    if (const auto* d = dynamic_cast<const moe::DecoderModel*>(&m)) return *d;
+    if (const auto* p = dynamic_cast<const moe::PlacedModel*>(&m)) return p->decoder();
+    throw moe::Error("this model type records no expert usage");
 }
 
 moe::DecoderModel& decoder(moe::Model& m) {
@@ -51,9 +59,19 @@ moe::Placement placement_for(const Args& args, moe::Model& model) {
     o.gpu_budget = uint64_t(gib * double(1ull << 30));
     o.cpu_experts = moe::parse_cpu_experts(args.get_or("cpu-experts", "auto"));
     o.context = args.get_int("context", o.context);
+    moe::ExpertUsage usage;
+    if (args.has("usage")) {
+        usage = moe::ExpertUsage::load(*args.get("usage"));
+        o.usage = &usage;
+    }
     const moe::PlanResult r = moe::plan_placement(f, o);
     for (const std::string& n : r.notes) std::fprintf(stderr, "placement: %s\n", n.c_str());
     return r.placement;
+}
+
+void save_expert_usage(const Args& args, const moe::Model& model) {
+    if (!args.has("usage-out")) return;
+    moe::collect_expert_usage(decoder_of(model)).save(*args.get("usage-out"));
 }
 
 PlacedRun place_model(const Args& args, std::unique_ptr<moe::Model> model) {
@@ -89,7 +107,7 @@ int cmd_placement(const std::vector<std::string>& argv) {
     const std::string verb = argv[0];
     const std::vector<std::string> rest(argv.begin() + 1, argv.end());
     if (verb == "plan") {
-        const Args args(rest, {"json"}, {"gpu-budget", "cpu-experts", "context", "out"});
+        const Args args(rest, {"json"}, {"gpu-budget", "cpu-experts", "context", "out", "usage"});
         if (args.positional().size() != 1) throw moe::Error(kUsage);
         auto model = load_for_placement(args.positional()[0]);
         const moe::Placement p = placement_for(args, *model);

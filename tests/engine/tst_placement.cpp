@@ -11,6 +11,7 @@
 #include "hybrid/placement.h"
 #include "hybrid/placement_planner.h"
 #include "model/decoder_model.h"
+#include "model/expert_usage.h"
 #include "model/model.h"
 #include "test_paths.h"
 
@@ -177,6 +178,60 @@ class TestPlacement : public QObject {
         const QString err =
             error_of([] { plan_placement(synthetic(), budget(205, CpuExperts::None)); });
         QVERIFY2(err.contains("need") && err.contains("MiB"), qPrintable(err));
+    }
+
+    // With expert telemetry, the most used experts go first, whatever their layer.
+    void planHottestExpertsFirst() {
+        ExpertUsage u;
+        u.counts.assign(5, {});
+        for (int i = 1; i < 5; ++i) u.counts[size_t(i)].assign(8, 1);
+        u.counts[4][7] = 50;  // hottest
+        u.counts[2][3] = 40;
+        u.counts[1][0] = 30;
+        u.counts[3][5] = 20;
+        PlanOptions o = budget(110 + 3 * 3);  // room for 3 experts
+        o.usage = &u;
+        const PlanResult r = plan_placement(synthetic(), o);
+        QCOMPARE(r.placement.gpu_expert_count(), int64_t(3));
+        QCOMPARE(r.placement.layers[4].experts[7], Device::Gpu);
+        QCOMPARE(r.placement.layers[2].experts[3], Device::Gpu);
+        QCOMPARE(r.placement.layers[1].experts[0], Device::Gpu);
+        QCOMPARE(r.placement.layers[3].experts[5], Device::Cpu);
+        ExpertUsage wrong = u;
+        wrong.counts[2].pop_back();
+        o.usage = &wrong;
+        const QString err = error_of([&] { plan_placement(synthetic(), o); });
+        QVERIFY2(err.contains("layer 2"), qPrintable(err));
+    }
+
+    // The routers count what they route; the counts survive a JSON round trip.
+    void telemetryCountsRoutedExperts() {
+        const std::string dir = (moetest::data_dir() + "/hf-tiny/qwen3_moe-s1").toStdString();
+        auto model = load_model(dir);
+        auto& dm = dynamic_cast<DecoderModel&>(*model);
+        QCOMPARE(collect_expert_usage(dm).total(), uint64_t(0));
+        KvCache cache = model->new_cache();
+        std::vector<float> logits;
+        const std::vector<int32_t> prompt = {1, 2, 3, 4, 5, 6, 7};
+        model->forward(prompt, cache, logits, false);
+        const ExpertUsage u = collect_expert_usage(dm);
+        QCOMPARE(u.counts.size(), dm.layers.size());
+        for (size_t i = 0; i < u.counts.size(); ++i) {
+            uint64_t n = 0;
+            for (uint64_t c : u.counts[i]) n += c;
+            const bool moe_layer = !u.counts[i].empty();
+            QCOMPARE(n, moe_layer ? uint64_t(prompt.size() * model->info().experts_per_token)
+                                  : uint64_t(0));
+        }
+        QTemporaryDir tmp;
+        const std::string file = tmp.filePath("usage.json").toStdString();
+        u.save(file);
+        QCOMPARE(ExpertUsage::load(file).counts, u.counts);
+        reset_expert_usage(dm);
+        QCOMPARE(collect_expert_usage(dm).total(), uint64_t(0));
+        QVERIFY(!error_of([] {
+                     ExpertUsage::from_json(nlohmann::json{{"version", 2}}, "x");
+                 }).isEmpty());
     }
 
     // The footprint of a real checkpoint: expert bytes from its config (bf16 weights).

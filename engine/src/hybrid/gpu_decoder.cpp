@@ -101,6 +101,7 @@ class HybridModel final : public PlacedModel {
     const ModelInfo& info() const override { return cpu_->info(); }
     const Placement& placement() const override { return placement_; }
     uint64_t gpu_weight_bytes() const override { return gpu_bytes_; }
+    const DecoderModel& decoder() const override { return *cpu_; }
 
     KvCache new_cache() const override {
         auto state = std::make_shared<GpuKvState>();

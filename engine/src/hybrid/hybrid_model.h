@@ -15,6 +15,8 @@
 
 namespace moe {
 
+class DecoderModel;
+
 // Large prefill batches: run the CPU-resident experts' share on the CPU, or copy those experts
 // to the GPU for the batch (hybrid/expert_streamer.h); Auto asks the cost model.
 enum class ExpertStreaming { Auto, Never, Always };
@@ -45,6 +47,8 @@ class PlacedModel : public Model {
     virtual void apply_placement(const Placement& p) = 0;
     // Bytes of weights resident on the GPU now.
     virtual uint64_t gpu_weight_bytes() const = 0;
+    // The CPU-side model it runs (routers, expert telemetry, the CPU experts).
+    virtual const DecoderModel& decoder() const = 0;
 };
 
 // Takes over `model` (a DecoderModel from load_model) and uploads what `placement` puts on the

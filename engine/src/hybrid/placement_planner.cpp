@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <tuple>
 
 #include "core/error.h"
 #include "core/memory_info.h"
@@ -126,6 +127,29 @@ PlanResult plan_placement(const ModelFootprint& model, const PlanOptions& o) {
         for (size_t i = 0; i < model.layers.size(); ++i)
             for (auto& d : p.layers[i].experts) d = Device::Gpu;
         take(all_experts);
+        return r;
+    }
+    // Auto with expert telemetry: the most used (layer, expert) pairs first, while they fit.
+    if (o.usage) {
+        const auto& c = o.usage->counts;
+        if (c.size() != model.layers.size())
+            throw Error("expert usage: recorded for " + std::to_string(c.size()) +
+                        " layers, the model has " + std::to_string(model.layers.size()));
+        std::vector<std::tuple<uint64_t, size_t, size_t>> order;  // (count, layer, expert)
+        for (size_t i = 0; i < model.layers.size(); ++i) {
+            if (c[i].size() != model.layers[i].experts.size())
+                throw Error("expert usage: layer " + std::to_string(i) + " lists " +
+                            std::to_string(c[i].size()) + " experts, the model has " +
+                            std::to_string(model.layers[i].experts.size()));
+            for (size_t e = 0; e < c[i].size(); ++e) order.emplace_back(c[i][e], i, e);
+        }
+        std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
+            return std::get<0>(a) > std::get<0>(b);
+        });
+        for (const auto& [count, i, e] : order) {
+            if (!take(model.layers[i].experts[e])) break;
+            p.layers[i].experts[e] = Device::Gpu;
+        }
         return r;
     }
     // Auto: round-robin over MoE layers, expert index by expert index, while they fit — the

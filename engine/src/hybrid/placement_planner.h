@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "hybrid/placement.h"
+#include "model/expert_usage.h"
 
 namespace moe {
 
@@ -42,6 +43,9 @@ struct PlanOptions {
     CpuExperts cpu_experts = CpuExperts::Auto;
     int64_t context = 4096;                  // tokens of KV cache to keep room for
     uint64_t reserve = uint64_t(512) << 20;  // activations, cuBLAS workspace, CUDA graphs
+    // Expert telemetry (model/expert_usage.h): with it, Auto puts the most used experts on the
+    // GPU first, whatever their layer; without it, the same number of experts per layer.
+    const ExpertUsage* usage = nullptr;
 };
 
 struct PlanResult {

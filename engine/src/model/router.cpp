@@ -85,6 +85,8 @@ Routing Router::route_logits(const float* logits, int64_t T) const {
             r.weights[size_t(t * k + j)] = w * cfg.routed_scaling_factor;
         }
     }
+    if (usage_.size() != size_t(E)) usage_.assign(size_t(E), 0);
+    for (const int32_t id : r.ids) ++usage_[size_t(id)];
     return r;
 }
 

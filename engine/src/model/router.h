@@ -37,6 +37,15 @@ class Router {
     Routing route(const float* x, int64_t T) const;
     // The rule alone, on router logits [T, experts] (exposed for tests and telemetry).
     Routing route_logits(const float* logits, int64_t T) const;
+
+    // Expert telemetry: how many times each expert was chosen since the last reset (every
+    // routing through this router counts, whichever device then runs the experts). One model
+    // runs one forward pass at a time, so plain counters suffice.
+    const std::vector<uint64_t>& usage() const { return usage_; }
+    void reset_usage() const { usage_.assign(usage_.size(), 0); }
+
+  private:
+    mutable std::vector<uint64_t> usage_;
 };
 
 }  // namespace moe

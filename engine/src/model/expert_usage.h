@@ -1,0 +1,35 @@
+#pragma once
+// Expert telemetry: how often each routed expert of each layer was chosen, gathered from the
+// routers (Router::usage) over whatever the model ran. The placement planner puts the most
+// used experts on the GPU first; the placement editor shows the counts as a heat map.
+//
+// JSON form: {"version": 1, "model": "<architecture>",
+//             "layers": [[count per expert], ...]} (an empty list for a dense layer).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace moe {
+
+class DecoderModel;
+
+struct ExpertUsage {
+    std::string architecture;
+    std::vector<std::vector<uint64_t>> counts;  // [layer][expert]; empty for dense layers
+
+    uint64_t total() const;
+    nlohmann::json to_json() const;
+    // Throws moe::Error naming `where` and the bad field.
+    static ExpertUsage from_json(const nlohmann::json& j, const std::string& where);
+    // Writes FILE.tmp, then renames it over `path`.
+    void save(const std::string& path) const;
+    static ExpertUsage load(const std::string& path);
+};
+
+// The counts of every MoE layer's router since the last reset.
+ExpertUsage collect_expert_usage(const DecoderModel& model);
+void reset_expert_usage(const DecoderModel& model);
+
+}  // namespace moe
