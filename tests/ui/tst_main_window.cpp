@@ -1,0 +1,124 @@
+// The desktop app's main window, driven like a user would (offscreen platform): the demo
+// model loads, a prompt streams an answer into the view, Stop ends an answer mid-way,
+// Regenerate adds a second branch that the ‹ › switcher walks, and after closing and opening
+// the window again the conversations and branches are back.
+#include <QLabel>
+#include <QListWidget>
+#include <QPlainTextEdit>
+#include <QProcess>
+#include <QPushButton>
+#include <QSettings>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include "chat_view.h"
+#include "main_window.h"
+
+using moeui::ChatView;
+using moeui::MainWindow;
+
+class TestMainWindow : public QObject {
+    Q_OBJECT
+
+    QTemporaryDir tmp_;
+    QString demo_;
+
+    static moeui::MainWindowOptions options(const QTemporaryDir& tmp, const QString& demo) {
+        moeui::MainWindowOptions o;
+        o.store_path = tmp.filePath("conversations.db");
+        o.demo_model = demo;
+        return o;
+    }
+
+    static void type_and_send(MainWindow& w, const QString& text) {
+        auto* input = w.findChild<QPlainTextEdit*>("promptInput");
+        input->setPlainText(text);
+        QTest::mouseClick(w.findChild<QPushButton*>("sendButton"), Qt::LeftButton);
+    }
+
+  private slots:
+    void initTestCase() {
+        const QByteArray cli = qgetenv("MOE_CLI");
+        if (cli.isEmpty()) QSKIP("MOE_CLI is not set (the CLI is not built)");
+        QCoreApplication::setOrganizationName("MoE Studio Tests");
+        QCoreApplication::setApplicationName("tst_main_window");
+        QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope,
+                           tmp_.filePath("settings"));
+        QSettings().clear();
+        demo_ = tmp_.filePath("demo");
+        QProcess p;
+        p.start(QString::fromLocal8Bit(cli), {"make-demo", "--out", demo_});
+        QVERIFY(p.waitForFinished(60000));
+        QCOMPARE(p.exitCode(), 0);
+    }
+
+    void chatStopRegenerateAndRestart() {
+        qint64 conversation = 0;
+        QString first_answer;
+        {
+            MainWindow w(options(tmp_, demo_));
+            w.show();
+            auto* label = w.findChild<QLabel*>("modelLabel");
+            QTRY_VERIFY_WITH_TIMEOUT(label->text().contains("qwen3_moe"), 60000);
+            auto* chat = w.findChild<ChatView*>("chatView");
+            auto* send = w.findChild<QPushButton*>("sendButton");
+            QTRY_VERIFY(send->isEnabled());
+
+            // A prompt: the question shows at once, the answer streams in, stats under it.
+            type_and_send(w, "Once upon a time");
+            QTRY_VERIFY_WITH_TIMEOUT(chat->transcript().contains("Once upon a time"), 10000);
+            QTRY_VERIFY_WITH_TIMEOUT(!w.host().busy() && chat->last_answer() != 0, 60000);
+            QVERIFY(chat->transcript().contains("tok/s"));
+            conversation = w.current_conversation();
+            QVERIFY(conversation != 0);
+            auto* list = w.findChild<QListWidget*>("conversationList");
+            QTRY_COMPARE(list->count(), 1);
+            QTRY_COMPARE(list->item(0)->text(), QString("Once upon a time"));
+            first_answer = chat->messages().last().content;
+
+            // Stop mid-answer: a long answer is cut, what was said is kept.
+            moe::ChatSettings long_answer;
+            long_answer.max_new_tokens = 100000;
+            w.host().set_chat_settings(long_answer);
+            type_and_send(w, "Tell me everything");
+            QTRY_VERIFY_WITH_TIMEOUT(w.host().busy(), 10000);
+            QTRY_VERIFY_WITH_TIMEOUT(w.findChild<QPushButton*>("stopButton")->isEnabled(), 10000);
+            QTest::qWait(200);
+            QTest::mouseClick(w.findChild<QPushButton*>("stopButton"), Qt::LeftButton);
+            QTRY_VERIFY_WITH_TIMEOUT(!w.host().busy(), 30000);
+            QTRY_VERIFY(chat->messages().size() == 4);
+            QVERIFY(chat->messages().last().stats.contains("stopped") ||
+                    chat->messages().last().stats.contains("tokens"));
+
+            // Regenerate: a second answer, shown as branch 2/2; ‹ goes back to 1/2.
+            moe::ChatSettings short_answer;
+            short_answer.max_new_tokens = 8;
+            w.host().set_chat_settings(short_answer);
+            QTRY_VERIFY(w.findChild<QPushButton*>("regenerateButton")->isEnabled());
+            QTest::mouseClick(w.findChild<QPushButton*>("regenerateButton"), Qt::LeftButton);
+            QTRY_VERIFY_WITH_TIMEOUT(!w.host().busy() && chat->messages().size() == 4 &&
+                                         chat->messages().last().sibling_count == 2,
+                                     30000);
+            QCOMPARE(chat->messages().last().sibling_index, 1);
+            emit chat->branchRequested(chat->messages().last().id, -1);
+            QTRY_COMPARE(chat->messages().last().sibling_index, 0);
+            w.close();
+        }
+        // Open the window again: the conversation, its branch and the model are back.
+        MainWindow w(options(tmp_, demo_));
+        w.show();
+        auto* list = w.findChild<QListWidget*>("conversationList");
+        QTRY_COMPARE(list->count(), 1);
+        list->setCurrentRow(0);
+        auto* chat = w.findChild<ChatView*>("chatView");
+        QTRY_VERIFY(chat->messages().size() == 4);
+        QCOMPARE(chat->messages().front().content, QString("Once upon a time"));
+        QCOMPARE(chat->messages()[1].content, first_answer);
+        QCOMPARE(chat->messages().last().sibling_count, 2);
+        QTRY_VERIFY_WITH_TIMEOUT(w.findChild<QLabel*>("modelLabel")->text().contains("qwen3_moe"),
+                                 60000);
+    }
+};
+
+QTEST_MAIN(TestMainWindow)
+#include "tst_main_window.moc"

@@ -1,0 +1,215 @@
+#include "engine_host.h"
+
+#include <QFileInfo>
+#include <QMetaObject>
+#include <QPointer>
+#include <nlohmann/json.hpp>
+
+namespace moeui {
+
+namespace {
+
+QString stats_line(const std::string& meta_json) {
+    const auto m = nlohmann::json::parse(meta_json, nullptr, false);
+    if (!m.is_object() || !m.contains("generated_tokens")) return {};
+    QString s = QString("%1 tokens · %2 tok/s · first token %3 ms")
+                    .arg(m.value("generated_tokens", 0))
+                    .arg(m.value("generate_tps", 0.0), 0, 'f', 1)
+                    .arg(m.value("ttft_ms", 0.0), 0, 'f', 0);
+    if (m.value("stop", std::string()) == "cancelled") s += " · stopped";
+    return s;
+}
+
+QString summary_of(const moe::ModelInfo& i, const QString& path) {
+    QString s = QString("%1 · %2 · %3 layers")
+                    .arg(QFileInfo(path).fileName(), QString::fromStdString(i.architecture))
+                    .arg(i.layers);
+    if (i.experts > 0)
+        s += QString(" · %1 experts, top-%2 · experts on the CPU as %3")
+                 .arg(i.experts)
+                 .arg(i.experts_per_token)
+                 .arg(QString::fromStdString(i.expert_format));
+    return s;
+}
+
+}  // namespace
+
+EngineHost::EngineHost(const QString& store_path, QObject* parent)
+    : QObject(parent), engine_(std::make_unique<moe::Engine>(store_path.toStdString())) {}
+
+EngineHost::~EngineHost() {
+    engine_.reset();  // joins the engine thread before the signals' receivers go
+}
+
+template <class F>
+void EngineHost::to_gui(F&& fn) {
+    QPointer<EngineHost> self(this);
+    QMetaObject::invokeMethod(
+        this,
+        [self, fn = std::forward<F>(fn)]() mutable {
+            if (self) fn();
+        },
+        Qt::QueuedConnection);
+}
+
+void EngineHost::set_busy(bool b) {
+    if (busy_ == b) return;
+    busy_ = b;
+    emit busyChanged(b);
+}
+
+void EngineHost::loadModel(const QString& path) {
+    set_busy(true);
+    emit modelLoading(path);
+    engine_->load(path.toStdString(), {}, [this, path](const auto& info, const std::string& e) {
+        const QString summary = info ? summary_of(*info, path) : QString();
+        const QString err = QString::fromStdString(e);
+        to_gui([this, summary, err] {
+            set_busy(false);
+            model_loaded_ = err.isEmpty();
+            if (err.isEmpty()) {
+                emit modelLoaded(summary);
+            } else {
+                emit errorOccurred(err);
+            }
+        });
+    });
+}
+
+void EngineHost::refreshConversations() {
+    engine_->with_store([this](moe::ConversationStore& st) {
+        QList<ConversationRow> rows;
+        for (const auto& c : st.list()) rows.push_back({c.id, QString::fromStdString(c.title)});
+        to_gui([this, rows] { emit conversationsChanged(rows); });
+    });
+}
+
+void EngineHost::newConversation() {
+    engine_->with_store([this](moe::ConversationStore& st) {
+        const int64_t id = st.create_conversation("New chat");
+        to_gui([this, id] { emit conversationCreated(id); });
+    });
+    refreshConversations();
+}
+
+void EngineHost::openConversation(qint64 conversation) {
+    engine_->with_store(
+        [this, conversation](moe::ConversationStore& st) {
+            QList<MessageRow> rows;
+            for (const auto& m : st.active_path(conversation)) {
+                const auto sib = st.siblings(m.id);
+                const auto at = std::find(sib.begin(), sib.end(), m.id) - sib.begin();
+                rows.push_back({m.id, QString::fromStdString(m.role),
+                                QString::fromStdString(m.content),
+                                m.role == "assistant" ? stats_line(m.meta) : QString(), int(at),
+                                int(sib.size())});
+            }
+            to_gui([this, conversation, rows] { emit pathChanged(conversation, rows); });
+        },
+        [this](const std::string& e) {
+            to_gui([this, e] { emit errorOccurred(QString::fromStdString(e)); });
+        });
+}
+
+void EngineHost::start_turn(qint64 conversation) {
+    set_busy(true);
+    emit generationStarted(conversation);
+}
+
+moe::TextCallback EngineHost::text_callback(qint64 conversation) {
+    return [this, conversation](const std::string& piece) {
+        const QString p = QString::fromStdString(piece);
+        to_gui([this, conversation, p] { emit textStreamed(conversation, p); });
+    };
+}
+
+moe::Engine::ReplyDone EngineHost::reply_done(qint64 conversation) {
+    return [this, conversation](const auto& reply, const std::string& e) {
+        const QString err = QString::fromStdString(e);
+        to_gui([this, conversation, err] {
+            set_busy(false);
+            if (!err.isEmpty()) emit errorOccurred(err);
+            emit generationFinished(conversation);
+        });
+        (void)reply;
+        openConversation(conversation);
+        refreshConversations();
+    };
+}
+
+void EngineHost::send(qint64 conversation, const QString& text) {
+    start_turn(conversation);
+    // The first message names the conversation.
+    const std::string title = text.left(48).simplified().toStdString();
+    engine_->with_store([conversation, title](moe::ConversationStore& st) {
+        const auto c = st.conversation(conversation);
+        if (c && !c->active_leaf && c->title == "New chat") st.rename(conversation, title);
+    });
+    engine_->send(conversation, text.toStdString(), settings_, text_callback(conversation),
+                  reply_done(conversation));
+    openConversation(conversation);  // shows the question while the answer is computed
+}
+
+void EngineHost::regenerate(qint64 assistant_message) {
+    engine_->with_store([this, assistant_message](moe::ConversationStore& st) {
+        const auto m = st.message(assistant_message);
+        if (!m) return;
+        const qint64 conv = m->conversation_id;
+        to_gui([this, conv, assistant_message] {
+            start_turn(conv);
+            engine_->regenerate(assistant_message, settings_, text_callback(conv),
+                                reply_done(conv));
+        });
+    });
+}
+
+void EngineHost::edit(qint64 user_message, const QString& text) {
+    engine_->with_store([this, user_message, text](moe::ConversationStore& st) {
+        const auto m = st.message(user_message);
+        if (!m) return;
+        const qint64 conv = m->conversation_id;
+        to_gui([this, conv, user_message, text] {
+            start_turn(conv);
+            engine_->edit(user_message, text.toStdString(), settings_, text_callback(conv),
+                          reply_done(conv));
+        });
+    });
+}
+
+void EngineHost::stop() {
+    engine_->cancel();
+}
+
+void EngineHost::switchBranch(qint64 message, int delta) {
+    engine_->with_store([this, message, delta](moe::ConversationStore& st) {
+        const auto m = st.message(message);
+        if (!m) return;
+        const auto sib = st.siblings(message);
+        const auto at = std::find(sib.begin(), sib.end(), message) - sib.begin() + delta;
+        if (at < 0 || at >= std::ptrdiff_t(sib.size())) return;
+        st.set_active_leaf(m->conversation_id, st.newest_leaf(sib[size_t(at)]));
+        const qint64 conv = m->conversation_id;
+        to_gui([this, conv] { openConversation(conv); });
+    });
+}
+
+void EngineHost::renameConversation(qint64 conversation, const QString& title) {
+    engine_->with_store([conversation, t = title.toStdString()](moe::ConversationStore& st) {
+        st.rename(conversation, t);
+    });
+    refreshConversations();
+}
+
+void EngineHost::deleteConversation(qint64 conversation) {
+    engine_->with_store(
+        [conversation](moe::ConversationStore& st) { st.delete_conversation(conversation); });
+    refreshConversations();
+}
+
+void EngineHost::undoDelete(qint64 conversation) {
+    engine_->with_store(
+        [conversation](moe::ConversationStore& st) { st.undo_delete(conversation); });
+    refreshConversations();
+}
+
+}  // namespace moeui

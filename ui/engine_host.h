@@ -1,0 +1,78 @@
+#pragma once
+// The desktop app's side of the engine: owns the moe::Engine (its own thread) and turns its
+// callbacks into Qt signals delivered on the GUI thread. Every method returns at once; the UI
+// never waits for the engine, the disk or the model.
+#include <QList>
+#include <QObject>
+#include <QString>
+#include <memory>
+
+#include "api/engine.h"
+
+namespace moeui {
+
+struct MessageRow {
+    qint64 id = 0;
+    QString role, content;
+    QString stats;  // for answers: "12 tokens · 45.1 tok/s · first token 80 ms"
+    int sibling_index = 0, sibling_count = 1;
+};
+
+struct ConversationRow {
+    qint64 id = 0;
+    QString title;
+};
+
+class EngineHost : public QObject {
+    Q_OBJECT
+
+  public:
+    explicit EngineHost(const QString& store_path, QObject* parent = nullptr);
+    ~EngineHost() override;
+
+    bool busy() const { return busy_; }
+    bool model_loaded() const { return model_loaded_; }
+    void set_chat_settings(const moe::ChatSettings& s) { settings_ = s; }
+
+  public slots:
+    void loadModel(const QString& path);
+    void refreshConversations();
+    void newConversation();
+    void openConversation(qint64 conversation);
+    void send(qint64 conversation, const QString& text);
+    void regenerate(qint64 assistant_message);
+    void edit(qint64 user_message, const QString& text);
+    void stop();
+    // Shows the previous (delta -1) or next (+1) sibling branch of `message`.
+    void switchBranch(qint64 message, int delta);
+    void renameConversation(qint64 conversation, const QString& title);
+    void deleteConversation(qint64 conversation);
+    void undoDelete(qint64 conversation);
+
+  signals:
+    void modelLoading(const QString& path);
+    void modelLoaded(const QString& summary);
+    void errorOccurred(const QString& message);
+    void conversationsChanged(const QList<moeui::ConversationRow>& rows);
+    void conversationCreated(qint64 conversation);
+    void pathChanged(qint64 conversation, const QList<moeui::MessageRow>& messages);
+    void generationStarted(qint64 conversation);
+    void textStreamed(qint64 conversation, const QString& piece);
+    void generationFinished(qint64 conversation);
+    void busyChanged(bool busy);
+
+  private:
+    // Runs `fn` on the GUI thread (from an engine callback).
+    template <class F>
+    void to_gui(F&& fn);
+    void start_turn(qint64 conversation);
+    moe::Engine::ReplyDone reply_done(qint64 conversation);
+    moe::TextCallback text_callback(qint64 conversation);
+    void set_busy(bool b);
+
+    std::unique_ptr<moe::Engine> engine_;
+    moe::ChatSettings settings_;
+    bool busy_ = false, model_loaded_ = false;
+};
+
+}  // namespace moeui

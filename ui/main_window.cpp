@@ -1,0 +1,239 @@
+#include "main_window.h"
+
+#include <QAction>
+#include <QCloseEvent>
+#include <QFileDialog>
+#include <QHBoxLayout>
+#include <QInputDialog>
+#include <QKeySequence>
+#include <QLabel>
+#include <QListWidget>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QPlainTextEdit>
+#include <QPushButton>
+#include <QSettings>
+#include <QShortcut>
+#include <QSplitter>
+#include <QStatusBar>
+#include <QVBoxLayout>
+
+#include "chat_view.h"
+
+namespace moeui {
+
+MainWindow::MainWindow(const MainWindowOptions& options, QWidget* parent)
+    : QMainWindow(parent), options_(options) {
+    setObjectName("mainWindow");
+    setWindowTitle(tr("MoE Studio"));
+    host_ = new EngineHost(options.store_path, this);
+    build_ui();
+    build_menus();
+
+    connect(host_, &EngineHost::conversationsChanged, this,
+            [this](const QList<ConversationRow>& rows) {
+                conversations_->blockSignals(true);
+                conversations_->clear();
+                for (const auto& r : rows) {
+                    auto* item = new QListWidgetItem(r.title, conversations_);
+                    item->setData(Qt::UserRole, r.id);
+                    if (r.id == current_) conversations_->setCurrentItem(item);
+                }
+                conversations_->blockSignals(false);
+            });
+    connect(host_, &EngineHost::conversationCreated, this, &MainWindow::select_conversation);
+    connect(host_, &EngineHost::pathChanged, this,
+            [this](qint64 conv, const QList<MessageRow>& rows) {
+                if (conv != current_) return;
+                chat_->set_messages(rows);
+                if (host_->busy()) chat_->begin_answer();
+                update_buttons();
+            });
+    connect(host_, &EngineHost::generationStarted, this, [this](qint64 conv) {
+        if (conv == current_) chat_->begin_answer();
+        update_buttons();
+    });
+    connect(host_, &EngineHost::textStreamed, this, [this](qint64 conv, const QString& piece) {
+        if (conv == current_) chat_->append_piece(piece);
+    });
+    connect(host_, &EngineHost::busyChanged, this, [this] { update_buttons(); });
+    connect(host_, &EngineHost::modelLoading, this,
+            [this](const QString& path) { model_label_->setText(tr("Loading %1 ...").arg(path)); });
+    connect(host_, &EngineHost::modelLoaded, this, [this](const QString& summary) {
+        model_label_->setText(summary);
+        update_buttons();
+    });
+    connect(host_, &EngineHost::errorOccurred, this, [this](const QString& message) {
+        statusBar()->showMessage(message, 15000);
+        if (!host_->model_loaded()) model_label_->setText(tr("No model loaded"));
+    });
+    connect(chat_, &ChatView::branchRequested, host_, &EngineHost::switchBranch);
+
+    QSettings settings;
+    restoreGeometry(settings.value("window/geometry").toByteArray());
+    splitter_->restoreState(settings.value("window/splitter").toByteArray());
+    host_->refreshConversations();
+    const QString last = settings.value("model/last").toString();
+    if (!last.isEmpty()) {
+        openModel(last);
+    } else if (!options_.demo_model.isEmpty()) {
+        openModel(options_.demo_model);
+    }
+    update_buttons();
+}
+
+MainWindow::~MainWindow() = default;
+
+void MainWindow::build_ui() {
+    splitter_ = new QSplitter(this);
+    auto* left = new QWidget(splitter_);
+    auto* lv = new QVBoxLayout(left);
+    auto* new_chat = new QPushButton(tr("New chat"), left);
+    new_chat->setObjectName("newChatButton");
+    conversations_ = new QListWidget(left);
+    conversations_->setObjectName("conversationList");
+    lv->addWidget(new_chat);
+    lv->addWidget(conversations_);
+    connect(new_chat, &QPushButton::clicked, this, &MainWindow::newChat);
+    connect(conversations_, &QListWidget::currentItemChanged, this, [this](QListWidgetItem* item) {
+        if (item) select_conversation(item->data(Qt::UserRole).toLongLong());
+    });
+
+    auto* right = new QWidget(splitter_);
+    auto* rv = new QVBoxLayout(right);
+    chat_ = new ChatView(right);
+    input_ = new QPlainTextEdit(right);
+    input_->setObjectName("promptInput");
+    input_->setPlaceholderText(tr("Message the model (Ctrl+Enter to send)"));
+    input_->setMaximumHeight(120);
+    auto* buttons = new QHBoxLayout;
+    send_ = new QPushButton(tr("Send"), right);
+    send_->setObjectName("sendButton");
+    stop_ = new QPushButton(tr("Stop"), right);
+    stop_->setObjectName("stopButton");
+    regenerate_ = new QPushButton(tr("Regenerate"), right);
+    regenerate_->setObjectName("regenerateButton");
+    buttons->addStretch();
+    buttons->addWidget(regenerate_);
+    buttons->addWidget(stop_);
+    buttons->addWidget(send_);
+    rv->addWidget(chat_, 1);
+    rv->addWidget(input_);
+    rv->addLayout(buttons);
+    connect(send_, &QPushButton::clicked, this, &MainWindow::sendInput);
+    connect(stop_, &QPushButton::clicked, this, &MainWindow::stopGeneration);
+    connect(regenerate_, &QPushButton::clicked, this, &MainWindow::regenerateLast);
+
+    splitter_->addWidget(left);
+    splitter_->addWidget(right);
+    splitter_->setStretchFactor(1, 1);
+    setCentralWidget(splitter_);
+    model_label_ = new QLabel(tr("No model loaded"), this);
+    model_label_->setObjectName("modelLabel");
+    statusBar()->addPermanentWidget(model_label_);
+    resize(1100, 720);
+
+    auto* send_key = new QShortcut(QKeySequence(Qt::CTRL | Qt::Key_Return), this);
+    connect(send_key, &QShortcut::activated, this, &MainWindow::sendInput);
+    auto* stop_key = new QShortcut(QKeySequence(Qt::Key_Escape), this);
+    connect(stop_key, &QShortcut::activated, this, &MainWindow::stopGeneration);
+}
+
+void MainWindow::build_menus() {
+    QMenu* file = menuBar()->addMenu(tr("&File"));
+    file->addAction(tr("Open GGUF model..."), this, [this] {
+        const QString f =
+            QFileDialog::getOpenFileName(this, tr("Open model"), {}, tr("GGUF models (*.gguf)"));
+        if (!f.isEmpty()) openModel(f);
+    });
+    file->addAction(tr("Open model folder..."), this, [this] {
+        const QString d = QFileDialog::getExistingDirectory(this, tr("Hugging Face model folder"));
+        if (!d.isEmpty()) openModel(d);
+    });
+    if (!options_.demo_model.isEmpty())
+        file->addAction(tr("Load the demo model"), this,
+                        [this] { openModel(options_.demo_model); });
+    file->addSeparator();
+    file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
+
+    QMenu* chat = menuBar()->addMenu(tr("&Chat"));
+    chat->addAction(tr("&New chat"), QKeySequence::New, this, &MainWindow::newChat);
+    chat->addAction(tr("&Rename..."), this, [this] {
+        if (!current_) return;
+        bool ok = false;
+        const QString t =
+            QInputDialog::getText(this, tr("Rename chat"), tr("Title"), QLineEdit::Normal, {}, &ok);
+        if (ok && !t.trimmed().isEmpty()) host_->renameConversation(current_, t.trimmed());
+    });
+    chat->addAction(tr("&Delete"), QKeySequence::Delete, this, [this] {
+        if (!current_) return;
+        deleted_ = current_;
+        host_->deleteConversation(current_);
+        current_ = 0;
+        chat_->set_messages({});
+        statusBar()->showMessage(tr("Chat deleted — Ctrl+Z brings it back"), 10000);
+        update_buttons();
+    });
+    chat->addAction(tr("&Undo delete"), QKeySequence::Undo, this, [this] {
+        if (!deleted_) return;
+        host_->undoDelete(deleted_);
+        select_conversation(deleted_);
+        deleted_ = 0;
+    });
+}
+
+void MainWindow::openModel(const QString& path) {
+    QSettings().setValue("model/last", path);
+    host_->loadModel(path);
+}
+
+void MainWindow::newChat() {
+    host_->newConversation();
+}
+
+void MainWindow::select_conversation(qint64 id) {
+    current_ = id;
+    host_->openConversation(id);
+    host_->refreshConversations();
+    update_buttons();
+}
+
+void MainWindow::sendInput() {
+    const QString text = input_->toPlainText().trimmed();
+    if (text.isEmpty() || host_->busy() || !host_->model_loaded()) return;
+    if (!current_) {  // the first message opens a chat
+        connect(
+            host_, &EngineHost::conversationCreated, this,
+            [this, text](qint64 id) { host_->send(id, text); }, Qt::SingleShotConnection);
+        host_->newConversation();
+    } else {
+        host_->send(current_, text);
+    }
+    input_->clear();
+}
+
+void MainWindow::stopGeneration() {
+    host_->stop();
+}
+
+void MainWindow::regenerateLast() {
+    const qint64 answer = chat_->last_answer();
+    if (answer && !host_->busy()) host_->regenerate(answer);
+}
+
+void MainWindow::update_buttons() {
+    const bool busy = host_->busy();
+    send_->setEnabled(!busy && host_->model_loaded());
+    stop_->setEnabled(busy);
+    regenerate_->setEnabled(!busy && host_->model_loaded() && chat_->last_answer() != 0);
+}
+
+void MainWindow::closeEvent(QCloseEvent* e) {
+    QSettings settings;
+    settings.setValue("window/geometry", saveGeometry());
+    settings.setValue("window/splitter", splitter_->saveState());
+    host_->stop();
+    QMainWindow::closeEvent(e);
+}
+
+}  // namespace moeui

@@ -1,0 +1,63 @@
+#pragma once
+// The main window: conversations on the left, the chat on the right (transcript, input, send /
+// stop / regenerate), the loaded model and the engine's state in the status bar. Everything it
+// asks of the engine goes through EngineHost and comes back as signals.
+#include <QMainWindow>
+#include <QString>
+
+#include "engine_host.h"
+
+class QLabel;
+class QListWidget;
+class QPlainTextEdit;
+class QPushButton;
+class QSplitter;
+
+namespace moeui {
+
+class ChatView;
+
+struct MainWindowOptions {
+    QString store_path;  // the conversation database
+    QString demo_model;  // the built-in demo model's folder ("" = none)
+};
+
+class MainWindow : public QMainWindow {
+    Q_OBJECT
+
+  public:
+    explicit MainWindow(const MainWindowOptions& options, QWidget* parent = nullptr);
+    ~MainWindow() override;
+
+    EngineHost& host() { return *host_; }
+    qint64 current_conversation() const { return current_; }
+
+  public slots:
+    void openModel(const QString& path);
+    void newChat();
+    void sendInput();
+    void stopGeneration();
+    void regenerateLast();
+
+  protected:
+    void closeEvent(QCloseEvent* e) override;
+
+  private:
+    void build_ui();
+    void build_menus();
+    void select_conversation(qint64 id);
+    void update_buttons();
+
+    MainWindowOptions options_;
+    EngineHost* host_ = nullptr;
+    QListWidget* conversations_ = nullptr;
+    ChatView* chat_ = nullptr;
+    QPlainTextEdit* input_ = nullptr;
+    QPushButton *send_ = nullptr, *stop_ = nullptr, *regenerate_ = nullptr;
+    QLabel* model_label_ = nullptr;
+    QSplitter* splitter_ = nullptr;
+    qint64 current_ = 0;
+    qint64 deleted_ = 0;  // the last deleted conversation (Undo)
+};
+
+}  // namespace moeui
