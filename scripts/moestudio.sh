@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Builds MoE Studio (what the demo needs) and generates text with a model.
+# Builds MoE Studio and runs it: the desktop app when a display is available (and Qt Widgets
+# were found), else `moestudio-cli generate` in the terminal.
 #   ./scripts/moestudio.sh                       # the built-in demo model
-#   ./scripts/moestudio.sh /path/to/hf-model     # a Hugging Face model folder
-#   ./scripts/moestudio.sh MODEL --greedy --max-new-tokens 128   # extra CLI args
+#   ./scripts/moestudio.sh /path/to/hf-model     # a Hugging Face model folder (or a .gguf)
+#   ./scripts/moestudio.sh MODEL --greedy --max-new-tokens 128   # extra CLI args (terminal)
 # Extra arguments go to `moestudio-cli generate` after the defaults, so they
-# can override them (the last occurrence of an option wins).
+# can override them (the last occurrence of an option wins). MOE_CLI_ONLY=1: the terminal
+# even with a display.
 # Environment: MOE_BUILD_DIR (default: build, the `default` preset's),
 #              MOE_JOBS (default: nproc), MOE_SKIP_DEPS=1 to skip install-deps.sh.
 set -euo pipefail
@@ -38,8 +40,16 @@ if [[ ! -f "$BUILD_DIR/CMakeCache.txt" ]]; then
     cmake "${configure_args[@]}"
 fi
 
-# Build only the CLI, plus the target that writes the demo model when it is asked for.
+# Build only the CLI (and the desktop app when there is a display to show it on), plus the
+# target that writes the demo model when it is asked for.
 targets=(moestudio-cli)
+GUI=$BUILD_DIR/app/gui/moestudio
+want_gui=0
+if [[ "${MOE_CLI_ONLY:-0}" != 1 && -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]] &&
+   cmake --build "$BUILD_DIR" --target help 2>/dev/null | grep -q "^moestudio:"; then
+    want_gui=1
+    targets+=(moestudio)
+fi
 if [[ "$MODEL" == "$DEMO_MODEL" ]]; then
     available=$(cmake --build "$BUILD_DIR" --target help 2>/dev/null || true)
     for t in demo-model demo_model moe_demo_model; do
@@ -58,4 +68,7 @@ if [[ "$MODEL" == "$DEMO_MODEL" && ! -e "$DEMO_MODEL" ]]; then
     fi
 fi
 
+if [[ $want_gui == 1 ]]; then
+    if [[ "$MODEL" == "$DEMO_MODEL" ]]; then exec "$GUI"; else exec "$GUI" "$MODEL"; fi
+fi
 exec "$CLI" generate "$MODEL" --prompt "Once upon a time" --max-new-tokens 64 "$@"

@@ -3,6 +3,7 @@
 #include <QAction>
 #include <QCloseEvent>
 #include <QFileDialog>
+#include <QFileInfo>
 #include <QHBoxLayout>
 #include <QInputDialog>
 #include <QKeySequence>
@@ -60,7 +61,13 @@ MainWindow::MainWindow(const MainWindowOptions& options, QWidget* parent)
     connect(host_, &EngineHost::modelLoading, this,
             [this](const QString& path) { model_label_->setText(tr("Loading %1 ...").arg(path)); });
     connect(host_, &EngineHost::modelLoaded, this, [this](const QString& summary) {
-        model_label_->setText(summary);
+        const bool demo = !options_.demo_model.isEmpty() &&
+                          QFileInfo(loading_).canonicalFilePath() ==
+                              QFileInfo(options_.demo_model).canonicalFilePath();
+        model_label_->setText(demo ? tr("Built-in demo model (random weights: its text is "
+                                        "noise) · %1")
+                                         .arg(summary)
+                                   : summary);
         update_buttons();
     });
     connect(host_, &EngineHost::errorOccurred, this, [this](const QString& message) {
@@ -92,6 +99,8 @@ void MainWindow::build_ui() {
     new_chat->setObjectName("newChatButton");
     conversations_ = new QListWidget(left);
     conversations_->setObjectName("conversationList");
+    conversations_->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+    conversations_->setTextElideMode(Qt::ElideRight);
     lv->addWidget(new_chat);
     lv->addWidget(conversations_);
     connect(new_chat, &QPushButton::clicked, this, &MainWindow::newChat);
@@ -183,7 +192,8 @@ void MainWindow::build_menus() {
 }
 
 void MainWindow::openModel(const QString& path) {
-    QSettings().setValue("model/last", path);
+    loading_ = path;
+    QSettings().setValue("model/last", QFileInfo(path).absoluteFilePath());
     host_->loadModel(path);
 }
 

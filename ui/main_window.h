@@ -58,6 +58,7 @@ class MainWindow : public QMainWindow {
     QSplitter* splitter_ = nullptr;
     qint64 current_ = 0;
     qint64 deleted_ = 0;  // the last deleted conversation (Undo)
+    QString loading_;     // the model asked for last
 };
 
 }  // namespace moeui

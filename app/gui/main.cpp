@@ -1,9 +1,18 @@
 // moestudio: the desktop app. The conversations live in the user's data folder; the built-in
 // demo model (installed beside the app, or the build's) is loaded on the first start.
+//   moestudio [MODEL] [--theme light|dark]
+//   moestudio --screenshot FILE.png --prompt TEXT [--theme dark]   (docs: answers TEXT with the
+//       loaded model, saves the window, quits)
 #include <QApplication>
+#include <QCommandLineParser>
 #include <QDir>
 #include <QFileInfo>
+#include <QPalette>
+#include <QPlainTextEdit>
+#include <QPushButton>
 #include <QStandardPaths>
+#include <QStyleFactory>
+#include <QTimer>
 
 #include "main_window.h"
 
@@ -19,19 +28,67 @@ QString find_demo_model() {
     return {};
 }
 
+void apply_theme(const QString& theme) {
+    QApplication::setStyle(QStyleFactory::create("Fusion"));
+    if (theme != "dark") return;
+    QPalette p;
+    const QColor base(37, 37, 38), window(45, 45, 48), text(220, 220, 220), accent(0, 122, 204);
+    p.setColor(QPalette::Window, window);
+    p.setColor(QPalette::WindowText, text);
+    p.setColor(QPalette::Base, base);
+    p.setColor(QPalette::AlternateBase, window);
+    p.setColor(QPalette::Text, text);
+    p.setColor(QPalette::Button, window);
+    p.setColor(QPalette::ButtonText, text);
+    p.setColor(QPalette::Highlight, accent);
+    p.setColor(QPalette::HighlightedText, Qt::white);
+    p.setColor(QPalette::Link, QColor(86, 156, 214));
+    p.setColor(QPalette::PlaceholderText, QColor(140, 140, 140));
+    p.setColor(QPalette::Disabled, QPalette::ButtonText, QColor(120, 120, 120));
+    QApplication::setPalette(p);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     QApplication app(argc, argv);
     QApplication::setOrganizationName("MoE Studio");
     QApplication::setApplicationName("MoE Studio");
-    const QString data = QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
+    QCommandLineParser cli;
+    cli.addHelpOption();
+    cli.addPositionalArgument("model", "A GGUF file or Hugging Face model folder to load.");
+    cli.addOption({"theme", "light or dark.", "theme", "light"});
+    cli.addOption({"screenshot", "Answer --prompt, save the window as FILE, quit.", "file"});
+    cli.addOption({"prompt", "The prompt for --screenshot.", "text"});
+    cli.addOption(
+        {"data", "Folder for the conversations (default: the user's data folder).", "dir"});
+    cli.process(app);
+    apply_theme(cli.value("theme"));
+
+    const QString data = cli.isSet("data")
+                             ? cli.value("data")
+                             : QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
     QDir().mkpath(data);
     moeui::MainWindowOptions o;
     o.store_path = data + "/conversations.db";
     o.demo_model = find_demo_model();
     moeui::MainWindow w(o);
     w.show();
-    if (argc > 1) w.openModel(QString::fromLocal8Bit(argv[1]));
+    if (!cli.positionalArguments().isEmpty()) w.openModel(cli.positionalArguments().first());
+
+    if (cli.isSet("screenshot")) {
+        const QString file = cli.value("screenshot"), prompt = cli.value("prompt");
+        QObject::connect(&w.host(), &moeui::EngineHost::modelLoaded, &w, [&w, prompt] {
+            w.findChild<QPlainTextEdit*>("promptInput")->setPlainText(prompt);
+            QTimer::singleShot(100, &w, [&w] { w.sendInput(); });
+        });
+        QObject::connect(&w.host(), &moeui::EngineHost::generationFinished, &w, [&w, file] {
+            QTimer::singleShot(500, &w, [&w, file] {
+                w.grab().save(file);
+                QApplication::quit();
+            });
+        });
+        QTimer::singleShot(120000, &app, [] { QApplication::exit(1); });
+    }
     return app.exec();
 }
