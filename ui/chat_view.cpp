@@ -7,19 +7,32 @@ namespace moeui {
 
 namespace {
 
-QString block(const QString& role, const QString& text, const QString& footer,
-              const QString& branches) {
-    const bool user = role == "user";
-    const QString who = user                  ? QObject::tr("You")
-                        : role == "assistant" ? QObject::tr("Model")
-                                              : QObject::tr("System");
-    return QString(
-               "<div style='margin: 8px 4px;'><b>%1</b> %2"
-               "<div style='white-space: pre-wrap;'>%3</div>%4</div>")
-        .arg(who.toHtmlEscaped(), branches, text.toHtmlEscaped(),
-             footer.isEmpty() ? QString()
-                              : "<div style='color: gray; font-size: small;'>" +
-                                    footer.toHtmlEscaped() + "</div>");
+// A model's "<think>...</think>" reasoning: collapsed to one line unless expanded. Returns the
+// Markdown of `text` with the section replaced.
+QString fold_thinking(const QString& text, qint64 id, bool expanded, bool streaming) {
+    const int open = text.indexOf("<think>");
+    if (open < 0) return text;
+    const int close = text.indexOf("</think>", open);
+    const QString thoughts = text.mid(open + 7, close < 0 ? -1 : close - open - 7).trimmed();
+    const QString rest = close < 0 ? QString() : text.mid(close + 8);
+    QString md;
+    if (close < 0 && streaming) {
+        md = QObject::tr("> *Thinking…*\n\n");
+    } else if (expanded) {
+        QString quoted = thoughts;
+        quoted.replace("\n", "\n> ");
+        md = QString("> *%1* [%2](think:%3)\n>\n> %4\n\n")
+                 .arg(QObject::tr("Thoughts"), QObject::tr("hide"))
+                 .arg(id)
+                 .arg(quoted);
+    } else {
+        md = QString("> *%1* [%2](think:%3)\n\n")
+                 .arg(QObject::tr("Thought for %1 words")
+                          .arg(thoughts.split(' ', Qt::SkipEmptyParts).size()),
+                      QObject::tr("show"))
+                 .arg(id);
+    }
+    return text.left(open) + md + rest.trimmed();
 }
 
 }  // namespace
@@ -29,10 +42,15 @@ ChatView::ChatView(QWidget* parent) : QTextBrowser(parent) {
     setOpenLinks(false);
     setOpenExternalLinks(false);
     connect(this, &QTextBrowser::anchorClicked, this, [this](const QUrl& url) {
-        // branch:<message id>:<-1|1>
+        // branch:<message id>:<-1|1>, think:<message id>
         const QStringList parts = url.toString().split(':');
         if (parts.size() == 3 && parts[0] == "branch")
             emit branchRequested(parts[1].toLongLong(), parts[2].toInt());
+        if (parts.size() == 2 && parts[0] == "think") {
+            const qint64 id = parts[1].toLongLong();
+            if (!expanded_.remove(id)) expanded_.insert(id);
+            render();
+        }
     });
 }
 
@@ -68,20 +86,33 @@ qint64 ChatView::last_question() const {
 }
 
 void ChatView::render() {
-    QString html;
+    // The transcript as Markdown (code blocks, lists, emphasis as the model wrote them).
+    QString md;
+    const auto add = [&](qint64 id, const QString& role, const QString& text, const QString& stats,
+                         const QString& branches, bool streaming) {
+        const QString who = role == "user"        ? tr("You")
+                            : role == "assistant" ? tr("Model")
+                                                  : tr("System");
+        md += "**" + who + "**" + (branches.isEmpty() ? "" : "  " + branches) + "\n\n";
+        md += (role == "assistant" ? fold_thinking(text, id, expanded_.contains(id), streaming)
+                                   : text) +
+              "\n\n";
+        if (!stats.isEmpty()) md += "*" + stats + "*\n\n";
+        md += "---\n\n";
+    };
     for (const MessageRow& m : messages_) {
         QString branches;
         if (m.sibling_count > 1) {
-            branches = QString("<a href='branch:%1:-1'>‹</a> %2/%3 <a href='branch:%1:1'>›</a>")
+            branches = QString("[‹](branch:%1:-1) %2/%3 [›](branch:%1:1)")
                            .arg(m.id)
                            .arg(m.sibling_index + 1)
                            .arg(m.sibling_count);
         }
-        html += block(m.role, m.content, m.stats, branches);
+        add(m.id, m.role, m.content, m.stats, branches, false);
     }
-    if (streaming_) html += block("assistant", streamed_ + QString::fromUtf8("▍"), {}, {});
+    if (streaming_) add(-1, "assistant", streamed_ + QString::fromUtf8("▍"), {}, {}, true);
     const bool at_end = verticalScrollBar()->value() >= verticalScrollBar()->maximum() - 4;
-    setHtml(html);
+    setMarkdown(md);
     if (at_end) verticalScrollBar()->setValue(verticalScrollBar()->maximum());
 }
 

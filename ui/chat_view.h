@@ -1,8 +1,10 @@
 #pragma once
-// The transcript of the conversation's active branch: one block per message, the answer being
-// generated growing as its text streams in, "‹ 2/3 ›" on messages that have sibling branches
-// (clicking switches), and under each answer its token count and speed.
+// The transcript of the conversation's active branch, rendered from Markdown: one block per
+// message, the answer being generated growing as its text streams in, "‹ 2/3 ›" on messages
+// that have sibling branches (clicking switches), thinking sections folded to one line
+// (clicking shows them), and under each answer its token count and speed.
 #include <QList>
+#include <QSet>
 #include <QTextBrowser>
 
 #include "engine_host.h"
@@ -33,6 +35,7 @@ class ChatView : public QTextBrowser {
     QList<MessageRow> messages_;
     bool streaming_ = false;
     QString streamed_;
+    QSet<qint64> expanded_;  // answers whose thinking section is shown
 };
 
 }  // namespace moeui

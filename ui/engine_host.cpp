@@ -1,9 +1,12 @@
 #include "engine_host.h"
 
+#include <QFile>
 #include <QFileInfo>
 #include <QMetaObject>
 #include <QPointer>
 #include <nlohmann/json.hpp>
+
+#include "core/error.h"
 
 namespace moeui {
 
@@ -210,6 +213,68 @@ void EngineHost::undoDelete(qint64 conversation) {
     engine_->with_store(
         [conversation](moe::ConversationStore& st) { st.undo_delete(conversation); });
     refreshConversations();
+}
+
+void EngineHost::search(const QString& query) {
+    engine_->with_store(
+        [this, query](moe::ConversationStore& st) {
+            QList<SearchRow> rows;
+            for (const auto& h : st.search(query.toStdString()))
+                rows.push_back({h.conversation_id, h.message_id, QString::fromStdString(h.title),
+                                QString::fromStdString(h.snippet)});
+            to_gui([this, query, rows] { emit searchResults(query, rows); });
+        },
+        [this](const std::string& e) {
+            to_gui([this, e] { emit errorOccurred(QString::fromStdString(e)); });
+        });
+}
+
+void EngineHost::exportConversation(qint64 conversation, const QString& path, bool json) {
+    engine_->with_store(
+        [this, conversation, path, json](moe::ConversationStore& st) {
+            const std::string text = json ? st.export_json(conversation).dump(2) + "\n"
+                                          : st.export_markdown(conversation);
+            QFile f(path);
+            if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate) ||
+                f.write(text.data(), qint64(text.size())) != qint64(text.size()))
+                throw moe::Error(path.toStdString() + ": cannot write (" +
+                                 f.errorString().toStdString() + ")");
+            to_gui([this, path] { emit exported(path); });
+        },
+        [this](const std::string& e) {
+            to_gui([this, e] { emit errorOccurred(QString::fromStdString(e)); });
+        });
+}
+
+void EngineHost::importConversation(const QString& path) {
+    engine_->with_store(
+        [this, path](moe::ConversationStore& st) {
+            QFile f(path);
+            if (!f.open(QIODevice::ReadOnly))
+                throw moe::Error(path.toStdString() + ": cannot read");
+            const auto j = nlohmann::json::parse(f.readAll().toStdString(), nullptr, false);
+            if (j.is_discarded()) throw moe::Error(path.toStdString() + ": not valid JSON");
+            const int64_t id = st.import_json(j);
+            to_gui([this, id] { emit conversationCreated(id); });
+        },
+        [this](const std::string& e) {
+            to_gui([this, e] { emit errorOccurred(QString::fromStdString(e)); });
+        });
+    refreshConversations();
+}
+
+void EngineHost::loadSettings(qint64 conversation) {
+    engine_->with_store([this, conversation](moe::ConversationStore& st) {
+        const auto c = st.conversation(conversation);
+        const QString json = c ? QString::fromStdString(c->settings) : QString("{}");
+        to_gui([this, conversation, json] { emit settingsLoaded(conversation, json); });
+    });
+}
+
+void EngineHost::saveSettings(qint64 conversation, const QString& json) {
+    engine_->with_store([conversation, j = json.toStdString()](moe::ConversationStore& st) {
+        st.set_settings(conversation, j);
+    });
 }
 
 }  // namespace moeui

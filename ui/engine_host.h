@@ -23,6 +23,11 @@ struct ConversationRow {
     QString title;
 };
 
+struct SearchRow {
+    qint64 conversation = 0, message = 0;
+    QString title, snippet;
+};
+
 class EngineHost : public QObject {
     Q_OBJECT
 
@@ -48,6 +53,12 @@ class EngineHost : public QObject {
     void renameConversation(qint64 conversation, const QString& title);
     void deleteConversation(qint64 conversation);
     void undoDelete(qint64 conversation);
+    void search(const QString& query);
+    // Writes the conversation's active branch as Markdown, or the whole tree as JSON.
+    void exportConversation(qint64 conversation, const QString& path, bool json);
+    void importConversation(const QString& path);
+    void loadSettings(qint64 conversation);
+    void saveSettings(qint64 conversation, const QString& json);
 
   signals:
     void modelLoading(const QString& path);
@@ -60,6 +71,9 @@ class EngineHost : public QObject {
     void textStreamed(qint64 conversation, const QString& piece);
     void generationFinished(qint64 conversation);
     void busyChanged(bool busy);
+    void searchResults(const QString& query, const QList<moeui::SearchRow>& rows);
+    void exported(const QString& path);
+    void settingsLoaded(qint64 conversation, const QString& json);
 
   private:
     // Runs `fn` on the GUI thread (from an engine callback).

@@ -8,6 +8,7 @@
 #include <QInputDialog>
 #include <QKeySequence>
 #include <QLabel>
+#include <QLineEdit>
 #include <QListWidget>
 #include <QMenuBar>
 #include <QMessageBox>
@@ -20,6 +21,7 @@
 #include <QVBoxLayout>
 
 #include "chat_view.h"
+#include "settings_dialog.h"
 
 namespace moeui {
 
@@ -33,6 +35,7 @@ MainWindow::MainWindow(const MainWindowOptions& options, QWidget* parent)
 
     connect(host_, &EngineHost::conversationsChanged, this,
             [this](const QList<ConversationRow>& rows) {
+                if (!search_query_.isEmpty()) return;  // the list shows search results
                 conversations_->blockSignals(true);
                 conversations_->clear();
                 for (const auto& r : rows) {
@@ -75,6 +78,23 @@ MainWindow::MainWindow(const MainWindowOptions& options, QWidget* parent)
         if (!host_->model_loaded()) model_label_->setText(tr("No model loaded"));
     });
     connect(chat_, &ChatView::branchRequested, host_, &EngineHost::switchBranch);
+    connect(host_, &EngineHost::searchResults, this,
+            [this](const QString& query, const QList<SearchRow>& rows) {
+                if (query != search_query_) return;  // an older query's answer
+                conversations_->blockSignals(true);
+                conversations_->clear();
+                for (const auto& r : rows) {
+                    QString snippet = r.snippet;
+                    auto* item = new QListWidgetItem(
+                        r.title + "\n" + snippet.replace('\n', ' ').left(80), conversations_);
+                    item->setData(Qt::UserRole, r.conversation);
+                }
+                if (rows.isEmpty()) new QListWidgetItem(tr("Nothing found"), conversations_);
+                conversations_->blockSignals(false);
+            });
+    connect(host_, &EngineHost::exported, this, [this](const QString& path) {
+        statusBar()->showMessage(tr("Saved %1").arg(path), 8000);
+    });
 
     QSettings settings;
     restoreGeometry(settings.value("window/geometry").toByteArray());
@@ -97,11 +117,17 @@ void MainWindow::build_ui() {
     auto* lv = new QVBoxLayout(left);
     auto* new_chat = new QPushButton(tr("New chat"), left);
     new_chat->setObjectName("newChatButton");
+    search_ = new QLineEdit(left);
+    search_->setObjectName("searchBox");
+    search_->setPlaceholderText(tr("Search all chats (Ctrl+F)"));
+    search_->setClearButtonEnabled(true);
+    connect(search_, &QLineEdit::textChanged, this, &MainWindow::searchFor);
     conversations_ = new QListWidget(left);
     conversations_->setObjectName("conversationList");
     conversations_->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
     conversations_->setTextElideMode(Qt::ElideRight);
     lv->addWidget(new_chat);
+    lv->addWidget(search_);
     lv->addWidget(conversations_);
     connect(new_chat, &QPushButton::clicked, this, &MainWindow::newChat);
     connect(conversations_, &QListWidget::currentItemChanged, this, [this](QListWidgetItem* item) {
@@ -167,6 +193,47 @@ void MainWindow::build_menus() {
 
     QMenu* chat = menuBar()->addMenu(tr("&Chat"));
     chat->addAction(tr("&New chat"), QKeySequence::New, this, &MainWindow::newChat);
+    chat->addAction(tr("&Edit last question..."), QKeySequence(Qt::CTRL | Qt::Key_E), this, [this] {
+        const qint64 q = chat_->last_question();
+        if (!q || host_->busy()) return;
+        QString old;
+        for (const auto& m : chat_->messages())
+            if (m.id == q) old = m.content;
+        bool ok = false;
+        const QString t =
+            QInputDialog::getMultiLineText(this, tr("Edit question"), tr("Question"), old, &ok);
+        if (ok && !t.trimmed().isEmpty()) editLastQuestion(t.trimmed());
+    });
+    chat->addAction(tr("Chat &settings..."), this, [this] {
+        if (!current_) return;
+        connect(
+            host_, &EngineHost::settingsLoaded, this,
+            [this](qint64 conv, const QString& json) {
+                SettingsDialog d(json, this);
+                if (d.exec() == QDialog::Accepted) host_->saveSettings(conv, d.json());
+            },
+            Qt::SingleShotConnection);
+        host_->loadSettings(current_);
+    });
+    chat->addSeparator();
+    chat->addAction(tr("Export as &Markdown..."), this, [this] {
+        const QString f =
+            QFileDialog::getSaveFileName(this, tr("Export chat"), {}, tr("Markdown (*.md)"));
+        if (!f.isEmpty()) exportCurrent(f, false);
+    });
+    chat->addAction(tr("Export as &JSON..."), this, [this] {
+        const QString f =
+            QFileDialog::getSaveFileName(this, tr("Export chat"), {}, tr("JSON (*.json)"));
+        if (!f.isEmpty()) exportCurrent(f, true);
+    });
+    chat->addAction(tr("&Import JSON..."), this, [this] {
+        const QString f =
+            QFileDialog::getOpenFileName(this, tr("Import chat"), {}, tr("JSON (*.json)"));
+        if (!f.isEmpty()) importFile(f);
+    });
+    chat->addSeparator();
+    auto* find = new QShortcut(QKeySequence::Find, this);
+    connect(find, &QShortcut::activated, this, [this] { search_->setFocus(); });
     chat->addAction(tr("&Rename..."), this, [this] {
         if (!current_) return;
         bool ok = false;
@@ -229,6 +296,29 @@ void MainWindow::stopGeneration() {
 void MainWindow::regenerateLast() {
     const qint64 answer = chat_->last_answer();
     if (answer && !host_->busy()) host_->regenerate(answer);
+}
+
+void MainWindow::editLastQuestion(const QString& text) {
+    const qint64 q = chat_->last_question();
+    if (!q || host_->busy()) return;
+    host_->edit(q, text);
+}
+
+void MainWindow::searchFor(const QString& query) {
+    search_query_ = query.trimmed();
+    if (search_query_.isEmpty()) {
+        host_->refreshConversations();
+    } else {
+        host_->search(search_query_);
+    }
+}
+
+void MainWindow::exportCurrent(const QString& path, bool json) {
+    if (current_) host_->exportConversation(current_, path, json);
+}
+
+void MainWindow::importFile(const QString& path) {
+    host_->importConversation(path);
 }
 
 void MainWindow::update_buttons() {

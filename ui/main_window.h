@@ -8,6 +8,7 @@
 #include "engine_host.h"
 
 class QLabel;
+class QLineEdit;
 class QListWidget;
 class QPlainTextEdit;
 class QPushButton;
@@ -38,6 +39,12 @@ class MainWindow : public QMainWindow {
     void sendInput();
     void stopGeneration();
     void regenerateLast();
+    // Rewrites the last question of the chat on screen as a new branch and answers it.
+    void editLastQuestion(const QString& text);
+    // Full-text search over every chat; an empty query shows the chat list again.
+    void searchFor(const QString& query);
+    void exportCurrent(const QString& path, bool json);
+    void importFile(const QString& path);
 
   protected:
     void closeEvent(QCloseEvent* e) override;
@@ -51,6 +58,8 @@ class MainWindow : public QMainWindow {
     MainWindowOptions options_;
     EngineHost* host_ = nullptr;
     QListWidget* conversations_ = nullptr;
+    QLineEdit* search_ = nullptr;
+    QString search_query_;  // non-empty: the list shows search results
     ChatView* chat_ = nullptr;
     QPlainTextEdit* input_ = nullptr;
     QPushButton *send_ = nullptr, *stop_ = nullptr, *regenerate_ = nullptr;

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/engine.h"
+#include "core/error.h"
 #include "test_paths.h"
 
 namespace {
@@ -151,6 +152,20 @@ class TestEngineApi : public QObject {
         });
         engine.wait_idle();
         QCOMPARE(stored, t.reply->text);
+    }
+
+    void conversationSettingsApply() {
+        moe::ChatSettings base;
+        base.max_new_tokens = 7;
+        const moe::ChatSettings s = moe::merge_chat_settings(
+            base, R"({"system":"x","temperature":0.25,"top_k":5,"max_tokens":99,"greedy":true})");
+        QCOMPARE(s.sampling.temperature, 0.25f);
+        QCOMPARE(s.sampling.top_k, 5);
+        QCOMPARE(s.max_new_tokens, 99);
+        QVERIFY(s.sampling.greedy);
+        QCOMPARE(moe::merge_chat_settings(base, "not json").max_new_tokens, 7);
+        QVERIFY_THROWS_EXCEPTION(moe::Error,
+                                 moe::merge_chat_settings(base, R"({"temperature":"hot"})"));
     }
 
     void loadErrorsComeBackAsText() {

@@ -1,13 +1,18 @@
 // The desktop app's main window, driven like a user would (offscreen platform): the demo
 // model loads, a prompt streams an answer into the view, Stop ends an answer mid-way,
-// Regenerate adds a second branch that the ‹ › switcher walks, and after closing and opening
-// the window again the conversations and branches are back.
+// Regenerate adds a second branch that the ‹ › switcher walks, editing a question adds a
+// branch, search finds text, export writes Markdown and JSON, and after closing and opening
+// the window again the conversations, branches and chat settings are back (and an import adds
+// the exported chat).
+#include <QFileInfo>
 #include <QLabel>
+#include <QLineEdit>
 #include <QListWidget>
 #include <QPlainTextEdit>
 #include <QProcess>
 #include <QPushButton>
 #include <QSettings>
+#include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -102,6 +107,34 @@ class TestMainWindow : public QObject {
             QCOMPARE(chat->messages().last().sibling_index, 1);
             emit chat->branchRequested(chat->messages().last().id, -1);
             QTRY_COMPARE(chat->messages().last().sibling_index, 0);
+
+            // Edit the last question: a sibling question with its own answer.
+            w.editLastQuestion("Tell me less");
+            QTRY_VERIFY_WITH_TIMEOUT(!w.host().busy() && chat->messages().size() == 4 &&
+                                         chat->messages()[2].content == "Tell me less",
+                                     30000);
+            QCOMPARE(chat->messages()[2].sibling_count, 2);
+
+            // Search finds text in any chat; clearing it brings the chat list back.
+            auto* search = w.findChild<QLineEdit*>("searchBox");
+            search->setText("upon");
+            QTRY_VERIFY(list->count() >= 1 && list->item(0)->text().contains("[upon]"));
+            search->setText("zzzzqqq");
+            QTRY_COMPARE(list->item(0)->text(), QString("Nothing found"));
+            search->clear();
+            QTRY_COMPARE(list->item(0)->text(), QString("Once upon a time"));
+
+            // Export writes the file; settings are stored with the chat.
+            const QString md = tmp_.filePath("chat.md"), js = tmp_.filePath("chat.json");
+            QSignalSpy saved(&w.host(), &moeui::EngineHost::exported);
+            w.exportCurrent(md, false);
+            w.exportCurrent(js, true);
+            QTRY_COMPARE(saved.count(), 2);
+            QFile f(md);
+            QVERIFY(f.open(QIODevice::ReadOnly));
+            QVERIFY(f.readAll().startsWith("# Once upon a time"));
+            QVERIFY(QFileInfo(js).size() > 100);
+            w.host().saveSettings(conversation, R"({"system":"Be brief.","temperature":0.5})");
             w.close();
         }
         // Open the window again: the conversation, its branch and the model are back.
@@ -114,7 +147,8 @@ class TestMainWindow : public QObject {
         QTRY_VERIFY(chat->messages().size() == 4);
         QCOMPARE(chat->messages().front().content, QString("Once upon a time"));
         QCOMPARE(chat->messages()[1].content, first_answer);
-        QCOMPARE(chat->messages().last().sibling_count, 2);
+        QCOMPARE(chat->messages()[2].content, QString("Tell me less"));  // the edited branch
+        QCOMPARE(chat->messages()[2].sibling_count, 2);
         QTRY_VERIFY_WITH_TIMEOUT(w.findChild<QLabel*>("modelLabel")->text().contains("qwen3_moe"),
                                  60000);
     }

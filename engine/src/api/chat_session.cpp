@@ -23,6 +23,27 @@ const char* stop_name(StopReason r) {
 
 }  // namespace
 
+ChatSettings merge_chat_settings(const ChatSettings& base, const std::string& settings_json) {
+    ChatSettings s = base;
+    const auto j = nlohmann::json::parse(settings_json, nullptr, false);
+    if (!j.is_object()) return s;
+    const auto num = [&](const char* key, auto& field) {
+        if (!j.contains(key) || j[key].is_null()) return;
+        if (!j[key].is_number())
+            throw Error(std::string("conversation setting '") + key + "' must be a number");
+        field = j[key].get<std::decay_t<decltype(field)>>();
+    };
+    num("temperature", s.sampling.temperature);
+    num("top_p", s.sampling.top_p);
+    num("top_k", s.sampling.top_k);
+    num("min_p", s.sampling.min_p);
+    num("repetition_penalty", s.sampling.repetition_penalty);
+    num("seed", s.sampling.seed);
+    num("max_tokens", s.max_new_tokens);
+    if (j.contains("greedy") && j["greedy"].is_boolean()) s.sampling.greedy = j["greedy"];
+    return s;
+}
+
 ChatSession::ChatSession(std::unique_ptr<Model> model, std::unique_ptr<Tokenizer> tokenizer,
                          ChatTemplate chat_template, ConversationStore& store,
                          std::string model_name)
@@ -73,8 +94,11 @@ std::vector<int32_t> ChatSession::prompt_ids(int64_t conversation, int64_t user_
     return tokenizer_->encode(template_.apply(messages, opt), /*add_special=*/false);
 }
 
-ChatReply ChatSession::answer(int64_t conversation, int64_t user_message, const ChatSettings& s,
-                              const TextCallback& on_text, const std::atomic<bool>* cancel) {
+ChatReply ChatSession::answer(int64_t conversation, int64_t user_message,
+                              const ChatSettings& caller, const TextCallback& on_text,
+                              const std::atomic<bool>* cancel) {
+    const auto conv = store_.conversation(conversation);
+    const ChatSettings s = merge_chat_settings(caller, conv ? conv->settings : "{}");
     const std::vector<int32_t> ids = prompt_ids(conversation, user_message);
     require(!ids.empty(), "the chat template rendered an empty prompt");
     // Reuse the K/V of the longest common prefix with what the cache holds (at least one

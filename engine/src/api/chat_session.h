@@ -3,7 +3,8 @@
 // committed before generation starts, the prompt is the model's chat template over the
 // conversation's branch (with the conversation's system prompt), the answer streams out as
 // text and is committed when generation ends (also when it was stopped). Sending, editing and
-// regenerating are the three ways a turn starts; the last two add sibling branches.
+// regenerating are the three ways a turn starts; the last two add sibling branches. The
+// conversation's own settings (system prompt, sampling) apply on top of the caller's.
 //
 // Synchronous and Qt-free; the Engine (engine.h) runs it on its own thread for the GUI.
 #include <atomic>
@@ -25,6 +26,11 @@ struct ChatSettings {
     SamplingParams sampling;
     int max_new_tokens = 512;
 };
+
+// `base` with what a conversation's settings JSON sets: "temperature", "top_p", "top_k",
+// "min_p", "repetition_penalty", "seed", "greedy", "max_tokens" (others, e.g. "system", are
+// not sampling settings). Throws moe::Error naming a value of the wrong type.
+ChatSettings merge_chat_settings(const ChatSettings& base, const std::string& settings_json);
 
 struct ChatReply {
     int64_t user_message = 0, assistant_message = 0;
@@ -60,7 +66,7 @@ class ChatSession {
     int64_t last_prompt_tokens_run() const { return last_prompt_run_; }
 
   private:
-    ChatReply answer(int64_t conversation, int64_t user_message, const ChatSettings& s,
+    ChatReply answer(int64_t conversation, int64_t user_message, const ChatSettings& caller,
                      const TextCallback& on_text, const std::atomic<bool>* cancel);
     std::vector<int32_t> prompt_ids(int64_t conversation, int64_t user_message);
 
