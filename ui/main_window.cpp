@@ -21,6 +21,7 @@
 #include <QVBoxLayout>
 
 #include "chat_view.h"
+#include "model_library_dialog.h"
 #include "settings_dialog.h"
 
 namespace moeui {
@@ -176,6 +177,8 @@ void MainWindow::build_ui() {
 
 void MainWindow::build_menus() {
     QMenu* file = menuBar()->addMenu(tr("&File"));
+    file->addAction(tr("Model &library..."), QKeySequence(Qt::CTRL | Qt::Key_L), this,
+                    &MainWindow::showLibrary);
     file->addAction(tr("Open GGUF model..."), this, [this] {
         const QString f =
             QFileDialog::getOpenFileName(this, tr("Open model"), {}, tr("GGUF models (*.gguf)"));
@@ -296,6 +299,14 @@ void MainWindow::stopGeneration() {
 void MainWindow::regenerateLast() {
     const qint64 answer = chat_->last_answer();
     if (answer && !host_->busy()) host_->regenerate(answer);
+}
+
+ModelLibraryDialog* MainWindow::showLibrary() {
+    auto* d = new ModelLibraryDialog(this);
+    d->setAttribute(Qt::WA_DeleteOnClose);
+    connect(d, &ModelLibraryDialog::loadRequested, this, &MainWindow::openModel);
+    d->show();
+    return d;
 }
 
 void MainWindow::editLastQuestion(const QString& text) {

@@ -17,6 +17,7 @@ class QSplitter;
 namespace moeui {
 
 class ChatView;
+class ModelLibraryDialog;
 
 struct MainWindowOptions {
     QString store_path;  // the conversation database
@@ -45,6 +46,8 @@ class MainWindow : public QMainWindow {
     void searchFor(const QString& query);
     void exportCurrent(const QString& path, bool json);
     void importFile(const QString& path);
+    // Opens the model library (non-modal; it scans on its own thread).
+    ModelLibraryDialog* showLibrary();
 
   protected:
     void closeEvent(QCloseEvent* e) override;

@@ -13,11 +13,13 @@
 #include <QPushButton>
 #include <QSettings>
 #include <QSignalSpy>
+#include <QTableWidget>
 #include <QTemporaryDir>
 #include <QtTest>
 
 #include "chat_view.h"
 #include "main_window.h"
+#include "model_library_dialog.h"
 
 using moeui::ChatView;
 using moeui::MainWindow;
