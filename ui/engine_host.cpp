@@ -61,22 +61,27 @@ void EngineHost::set_busy(bool b) {
     emit busyChanged(b);
 }
 
-void EngineHost::loadModel(const QString& path) {
+void EngineHost::loadModel(const QString& path, double gpu_budget_gib) {
     set_busy(true);
     emit modelLoading(path);
-    engine_->load(path.toStdString(), {}, [this, path](const auto& info, const std::string& e) {
-        const QString summary = info ? summary_of(*info, path) : QString();
-        const QString err = QString::fromStdString(e);
-        to_gui([this, summary, err] {
-            set_busy(false);
-            model_loaded_ = err.isEmpty();
-            if (err.isEmpty()) {
-                emit modelLoaded(summary);
-            } else {
-                emit errorOccurred(err);
-            }
-        });
-    });
+    moe::Engine::Placing placing;
+    placing.gpu_budget_gib = gpu_budget_gib;
+    engine_->load(path.toStdString(), {}, placing,
+                  [this, path](const auto& info, const std::string& e) {
+                      const QString summary = info ? summary_of(info->info, path) + " · " +
+                                                         QString::fromStdString(info->placement)
+                                                   : QString();
+                      const QString err = QString::fromStdString(e);
+                      to_gui([this, summary, err] {
+                          set_busy(false);
+                          model_loaded_ = err.isEmpty();
+                          if (err.isEmpty()) {
+                              emit modelLoaded(summary);
+                          } else {
+                              emit errorOccurred(err);
+                          }
+                      });
+                  });
 }
 
 void EngineHost::refreshConversations() {

@@ -40,7 +40,8 @@ class EngineHost : public QObject {
     void set_chat_settings(const moe::ChatSettings& s) { settings_ = s; }
 
   public slots:
-    void loadModel(const QString& path);
+    // gpu_budget_gib 0: everything on the CPU; above: planned onto the GPU (engine.h).
+    void loadModel(const QString& path, double gpu_budget_gib = 0.0);
     void refreshConversations();
     void newConversation();
     void openConversation(qint64 conversation);

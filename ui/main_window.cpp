@@ -18,6 +18,7 @@
 #include <QShortcut>
 #include <QSplitter>
 #include <QStatusBar>
+#include <QTimer>
 #include <QVBoxLayout>
 
 #include "chat_view.h"
@@ -166,7 +167,15 @@ void MainWindow::build_ui() {
     setCentralWidget(splitter_);
     model_label_ = new QLabel(tr("No model loaded"), this);
     model_label_->setObjectName("modelLabel");
-    statusBar()->addPermanentWidget(model_label_);
+    memory_label_ = new QLabel(this);
+    memory_label_->setObjectName("memoryLabel");
+    statusBar()->addPermanentWidget(model_label_, 1);
+    statusBar()->addPermanentWidget(memory_label_);
+    gpus_ = moe::system_status(true).gpus;
+    auto* timer = new QTimer(this);
+    connect(timer, &QTimer::timeout, this, &MainWindow::update_memory);
+    timer->start(2000);
+    update_memory();
     resize(1100, 720);
 
     auto* send_key = new QShortcut(QKeySequence(Qt::CTRL | Qt::Key_Return), this);
@@ -191,6 +200,14 @@ void MainWindow::build_menus() {
     if (!options_.demo_model.isEmpty())
         file->addAction(tr("Load the demo model"), this,
                         [this] { openModel(options_.demo_model); });
+    file->addAction(tr("GPU memory &budget..."), this, [this] {
+        bool ok = false;
+        const double gib = QInputDialog::getDouble(
+            this, tr("GPU memory budget"),
+            tr("GiB of GPU memory the model may use (0 = CPU only); applies when a model loads"),
+            gpu_budget(), 0.0, 4096.0, 1, &ok);
+        if (ok) QSettings().setValue("model/gpu_budget_gib", gib);
+    });
     file->addSeparator();
     file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
 
@@ -264,7 +281,30 @@ void MainWindow::build_menus() {
 void MainWindow::openModel(const QString& path) {
     loading_ = path;
     QSettings().setValue("model/last", QFileInfo(path).absoluteFilePath());
-    host_->loadModel(path);
+    host_->loadModel(path, gpu_budget());
+}
+
+double MainWindow::gpu_budget() const {
+    // Default: most of the first GPU's free memory; none without a GPU.
+    const double fallback =
+        gpus_.empty() ? 0.0 : 0.9 * double(gpus_.front().free_bytes) / double(1ull << 30);
+    return QSettings().value("model/gpu_budget_gib", fallback).toDouble();
+}
+
+void MainWindow::update_memory() {
+    const moe::SystemStatus s = moe::system_status(false);
+    const auto gib = [](uint64_t b) {
+        return QString::number(double(b) / double(1ull << 30), 'f', 1);
+    };
+    QString text =
+        tr("RAM %1 GiB used, %2 GiB free").arg(gib(s.resident_bytes), gib(s.available_bytes));
+    if (!gpus_.empty())
+        text +=
+            tr(" · %1 (%2 GiB)")
+                .arg(QString::fromStdString(gpus_.front().name), gib(gpus_.front().total_bytes));
+    else
+        text += tr(" · no GPU: everything on the CPU");
+    memory_label_->setText(text);
 }
 
 void MainWindow::newChat() {

@@ -5,6 +5,9 @@
 #include <QMainWindow>
 #include <QString>
 
+#include <vector>
+
+#include "api/system_status.h"
 #include "engine_host.h"
 
 class QLabel;
@@ -57,6 +60,8 @@ class MainWindow : public QMainWindow {
     void build_menus();
     void select_conversation(qint64 id);
     void update_buttons();
+    void update_memory();
+    double gpu_budget() const;
 
     MainWindowOptions options_;
     EngineHost* host_ = nullptr;
@@ -67,6 +72,8 @@ class MainWindow : public QMainWindow {
     QPlainTextEdit* input_ = nullptr;
     QPushButton *send_ = nullptr, *stop_ = nullptr, *regenerate_ = nullptr;
     QLabel* model_label_ = nullptr;
+    QLabel* memory_label_ = nullptr;
+    std::vector<moe::GpuStatus> gpus_;
     QSplitter* splitter_ = nullptr;
     qint64 current_ = 0;
     qint64 deleted_ = 0;  // the last deleted conversation (Undo)

@@ -11,6 +11,7 @@
 
 #include "api/engine.h"
 #include "core/error.h"
+#include "cuda/gpu.h"
 #include "test_paths.h"
 
 namespace {
@@ -70,7 +71,7 @@ class TestEngineApi : public QObject {
 
         std::promise<std::string> loaded;
         engine.load(model_.toStdString(), {}, [&](const auto& info, const std::string& e) {
-            loaded.set_value(info ? info->architecture : "error: " + e);
+            loaded.set_value(info ? info->info.architecture : "error: " + e);
         });
         QCOMPARE(loaded.get_future().get(), std::string("qwen3_moe"));
 
@@ -170,6 +171,14 @@ class TestEngineApi : public QObject {
 
     void loadErrorsComeBackAsText() {
         moe::Engine engine(tmp_.filePath("err.db").toStdString());
+        if (moe::list_gpus().empty()) {  // a GPU placement without a GPU says why
+            std::promise<std::string> g;
+            engine.load(
+                model_.toStdString(), {}, {1.0, "auto"},
+                [&](const auto& info, const std::string& e) { g.set_value(info ? "" : e); });
+            const std::string why = g.get_future().get();
+            QVERIFY2(QString::fromStdString(why).contains("GPU"), why.c_str());
+        }
         std::promise<std::string> p;
         engine.load(tmp_.filePath("missing").toStdString(), {},
                     [&](const auto& info, const std::string& e) { p.set_value(info ? "" : e); });

@@ -3,6 +3,9 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "hybrid/hybrid_model.h"
+#include "hybrid/placement_planner.h"
+#include "model/decoder_model.h"
 #include "model/model_tokenizer.h"
 
 namespace moe {
@@ -59,18 +62,31 @@ void Engine::wait_idle() {
     cv_.wait(lock, [&] { return queue_.empty() && !busy_; });
 }
 
-void Engine::load(std::string model_path, LoadOptions options, LoadDone done) {
-    post([this, path = std::move(model_path), options, done = std::move(done)] {
+void Engine::load(std::string model_path, LoadOptions options, Placing placing, LoadDone done) {
+    post([this, path = std::move(model_path), options, placing, done = std::move(done)] {
         try {
             session_.reset();  // free the old model first: two may not fit
-            auto model = load_model(path, options);
+            std::unique_ptr<Model> model = load_model(path, options);
+            std::string placement = "everything on the CPU";
+            if (placing.gpu_budget_gib > 0) {
+                auto* d = dynamic_cast<DecoderModel*>(model.get());
+                if (!d) throw Error("this model type has no per-layer placement");
+                PlanOptions o;
+                o.gpu_budget = uint64_t(placing.gpu_budget_gib * double(1ull << 30));
+                o.cpu_experts = parse_cpu_experts(placing.cpu_experts);
+                const Placement p = plan_placement(measure_footprint(*d), o).placement;
+                if (p.uses_gpu()) {
+                    placement = p.summary();
+                    model = make_hybrid_model(std::move(model), p);
+                }
+            }
             auto tokenizer = load_model_tokenizer(path);
             ChatTemplate tmpl = load_model_chat_template(path);
             if (!store_) store_ = std::make_unique<ConversationStore>(store_path_);
             const std::string name = std::filesystem::path(path).filename().string();
             session_ = std::make_unique<ChatSession>(std::move(model), std::move(tokenizer),
                                                      std::move(tmpl), *store_, name);
-            if (done) done(session_->info(), "");
+            if (done) done(Loaded{session_->info(), placement}, "");
         } catch (const std::exception& e) {
             session_.reset();
             if (done) done(std::nullopt, e.what());

@@ -29,12 +29,26 @@ class Engine {
     Engine(const Engine&) = delete;
     Engine& operator=(const Engine&) = delete;
 
-    using LoadDone = std::function<void(const std::optional<ModelInfo>&, const std::string& error)>;
+    // Where a loaded model's weights go: gpu_budget_gib 0 runs everything on the CPU; above 0,
+    // the planner (hybrid/placement_planner.h) fills that much GPU memory (with the experts
+    // chosen by cpu_experts: "auto", "all" on the CPU, or "none").
+    struct Placing {
+        double gpu_budget_gib = 0.0;
+        std::string cpu_experts = "auto";
+    };
+    struct Loaded {
+        ModelInfo info;
+        std::string placement;  // Placement::summary(), e.g. "on the GPU: attention 48/48 ..."
+    };
+    using LoadDone = std::function<void(const std::optional<Loaded>&, const std::string& error)>;
     using ReplyDone =
         std::function<void(const std::optional<ChatReply>&, const std::string& error)>;
 
     // Loads a model (HF folder or GGUF), replacing the one loaded.
-    void load(std::string model_path, LoadOptions options, LoadDone done);
+    void load(std::string model_path, LoadOptions options, Placing placing, LoadDone done);
+    void load(std::string model_path, LoadOptions options, LoadDone done) {
+        load(std::move(model_path), std::move(options), Placing{}, std::move(done));
+    }
     void unload(std::function<void()> done = {});
     void send(int64_t conversation, std::string text, ChatSettings settings, TextCallback on_text,
               ReplyDone done);
