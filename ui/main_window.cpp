@@ -22,6 +22,7 @@
 #include <QVBoxLayout>
 
 #include "chat_view.h"
+#include "hardware_dialog.h"
 #include "model_library_dialog.h"
 #include "settings_dialog.h"
 
@@ -102,6 +103,10 @@ MainWindow::MainWindow(const MainWindowOptions& options, QWidget* parent)
     restoreGeometry(settings.value("window/geometry").toByteArray());
     splitter_->restoreState(settings.value("window/splitter").toByteArray());
     host_->refreshConversations();
+    if (!settings.value("preflight/shown", false).toBool()) {  // first start: what this machine has
+        settings.setValue("preflight/shown", true);
+        QTimer::singleShot(0, this, &MainWindow::showHardware);
+    }
     const QString last = settings.value("model/last").toString();
     if (!last.isEmpty()) {
         openModel(last);
@@ -210,6 +215,9 @@ void MainWindow::build_menus() {
     });
     file->addSeparator();
     file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
+
+    QMenu* help = menuBar()->addMenu(tr("&Help"));
+    help->addAction(tr("&Hardware..."), this, &MainWindow::showHardware);
 
     QMenu* chat = menuBar()->addMenu(tr("&Chat"));
     chat->addAction(tr("&New chat"), QKeySequence::New, this, &MainWindow::newChat);
@@ -339,6 +347,13 @@ void MainWindow::stopGeneration() {
 void MainWindow::regenerateLast() {
     const qint64 answer = chat_->last_answer();
     if (answer && !host_->busy()) host_->regenerate(answer);
+}
+
+HardwareDialog* MainWindow::showHardware() {
+    auto* d = new HardwareDialog(this);
+    d->setAttribute(Qt::WA_DeleteOnClose);
+    d->show();
+    return d;
 }
 
 ModelLibraryDialog* MainWindow::showLibrary() {

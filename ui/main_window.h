@@ -20,6 +20,7 @@ class QSplitter;
 namespace moeui {
 
 class ChatView;
+class HardwareDialog;
 class ModelLibraryDialog;
 
 struct MainWindowOptions {
@@ -51,6 +52,8 @@ class MainWindow : public QMainWindow {
     void importFile(const QString& path);
     // Opens the model library (non-modal; it scans on its own thread).
     ModelLibraryDialog* showLibrary();
+    // The preflight page (also shown once on the first start).
+    HardwareDialog* showHardware();
 
   protected:
     void closeEvent(QCloseEvent* e) override;

@@ -18,6 +18,7 @@
 #include <QtTest>
 
 #include "chat_view.h"
+#include "hardware_dialog.h"
 #include "main_window.h"
 #include "model_library_dialog.h"
 
@@ -52,6 +53,7 @@ class TestMainWindow : public QObject {
         QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope,
                            tmp_.filePath("settings"));
         QSettings().clear();
+        QSettings().setValue("preflight/shown", true);  // opened by the test itself below
         demo_ = tmp_.filePath("demo");
         QProcess p;
         p.start(QString::fromLocal8Bit(cli), {"make-demo", "--out", demo_});
