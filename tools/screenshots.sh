@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
-# Takes the README's screenshots from the real app under Xvfb (apt: xvfb): the built-in demo
-# model answering a prompt, light and dark, into docs/screenshots/. Needs a build with Qt
-# Widgets (MOE_BUILD_DIR, default build-ci).
+# Takes the README's screenshots from the real app under Xvfb (apt: xvfb): a model answering a
+# prompt, light and dark, into docs/screenshots/ — stories260K with four experts from
+# ../shared when it is there (a real, tiny trained model: English text), else the built-in
+# demo model (noise). Needs a build with Qt Widgets (MOE_BUILD_DIR, default build-ci).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${MOE_BUILD_DIR:-build-ci}
 cmake --build "$B" --target moestudio demo-model > /dev/null
 mkdir -p docs/screenshots
+MODEL=()
+PROMPT="Tell me a story about a dragon who learned to code."
+STORIES=../shared/fixtures/stories260K/stories260K-moe4x2-perturbed.gguf
+if [ -f "$STORIES" ]; then
+    MODEL=("$STORIES")
+    PROMPT="Once upon a time, a little dragon"
+fi
 for theme in light dark; do
     tmp=$(mktemp -d)
     HOME=$tmp XDG_RUNTIME_DIR=$tmp xvfb-run -a -s "-screen 0 1280x800x24" "$B/app/gui/moestudio" \
         --data "$tmp/data" --theme "$theme" --screenshot "docs/screenshots/chat-$theme.png" \
-        --prompt "Tell me a story about a dragon who learned to code."
+        --prompt "$PROMPT" "${MODEL[@]}"
     rm -rf "$tmp"
 done
 ls -la docs/screenshots

@@ -70,10 +70,12 @@ MainWindow::MainWindow(const MainWindowOptions& options, QWidget* parent)
         const bool demo = !options_.demo_model.isEmpty() &&
                           QFileInfo(loading_).canonicalFilePath() ==
                               QFileInfo(options_.demo_model).canonicalFilePath();
-        model_label_->setText(demo ? tr("Built-in demo model (random weights: its text is "
-                                        "noise) · %1")
-                                         .arg(summary)
-                                   : summary);
+        const QString text = demo ? tr("Built-in demo model (random weights: its text is "
+                                       "noise) · %1")
+                                        .arg(summary)
+                                  : summary;
+        model_label_->setToolTip(text);
+        model_label_->setText(text.size() > 120 ? text.left(119) + QString::fromUtf8("…") : text);
         update_buttons();
     });
     connect(host_, &EngineHost::errorOccurred, this, [this](const QString& message) {
@@ -108,7 +110,9 @@ MainWindow::MainWindow(const MainWindowOptions& options, QWidget* parent)
         QTimer::singleShot(0, this, &MainWindow::showHardware);
     }
     const QString last = settings.value("model/last").toString();
-    if (!last.isEmpty()) {
+    if (!options_.initial_model.isEmpty()) {
+        openModel(options_.initial_model);
+    } else if (!last.isEmpty()) {
         openModel(last);
     } else if (!options_.demo_model.isEmpty()) {
         openModel(options_.demo_model);
@@ -216,9 +220,6 @@ void MainWindow::build_menus() {
     file->addSeparator();
     file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
 
-    QMenu* help = menuBar()->addMenu(tr("&Help"));
-    help->addAction(tr("&Hardware..."), this, &MainWindow::showHardware);
-
     QMenu* chat = menuBar()->addMenu(tr("&Chat"));
     chat->addAction(tr("&New chat"), QKeySequence::New, this, &MainWindow::newChat);
     chat->addAction(tr("&Edit last question..."), QKeySequence(Qt::CTRL | Qt::Key_E), this, [this] {
@@ -284,6 +285,8 @@ void MainWindow::build_menus() {
         select_conversation(deleted_);
         deleted_ = 0;
     });
+    QMenu* help = menuBar()->addMenu(tr("&Help"));
+    help->addAction(tr("&Hardware..."), this, &MainWindow::showHardware);
 }
 
 void MainWindow::openModel(const QString& path) {

@@ -24,8 +24,9 @@ class HardwareDialog;
 class ModelLibraryDialog;
 
 struct MainWindowOptions {
-    QString store_path;  // the conversation database
-    QString demo_model;  // the built-in demo model's folder ("" = none)
+    QString store_path;     // the conversation database
+    QString demo_model;     // the built-in demo model's folder ("" = none)
+    QString initial_model;  // loaded at start instead of the last one (command line)
 };
 
 class MainWindow : public QMainWindow {

@@ -72,9 +72,9 @@ int main(int argc, char** argv) {
     moeui::MainWindowOptions o;
     o.store_path = data + "/conversations.db";
     o.demo_model = find_demo_model();
+    if (!cli.positionalArguments().isEmpty()) o.initial_model = cli.positionalArguments().first();
     moeui::MainWindow w(o);
     w.show();
-    if (!cli.positionalArguments().isEmpty()) w.openModel(cli.positionalArguments().first());
 
     if (cli.isSet("screenshot")) {
         const QString file = cli.value("screenshot"), prompt = cli.value("prompt");

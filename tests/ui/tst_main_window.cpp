@@ -21,6 +21,7 @@
 #include "hardware_dialog.h"
 #include "main_window.h"
 #include "model_library_dialog.h"
+#include "test_paths.h"
 
 using moeui::ChatView;
 using moeui::MainWindow;
@@ -155,6 +156,32 @@ class TestMainWindow : public QObject {
         QCOMPARE(chat->messages()[2].sibling_count, 2);
         QTRY_VERIFY_WITH_TIMEOUT(w.findChild<QLabel*>("modelLabel")->text().contains("qwen3_moe"),
                                  60000);
+    }
+
+    // A real trained model from ../shared (stories260K as a 4-expert Mixtral, a base model without
+    // a chat template: it continues the text): loads through the File menu path and writes English.
+    void fixtureModelContinuesTheStory() {
+        const QString gguf =
+            moetest::shared_fixtures_dir() + "/stories260K/stories260K-moe4x2-perturbed.gguf";
+        if (!QFileInfo::exists(gguf)) QSKIP("../shared/fixtures/stories260K is not here");
+        QTemporaryDir tmp;
+        moeui::MainWindow w(options(tmp, {}));
+        w.show();
+        w.openModel(gguf);
+        auto* label = w.findChild<QLabel*>("modelLabel");
+        QTRY_VERIFY_WITH_TIMEOUT(
+            label->text().contains("mixtral") && label->text().contains("4 experts"), 60000);
+        QVERIFY(label->toolTip().contains("continues your text"));
+        moe::ChatSettings s;
+        s.sampling.greedy = true;
+        s.max_new_tokens = 30;
+        w.host().set_chat_settings(s);
+        type_and_send(w, "Once upon a time");
+        auto* chat = w.findChild<ChatView*>("chatView");
+        QTRY_VERIFY_WITH_TIMEOUT(!w.host().busy() && chat->last_answer() != 0, 60000);
+        const QString answer = chat->messages().last().content;
+        QVERIFY2(answer.contains(" the ") || answer.contains(" a ") || answer.contains("was"),
+                 qPrintable(answer));
     }
 };
 

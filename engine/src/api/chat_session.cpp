@@ -46,13 +46,21 @@ ChatSettings merge_chat_settings(const ChatSettings& base, const std::string& se
 
 ChatSession::ChatSession(std::unique_ptr<Model> model, std::unique_ptr<Tokenizer> tokenizer,
                          ChatTemplate chat_template, ConversationStore& store,
-                         std::string model_name)
+                         std::string model_name, bool add_special_tokens)
     : model_(std::move(model)),
       tokenizer_(std::move(tokenizer)),
       template_(std::move(chat_template)),
       store_(store),
       model_name_(std::move(model_name)),
-      cache_(model_->new_cache()) {}
+      cache_(model_->new_cache()),
+      add_special_(add_special_tokens) {}
+
+ChatTemplate ChatSession::plain_continuation_template() {
+    return ChatTemplate(
+        "{% for m in messages %}{% if m['role'] != 'system' %}{{ m['content'] }}{% endif %}"
+        "{% endfor %}",
+        "plain continuation");
+}
 
 ChatReply ChatSession::send(int64_t conversation, const std::string& text, const ChatSettings& s,
                             const TextCallback& on_text, const std::atomic<bool>* cancel) {
@@ -90,8 +98,8 @@ std::vector<int32_t> ChatSession::prompt_ids(int64_t conversation, int64_t user_
         messages.push_back({{"role", m.role}, {"content", m.content}});
     ChatTemplateOptions opt;
     opt.add_generation_prompt = true;
-    // The template writes the special tokens itself (BOS included where the model wants it).
-    return tokenizer_->encode(template_.apply(messages, opt), /*add_special=*/false);
+    // A chat template writes the special tokens itself (BOS included where the model wants it).
+    return tokenizer_->encode(template_.apply(messages, opt), add_special_);
 }
 
 ChatReply ChatSession::answer(int64_t conversation, int64_t user_message,
@@ -110,7 +118,12 @@ ChatReply ChatSession::answer(int64_t conversation, int64_t user_message,
     cache_.truncate(int64_t(keep));
     GenerateRequest req;
     req.prompt.assign(ids.begin() + std::ptrdiff_t(keep), ids.end());
-    req.max_new_tokens = s.max_new_tokens;
+    // Never past the model's context (a 128-token model asked for 512 would run off its end).
+    const int64_t ctx = model_->info().max_context;
+    req.max_new_tokens =
+        ctx > 0 ? int(std::max<int64_t>(
+                      0, std::min<int64_t>(s.max_new_tokens, ctx - int64_t(ids.size()))))
+                : s.max_new_tokens;
     req.sampling = s.sampling;
     for (int64_t id : model_->info().eos_token_ids) req.stop_ids.push_back(int32_t(id));
     last_prompt_run_ = int64_t(req.prompt.size());

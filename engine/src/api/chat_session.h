@@ -44,8 +44,15 @@ using TextCallback = std::function<void(const std::string& piece)>;
 
 class ChatSession {
   public:
+    // add_special_tokens: let the tokenizer add its BOS/EOS framing (for the plain
+    // continuation template of base models; chat templates write their own special tokens).
     ChatSession(std::unique_ptr<Model> model, std::unique_ptr<Tokenizer> tokenizer,
-                ChatTemplate chat_template, ConversationStore& store, std::string model_name);
+                ChatTemplate chat_template, ConversationStore& store, std::string model_name,
+                bool add_special_tokens = false);
+
+    // For base models without a chat template: the conversation's texts one after the other,
+    // so that the model continues them (a story model continues the story).
+    static ChatTemplate plain_continuation_template();
 
     const ModelInfo& info() const { return model_->info(); }
     const std::string& model_name() const { return model_name_; }
@@ -78,6 +85,7 @@ class ChatSession {
     KvCache cache_;
     std::vector<int32_t> cached_ids_;  // the tokens whose K/V the cache holds
     int64_t last_prompt_run_ = 0;
+    bool add_special_ = false;
 };
 
 }  // namespace moe

@@ -81,11 +81,20 @@ void Engine::load(std::string model_path, LoadOptions options, Placing placing, 
                 }
             }
             auto tokenizer = load_model_tokenizer(path);
-            ChatTemplate tmpl = load_model_chat_template(path);
+            // A base model without a chat template continues the text it is given.
+            std::optional<ChatTemplate> tmpl;
+            bool plain = false;
+            try {
+                tmpl = load_model_chat_template(path);
+            } catch (const Error&) {
+                tmpl = ChatSession::plain_continuation_template();
+                plain = true;
+            }
             if (!store_) store_ = std::make_unique<ConversationStore>(store_path_);
             const std::string name = std::filesystem::path(path).filename().string();
             session_ = std::make_unique<ChatSession>(std::move(model), std::move(tokenizer),
-                                                     std::move(tmpl), *store_, name);
+                                                     std::move(*tmpl), *store_, name, plain);
+            if (plain) placement += " · no chat template: the model continues your text";
             if (done) done(Loaded{session_->info(), placement}, "");
         } catch (const std::exception& e) {
             session_.reset();
