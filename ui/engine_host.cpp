@@ -66,7 +66,13 @@ void EngineHost::loadModel(const QString& path, double gpu_budget_gib) {
     emit modelLoading(path);
     moe::Engine::Placing placing;
     placing.gpu_budget_gib = gpu_budget_gib;
-    engine_->load(path.toStdString(), {}, placing,
+    moe::LoadOptions options;
+    options.progress = [this](double done, const std::string& stage) {
+        const int permille = int(done * 1000.0);
+        const QString what = QString::fromStdString(stage);
+        to_gui([this, permille, what] { emit loadProgress(permille, what); });
+    };
+    engine_->load(path.toStdString(), options, placing,
                   [this, path](const auto& info, const std::string& e) {
                       const QString summary = info ? summary_of(info->info, path) + " · " +
                                                          QString::fromStdString(info->placement)

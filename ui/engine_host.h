@@ -63,6 +63,8 @@ class EngineHost : public QObject {
 
   signals:
     void modelLoading(const QString& path);
+    // permille in 0..1000, what the loader is doing.
+    void loadProgress(int permille, const QString& stage);
     void modelLoaded(const QString& summary);
     void errorOccurred(const QString& message);
     void conversationsChanged(const QList<moeui::ConversationRow>& rows);

@@ -13,6 +13,7 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QPlainTextEdit>
+#include <QProgressBar>
 #include <QPushButton>
 #include <QSettings>
 #include <QShortcut>
@@ -64,8 +65,16 @@ MainWindow::MainWindow(const MainWindowOptions& options, QWidget* parent)
         if (conv == current_) chat_->append_piece(piece);
     });
     connect(host_, &EngineHost::busyChanged, this, [this] { update_buttons(); });
-    connect(host_, &EngineHost::modelLoading, this,
-            [this](const QString& path) { model_label_->setText(tr("Loading %1 ...").arg(path)); });
+    connect(host_, &EngineHost::modelLoading, this, [this](const QString& path) {
+        model_label_->setText(tr("Loading %1 ...").arg(path));
+        load_bar_->setValue(0);
+        load_bar_->show();
+    });
+    connect(host_, &EngineHost::loadProgress, this, [this](int permille, const QString& stage) {
+        load_bar_->setValue(permille);
+        load_bar_->setToolTip(stage);
+        max_progress_ = std::max(max_progress_, permille);
+    });
     connect(host_, &EngineHost::modelLoaded, this, [this](const QString& summary) {
         const bool demo = !options_.demo_model.isEmpty() &&
                           QFileInfo(loading_).canonicalFilePath() ==
@@ -75,11 +84,13 @@ MainWindow::MainWindow(const MainWindowOptions& options, QWidget* parent)
                                         .arg(summary)
                                   : summary;
         model_label_->setToolTip(text);
+        load_bar_->hide();
         model_label_->setText(text.size() > 120 ? text.left(119) + QString::fromUtf8("…") : text);
         update_buttons();
     });
     connect(host_, &EngineHost::errorOccurred, this, [this](const QString& message) {
         statusBar()->showMessage(message, 15000);
+        load_bar_->hide();
         if (!host_->model_loaded()) model_label_->setText(tr("No model loaded"));
     });
     connect(chat_, &ChatView::branchRequested, host_, &EngineHost::switchBranch);
@@ -178,6 +189,12 @@ void MainWindow::build_ui() {
     model_label_->setObjectName("modelLabel");
     memory_label_ = new QLabel(this);
     memory_label_->setObjectName("memoryLabel");
+    load_bar_ = new QProgressBar(this);
+    load_bar_->setObjectName("loadProgress");
+    load_bar_->setRange(0, 1000);
+    load_bar_->setMaximumWidth(220);
+    load_bar_->hide();
+    statusBar()->addPermanentWidget(load_bar_);
     statusBar()->addPermanentWidget(model_label_, 1);
     statusBar()->addPermanentWidget(memory_label_);
     gpus_ = moe::system_status(true).gpus;

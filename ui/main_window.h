@@ -14,6 +14,7 @@ class QLabel;
 class QLineEdit;
 class QListWidget;
 class QPlainTextEdit;
+class QProgressBar;
 class QPushButton;
 class QSplitter;
 
@@ -38,6 +39,8 @@ class MainWindow : public QMainWindow {
 
     EngineHost& host() { return *host_; }
     qint64 current_conversation() const { return current_; }
+    // The furthest load progress seen (permille), for tests.
+    int max_load_progress() const { return max_progress_; }
 
   public slots:
     void openModel(const QString& path);
@@ -77,11 +80,13 @@ class MainWindow : public QMainWindow {
     QPushButton *send_ = nullptr, *stop_ = nullptr, *regenerate_ = nullptr;
     QLabel* model_label_ = nullptr;
     QLabel* memory_label_ = nullptr;
+    QProgressBar* load_bar_ = nullptr;
     std::vector<moe::GpuStatus> gpus_;
     QSplitter* splitter_ = nullptr;
     qint64 current_ = 0;
     qint64 deleted_ = 0;  // the last deleted conversation (Undo)
     QString loading_;     // the model asked for last
+    int max_progress_ = 0;
 };
 
 }  // namespace moeui

@@ -10,6 +10,7 @@
 #include <QListWidget>
 #include <QPlainTextEdit>
 #include <QProcess>
+#include <QProgressBar>
 #include <QPushButton>
 #include <QSettings>
 #include <QSignalSpy>
@@ -70,6 +71,8 @@ class TestMainWindow : public QObject {
             w.show();
             auto* label = w.findChild<QLabel*>("modelLabel");
             QTRY_VERIFY_WITH_TIMEOUT(label->text().contains("qwen3_moe"), 60000);
+            QCOMPARE(w.max_load_progress(), 1000);  // the progress bar went all the way
+            QVERIFY(!w.findChild<QProgressBar*>("loadProgress")->isVisible());
             auto* chat = w.findChild<ChatView*>("chatView");
             auto* send = w.findChild<QPushButton*>("sendButton");
             QTRY_VERIFY(send->isEnabled());

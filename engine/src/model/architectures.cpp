@@ -102,7 +102,7 @@ int moe_parts(const std::vector<MoeBlock*>& blocks) {
 // Readies every MoE block's experts for the CPU operator (see LoadOptions::expert_format).
 // Repacking formats go through the on-disk pack cache (cpu/moe/pack_cache.h): one file for all
 // layers, read back in place on the next load instead of repacking.
-void prepare_experts(DecoderModel& model, const std::string& format) {
+void prepare_experts(DecoderModel& model, const std::string& format, const LoadProgress& progress) {
     static const bool simd_registered = [] {
         register_gguf_simd_kernels();
         return true;
@@ -145,7 +145,12 @@ void prepare_experts(DecoderModel& model, const std::string& format) {
                     "used in place, nothing copied) or reference");
     }
     std::string used;
-    for (MoeBlock* moe : blocks) {
+    for (size_t i = 0; i < blocks.size(); ++i) {
+        MoeBlock* moe = blocks[i];
+        if (progress)
+            progress(0.1 + 0.9 * double(i) / double(blocks.size()),
+                     "preparing the experts of MoE layer " + std::to_string(i + 1) + " of " +
+                         std::to_string(blocks.size()));
         const std::string f = format == "auto" ? auto_expert_format(moe->experts) : format;
         moe->prepare_experts(f);
         if (f != "reference" && f != "gguf") release_expert_sources(moe->experts, f == "q4k");
@@ -182,12 +187,14 @@ std::unique_ptr<Model> load_model(const std::string& path, const LoadOptions& op
     for (const auto& e : supported_architectures()) {
         if (type != e.model_type) continue;
         if (folder) weights = WeightStore::open_folder(path);
+        if (options.progress) options.progress(0.0, "reading " + path);
         auto model = e.build(config, std::move(weights));
         model->finalize_info(path);
         if (!options.lora_path.empty()) {
             apply_lora(*model, load_lora_adapter(options.lora_path), options.lora_scale);
         }
-        prepare_experts(*model, options.expert_format);
+        prepare_experts(*model, options.expert_format, options.progress);
+        if (options.progress) options.progress(1.0, "loaded");
         if (options.deferred_experts < 0 ||
             (options.deferred_experts > 0 && model->info().experts_per_token > 0 &&
              options.deferred_experts >= model->info().experts_per_token)) {

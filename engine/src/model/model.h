@@ -1,6 +1,7 @@
 #pragma once
 // A loaded causal language model: token ids in, next-token logits out, with a KV cache.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -46,6 +47,9 @@ class Model {
                          std::vector<float>& logits, bool all_positions) = 0;
 };
 
+// (fraction done in [0, 1], what is happening), called on the loading thread.
+using LoadProgress = std::function<void(double, const std::string&)>;
+
 struct LoadOptions {
     // Reproduce transformers after `model.to(torch.bfloat16)`, which rounds the rotary
     // frequencies to bf16 (references made that way, e.g. the hf-tiny goldens). Off by default:
@@ -67,6 +71,8 @@ struct LoadOptions {
     // A LoRA adapter to apply (PEFT folder), at this multiplier of its own alpha/r scaling.
     std::string lora_path;
     float lora_scale = 1.0f;
+    // Told how loading goes (reading, then each MoE layer's experts); may be empty.
+    LoadProgress progress;
 };
 
 // Loads a model from a Hugging Face folder (config.json + safetensors). Throws moe::Error
