@@ -1,5 +1,7 @@
 #include "chat_view.h"
 
+#include <QClipboard>
+#include <QGuiApplication>
 #include <QScrollBar>
 #include <QUrl>
 
@@ -46,6 +48,11 @@ ChatView::ChatView(QWidget* parent) : QTextBrowser(parent) {
         const QStringList parts = url.toString().split(':');
         if (parts.size() == 3 && parts[0] == "branch")
             emit branchRequested(parts[1].toLongLong(), parts[2].toInt());
+        if (parts.size() == 2 && parts[0] == "copy") {
+            const int i = parts[1].toInt();
+            if (i >= 0 && i < code_blocks_.size())
+                QGuiApplication::clipboard()->setText(code_blocks_[i]);
+        }
         if (parts.size() == 2 && parts[0] == "think") {
             const qint64 id = parts[1].toLongLong();
             if (!expanded_.remove(id)) expanded_.insert(id);
@@ -88,14 +95,37 @@ qint64 ChatView::last_question() const {
 void ChatView::render() {
     // The transcript as Markdown (code blocks, lists, emphasis as the model wrote them).
     QString md;
+    code_blocks_.clear();
+    // A "copy" link under every fenced code block (the block's text kept for the click).
+    const auto with_copy_links = [&](const QString& text) {
+        QString out;
+        const QStringList lines = text.split('\n');
+        QString fence, code;
+        for (const QString& line : lines) {
+            out += line + "\n";
+            const QString t = line.trimmed();
+            if (fence.isEmpty() && t.startsWith("```")) {
+                fence = "```";
+                code.clear();
+            } else if (!fence.isEmpty() && t == fence) {
+                fence.clear();
+                code_blocks_.push_back(code);
+                out += QString("[%1](copy:%2)\n").arg(tr("copy")).arg(code_blocks_.size() - 1);
+            } else if (!fence.isEmpty()) {
+                code += (code.isEmpty() ? "" : "\n") + line;
+            }
+        }
+        return out;
+    };
     const auto add = [&](qint64 id, const QString& role, const QString& text, const QString& stats,
                          const QString& branches, bool streaming) {
         const QString who = role == "user"        ? tr("You")
                             : role == "assistant" ? tr("Model")
                                                   : tr("System");
         md += "**" + who + "**" + (branches.isEmpty() ? "" : "  " + branches) + "\n\n";
-        md += (role == "assistant" ? fold_thinking(text, id, expanded_.contains(id), streaming)
-                                   : text) +
+        md += with_copy_links(role == "assistant"
+                                  ? fold_thinking(text, id, expanded_.contains(id), streaming)
+                                  : text) +
               "\n\n";
         if (!stats.isEmpty()) md += "*" + stats + "*\n\n";
         md += "---\n\n";

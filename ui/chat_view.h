@@ -2,7 +2,8 @@
 // The transcript of the conversation's active branch, rendered from Markdown: one block per
 // message, the answer being generated growing as its text streams in, "‹ 2/3 ›" on messages
 // that have sibling branches (clicking switches), thinking sections folded to one line
-// (clicking shows them), and under each answer its token count and speed.
+// (clicking shows them), a "copy" link under each code block, and under each answer its token
+// count and speed.
 #include <QList>
 #include <QSet>
 #include <QTextBrowser>
@@ -35,7 +36,8 @@ class ChatView : public QTextBrowser {
     QList<MessageRow> messages_;
     bool streaming_ = false;
     QString streamed_;
-    QSet<qint64> expanded_;  // answers whose thinking section is shown
+    QSet<qint64> expanded_;    // answers whose thinking section is shown
+    QStringList code_blocks_;  // the fenced code blocks on screen, for their copy links
 };
 
 }  // namespace moeui

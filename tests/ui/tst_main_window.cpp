@@ -4,7 +4,9 @@
 // branch, search finds text, export writes Markdown and JSON, and after closing and opening
 // the window again the conversations, branches and chat settings are back (and an import adds
 // the exported chat).
+#include <QClipboard>
 #include <QFileInfo>
+#include <QGuiApplication>
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
@@ -159,6 +161,26 @@ class TestMainWindow : public QObject {
         QCOMPARE(chat->messages()[2].sibling_count, 2);
         QTRY_VERIFY_WITH_TIMEOUT(w.findChild<QLabel*>("modelLabel")->text().contains("qwen3_moe"),
                                  60000);
+    }
+
+    // The transcript: Markdown, folded thinking that a click unfolds, copy links on code.
+    void chatViewRendersThinkingAndCode() {
+        ChatView v;
+        moeui::MessageRow q{1, "user", "Show code", {}, 0, 1};
+        moeui::MessageRow a{2,
+                            "assistant",
+                            "<think>first check the types</think>Here:\n```\nint x = 1;\n```",
+                            "3 tokens",
+                            0,
+                            1};
+        v.set_messages({q, a});
+        QVERIFY(v.transcript().contains("Thought for 4 words"));
+        QVERIFY(!v.transcript().contains("check the types"));
+        emit v.anchorClicked(QUrl("think:2"));
+        QVERIFY(v.transcript().contains("first check the types"));
+        QVERIFY(v.transcript().contains("int x = 1;"));
+        emit v.anchorClicked(QUrl("copy:0"));
+        QCOMPARE(QGuiApplication::clipboard()->text(), QString("int x = 1;"));
     }
 
     // A real trained model from ../shared (stories260K as a 4-expert Mixtral, a base model without
