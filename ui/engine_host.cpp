@@ -288,4 +288,37 @@ void EngineHost::saveSettings(qint64 conversation, const QString& json) {
     });
 }
 
+void EngineHost::requestModelMap() {
+    engine_->model_map([this](const std::optional<moe::Engine::ModelMap>& m) {
+        ModelMapData d;
+        if (m) {
+            d.title = QString("%1 · %2 layers")
+                          .arg(QString::fromStdString(m->info.architecture))
+                          .arg(m->info.layers);
+            if (m->info.experts)
+                d.title += QString(" · %1 experts, top-%2")
+                               .arg(m->info.experts)
+                               .arg(m->info.experts_per_token);
+            d.title += " · " + QString::fromStdString(m->placement.summary());
+            for (size_t i = 0; i < m->placement.layers.size(); ++i) {
+                const moe::LayerPlacement& lp = m->placement.layers[i];
+                LayerMapRow row;
+                row.attention_gpu = lp.attention == moe::Device::Gpu;
+                row.dense_gpu = lp.dense == moe::Device::Gpu;
+                const auto& counts =
+                    i < m->usage.counts.size() ? m->usage.counts[i] : std::vector<uint64_t>{};
+                for (size_t e = 0; e < lp.experts.size(); ++e) {
+                    row.expert_gpu.push_back(lp.experts[e] == moe::Device::Gpu);
+                    row.expert_count.push_back(e < counts.size() ? counts[e] : 0);
+                    d.routed += e < counts.size() ? counts[e] : 0;
+                }
+                d.layers.push_back(row);
+            }
+        } else {
+            d.title = tr("No model is loaded");
+        }
+        to_gui([this, d] { emit modelMapReady(d); });
+    });
+}
+
 }  // namespace moeui

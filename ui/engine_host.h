@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "api/engine.h"
+#include "model_map.h"
 
 namespace moeui {
 
@@ -60,6 +61,8 @@ class EngineHost : public QObject {
     void importConversation(const QString& path);
     void loadSettings(qint64 conversation);
     void saveSettings(qint64 conversation, const QString& json);
+    // The loaded model's placement and expert telemetry (modelMapReady).
+    void requestModelMap();
 
   signals:
     void modelLoading(const QString& path);
@@ -77,6 +80,7 @@ class EngineHost : public QObject {
     void searchResults(const QString& query, const QList<moeui::SearchRow>& rows);
     void exported(const QString& path);
     void settingsLoaded(qint64 conversation, const QString& json);
+    void modelMapReady(const moeui::ModelMapData& data);
 
   private:
     // Runs `fn` on the GUI thread (from an engine callback).

@@ -25,6 +25,7 @@
 #include "chat_view.h"
 #include "hardware_dialog.h"
 #include "model_library_dialog.h"
+#include "model_map.h"
 #include "settings_dialog.h"
 
 namespace moeui {
@@ -302,6 +303,9 @@ void MainWindow::build_menus() {
         select_conversation(deleted_);
         deleted_ = 0;
     });
+    QMenu* view = menuBar()->addMenu(tr("&View"));
+    view->addAction(tr("Model &map..."), QKeySequence(Qt::CTRL | Qt::Key_M), this,
+                    &MainWindow::showModelMap);
     QMenu* help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("&Hardware..."), this, &MainWindow::showHardware);
 }
@@ -367,6 +371,15 @@ void MainWindow::stopGeneration() {
 void MainWindow::regenerateLast() {
     const qint64 answer = chat_->last_answer();
     if (answer && !host_->busy()) host_->regenerate(answer);
+}
+
+ModelMapDialog* MainWindow::showModelMap() {
+    auto* d = new ModelMapDialog(this);
+    d->setAttribute(Qt::WA_DeleteOnClose);
+    connect(host_, &EngineHost::modelMapReady, d, &ModelMapDialog::set_data);
+    host_->requestModelMap();
+    d->show();
+    return d;
 }
 
 HardwareDialog* MainWindow::showHardware() {

@@ -23,6 +23,7 @@ namespace moeui {
 class ChatView;
 class HardwareDialog;
 class ModelLibraryDialog;
+class ModelMapDialog;
 
 struct MainWindowOptions {
     QString store_path;     // the conversation database
@@ -58,6 +59,8 @@ class MainWindow : public QMainWindow {
     ModelLibraryDialog* showLibrary();
     // The preflight page (also shown once on the first start).
     HardwareDialog* showHardware();
+    // Where the model's layers and experts live and how the experts are used.
+    ModelMapDialog* showModelMap();
 
   protected:
     void closeEvent(QCloseEvent* e) override;

@@ -24,6 +24,7 @@
 #include "hardware_dialog.h"
 #include "main_window.h"
 #include "model_library_dialog.h"
+#include "model_map.h"
 #include "test_paths.h"
 
 using moeui::ChatView;
@@ -117,6 +118,18 @@ class TestMainWindow : public QObject {
             QCOMPARE(chat->messages().last().sibling_index, 1);
             emit chat->branchRequested(chat->messages().last().id, -1);
             QTRY_COMPARE(chat->messages().last().sibling_index, 0);
+
+            // The model map: every layer, every expert, and the routing counted so far.
+            moeui::ModelMapDialog* map = w.showModelMap();
+            QTRY_VERIFY(!map->view()->data().layers.isEmpty());
+            const moeui::ModelMapData& mm = map->view()->data();
+            QCOMPARE(mm.layers.size(), 4);                 // the demo: 4 MoE layers
+            QCOMPARE(mm.layers[0].expert_gpu.size(), 16);  // of 16 experts
+            QVERIFY(mm.routed > 0);
+            QVERIFY(!mm.layers[0].attention_gpu);  // no GPU here: everything on the CPU
+            const QString cell = map->view()->describe(QPoint(54 + 2 * 12 + 12 + 2, 6 + 2));
+            QVERIFY2(cell.contains("expert 0") && cell.contains("chosen"), qPrintable(cell));
+            map->close();
 
             // Edit the last question: a sibling question with its own answer.
             w.editLastQuestion("Tell me less");

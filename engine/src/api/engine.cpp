@@ -153,6 +153,34 @@ void Engine::edit(int64_t user_message, std::string text, ChatSettings settings,
     });
 }
 
+void Engine::model_map(std::function<void(const std::optional<ModelMap>&)> done) {
+    post([this, done = std::move(done)] {
+        if (!session_) {
+            done(std::nullopt);
+            return;
+        }
+        const Model& m = session_->model();
+        const DecoderModel* d = dynamic_cast<const DecoderModel*>(&m);
+        const auto* placed = dynamic_cast<const PlacedModel*>(&m);
+        if (placed) d = &placed->decoder();
+        if (!d) {
+            done(std::nullopt);
+            return;
+        }
+        ModelMap map;
+        map.info = m.info();
+        map.usage = collect_expert_usage(*d);
+        if (placed) {
+            map.placement = placed->placement();
+        } else {
+            std::vector<bool> moe_layers;
+            for (const auto& l : map.usage.counts) moe_layers.push_back(!l.empty());
+            map.placement = Placement::all_cpu(model_identity(*d), moe_layers);
+        }
+        done(map);
+    });
+}
+
 void Engine::with_store(std::function<void(ConversationStore&)> fn,
                         std::function<void(const std::string&)> on_error) {
     post([this, fn = std::move(fn), on_error = std::move(on_error)] {

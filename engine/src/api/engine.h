@@ -15,6 +15,8 @@
 #include <thread>
 
 #include "api/chat_session.h"
+#include "hybrid/placement.h"
+#include "model/expert_usage.h"
 #include "model/model.h"
 #include "store/conversation_store.h"
 
@@ -56,6 +58,15 @@ class Engine {
                     ReplyDone done);
     void edit(int64_t user_message, std::string text, ChatSettings settings, TextCallback on_text,
               ReplyDone done);
+    // The loaded model's map: where each layer's parts and each routed expert live, and how
+    // often each expert was chosen since loading (expert telemetry). `done` gets nullopt when
+    // no model is loaded.
+    struct ModelMap {
+        ModelInfo info;
+        Placement placement;
+        ExpertUsage usage;
+    };
+    void model_map(std::function<void(const std::optional<ModelMap>&)> done);
     // Runs `fn` with the store on the engine thread (reads and writes off the caller's thread);
     // an exception it throws is passed to `on_error` (when given) as text.
     void with_store(std::function<void(ConversationStore&)> fn,
