@@ -7,14 +7,11 @@
 #include <memory>
 
 #include "api/hardware_report.h"
+#include "format.h"
 
 namespace moeui {
 
 namespace {
-
-QString gib(uint64_t b) {
-    return QString::number(double(b) / double(1ull << 30), 'f', 1) + " GiB";
-}
 
 QString to_markdown(const nlohmann::json& j) {
     const auto& c = j["cpu"];

@@ -23,6 +23,7 @@
 #include <QVBoxLayout>
 
 #include "chat_view.h"
+#include "format.h"
 #include "hardware_dialog.h"
 #include "model_library_dialog.h"
 #include "model_map.h"
@@ -325,14 +326,10 @@ double MainWindow::gpu_budget() const {
 
 void MainWindow::update_memory() {
     const moe::SystemStatus s = moe::system_status(false);
-    const auto gib = [](uint64_t b) {
-        return QString::number(double(b) / double(1ull << 30), 'f', 1);
-    };
-    QString text =
-        tr("RAM %1 GiB used, %2 GiB free").arg(gib(s.resident_bytes), gib(s.available_bytes));
+    QString text = tr("RAM %1 used, %2 free").arg(gib(s.resident_bytes), gib(s.available_bytes));
     if (!gpus_.empty())
         text +=
-            tr(" · %1 (%2 GiB)")
+            tr(" · %1 (%2)")
                 .arg(QString::fromStdString(gpus_.front().name), gib(gpus_.front().total_bytes));
     else
         text += tr(" · no GPU: everything on the CPU");

@@ -11,6 +11,7 @@
 #include <QVBoxLayout>
 
 #include "api/model_library.h"
+#include "format.h"
 
 namespace moeui {
 
@@ -25,10 +26,6 @@ QString count(int64_t n) {
     if (n >= 1000000000) return QString::number(double(n) / 1e9, 'f', 1) + " B";
     if (n >= 1000000) return QString::number(double(n) / 1e6, 'f', 1) + " M";
     return QString::number(n);
-}
-
-QString bytes(uint64_t b) {
-    return QString::number(double(b) / double(1ull << 30), 'f', 2) + " GiB";
 }
 
 }  // namespace
@@ -121,7 +118,7 @@ void ModelLibraryDialog::rescan() {
                           : tr("dense"),
                 QString::fromStdString(d.dtype),
                 d.context ? QString::number(d.context) : QString(),
-                bytes(d.file_bytes),
+                gib(d.file_bytes, 2),
                 fits};
             for (int c = 0; c < cells.size(); ++c) {
                 auto* item = new QTableWidgetItem(cells[c]);
