@@ -15,10 +15,14 @@ namespace {
 QString stats_line(const std::string& meta_json) {
     const auto m = nlohmann::json::parse(meta_json, nullptr, false);
     if (!m.is_object() || !m.contains("generated_tokens")) return {};
-    QString s = QString("%1 tokens · %2 tok/s · first token %3 ms")
+    QString s = QString("%1 tokens · %2 tok/s · prompt %3 tokens at %4 tok/s · first token %5 ms")
                     .arg(m.value("generated_tokens", 0))
                     .arg(m.value("generate_tps", 0.0), 0, 'f', 1)
+                    .arg(m.value("prompt_tokens", 0))
+                    .arg(m.value("prompt_tps", 0.0), 0, 'f', 0)
                     .arg(m.value("ttft_ms", 0.0), 0, 'f', 0);
+    if (m.value("prompt_tokens_reused", 0) > 0)
+        s += QString(" (%1 from the cache)").arg(m.value("prompt_tokens_reused", 0));
     if (m.value("stop", std::string()) == "cancelled") s += " · stopped";
     return s;
 }

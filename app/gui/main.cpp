@@ -1,6 +1,6 @@
 // moestudio: the desktop app. The conversations live in the user's data folder; the built-in
 // demo model (installed beside the app, or the build's) is loaded on the first start.
-//   moestudio [MODEL] [--theme light|dark]
+//   moestudio [MODEL] [--theme system|light|dark]
 //   moestudio --screenshot FILE.png --prompt TEXT [--theme dark]   (docs: answers TEXT with the
 //       loaded model, saves the window, quits)
 #include <QApplication>
@@ -29,8 +29,11 @@ QString find_demo_model() {
 }
 
 void apply_theme(const QString& theme) {
+    // "system": dark when the desktop's palette is dark (Qt 6.4 has no colour-scheme hint;
+    // the platform theme's window colour tells).
+    const bool system_dark = QApplication::palette().color(QPalette::Window).lightness() < 128;
     QApplication::setStyle(QStyleFactory::create("Fusion"));
-    if (theme != "dark") return;
+    if (theme != "dark" && !(theme == "system" && system_dark)) return;
     QPalette p;
     const QColor base(37, 37, 38), window(45, 45, 48), text(220, 220, 220), accent(0, 122, 204);
     p.setColor(QPalette::Window, window);
@@ -57,7 +60,7 @@ int main(int argc, char** argv) {
     QCommandLineParser cli;
     cli.addHelpOption();
     cli.addPositionalArgument("model", "A GGUF file or Hugging Face model folder to load.");
-    cli.addOption({"theme", "light or dark.", "theme", "light"});
+    cli.addOption({"theme", "system (the desktop's), light or dark.", "theme", "system"});
     cli.addOption({"screenshot", "Answer --prompt, save the window as FILE, quit.", "file"});
     cli.addOption({"prompt", "The prompt for --screenshot.", "text"});
     cli.addOption(

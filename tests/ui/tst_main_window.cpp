@@ -82,6 +82,8 @@ class TestMainWindow : public QObject {
             QTRY_VERIFY_WITH_TIMEOUT(chat->transcript().contains("Once upon a time"), 10000);
             QTRY_VERIFY_WITH_TIMEOUT(!w.host().busy() && chat->last_answer() != 0, 60000);
             QVERIFY(chat->transcript().contains("tok/s"));
+            QVERIFY(chat->transcript().contains("first token"));
+            QVERIFY(chat->transcript().contains("prompt"));
             conversation = w.current_conversation();
             QVERIFY(conversation != 0);
             auto* list = w.findChild<QListWidget*>("conversationList");
