@@ -11,6 +11,7 @@
 
 #include "core/parallel.h"
 #include "core/worker_pool.h"
+#include "cpu/moe/kernels_impl.h"
 
 namespace moe {
 namespace {
@@ -90,22 +91,9 @@ double avx512_loop(PeakOp op) {
 #pragma GCC push_options
 #pragma GCC target( \
     "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512bf16,avx512vnni,amx-tile,amx-int8,amx-bf16")
-struct alignas(64) TileConfig {
-    uint8_t palette_id = 1;
-    uint8_t start_row = 0;
-    uint8_t reserved[14] = {};
-    uint16_t colsb[16] = {};
-    uint8_t rows[16] = {};
-};
-
 double amx_loop(PeakOp op) {
     const bool int8 = op == PeakOp::Int8;
-    TileConfig c;
-    for (int i = 0; i < 8; ++i) {
-        c.colsb[i] = 64;
-        c.rows[i] = 16;
-    }
-    _tile_loadconfig(&c);
+    kern::configure_amx_tiles();  // the kernels' layout: 8 tiles of 16 x 64 bytes
     alignas(64) static const uint8_t src[16 * 64] = {};
     _tile_zero(0);
     _tile_zero(1);

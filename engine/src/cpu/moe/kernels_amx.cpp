@@ -26,10 +26,8 @@
     "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512bf16,avx512vnni,amx-tile,amx-int8,amx-bf16")
 
 namespace moe::kern {
+
 namespace {
-
-constexpr int64_t kAmxMinTokens = 8;
-
 struct alignas(64) TileConfig {
     uint8_t palette_id = 1;
     uint8_t start_row = 0;
@@ -37,10 +35,11 @@ struct alignas(64) TileConfig {
     uint16_t colsb[16] = {};
     uint8_t rows[16] = {};
 };
+}  // namespace
 
 // tmm0-3: C (fp32/int32, 16 tokens x 16 rows); tmm4-5: A (16 tokens x 64 bytes);
 // tmm6-7: B (16 lines x 64 bytes). All tiles are 16 x 64 bytes.
-void configure_tiles() {
+void configure_amx_tiles() {
     TileConfig c;
     for (int i = 0; i < 8; ++i) {
         c.colsb[i] = 64;
@@ -48,6 +47,10 @@ void configure_tiles() {
     }
     _tile_loadconfig(&c);
 }
+
+namespace {
+
+constexpr int64_t kAmxMinTokens = 8;
 
 // One (up to) 32-token x 32-row step; MT token tiles, NB row blocks. Writes C tiles to `c`.
 template <int MT, int NB, bool Int8>
@@ -93,7 +96,7 @@ void tile_step(const uint8_t* x, int64_t x_stride, const uint8_t* w0, const uint
 template <bool Int8>
 void amx_matmul(const PackedMatrix& w, const PackedActs& a, int64_t b0, int64_t b1, float* y,
                 int64_t ldy) {
-    configure_tiles();
+    configure_amx_tiles();
     const uint8_t* x = Int8 ? reinterpret_cast<const uint8_t*>(a.i8.data())
                             : reinterpret_cast<const uint8_t*>(a.bf16.data());
     const int64_t x_stride = w.kp * (Int8 ? 1 : 2);

@@ -27,6 +27,9 @@ const KernelTable& amx_kernels();
 
 // Asks Linux for permission to use AMX tile data (once per process); false if refused.
 bool request_amx_permission();
+// Loads the tile layout the AMX kernels use (tmm0-7, each 16 rows x 64 bytes) on this thread.
+// Only after request_amx_permission() succeeded (kernels_amx.cpp; also the peak probe's).
+void configure_amx_tiles();
 
 // Bytes of the weight layout (shared by the packer, the scalar kernels and dequantization).
 inline int64_t bf16_index(int64_t k, int64_t j) {  // in uint16 units within a block
@@ -41,6 +44,11 @@ inline int64_t int4_byte(int64_t k, int64_t j) {
 }
 inline bool int4_high(int64_t k) {
     return (k & 4) != 0;
+}
+// The 4-bit value (0..15) of row j at position k in an INT4/Q4K block.
+inline int int4_value(const uint8_t* block, int64_t k, int64_t j) {
+    const uint8_t byte = block[int4_byte(k, j)];
+    return int4_high(k) ? byte >> 4 : byte & 15;
 }
 
 }  // namespace moe::kern

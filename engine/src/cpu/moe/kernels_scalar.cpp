@@ -39,6 +39,14 @@ void int8_scalar(const PackedMatrix& w, const PackedActs& a, int64_t b0, int64_t
     }
 }
 
+// Row j's 4-bit values over k in [k0, k1) times int8 activations: the integer part of an
+// INT4 group or a Q4K sub-block (the SIMD kernels' nibble_dot, one product at a time).
+int32_t nibble_dot(const uint8_t* block, const int8_t* x, int64_t j, int64_t k0, int64_t k1) {
+    int32_t sum = 0;
+    for (int64_t k = k0; k < k1; ++k) sum += int4_value(block, k, j) * x[k];
+    return sum;
+}
+
 void int4_scalar(const PackedMatrix& w, const PackedActs& a, int64_t b0, int64_t b1, float* y,
                  int64_t ldy) {
     const int64_t G = w.group, ng = w.groups();
@@ -49,12 +57,7 @@ void int4_scalar(const PackedMatrix& w, const PackedActs& a, int64_t b0, int64_t
             for (int64_t j = 0; j < kRowBlock; ++j) {
                 float acc = 0.0f;
                 for (int64_t g = 0; g < ng; ++g) {
-                    int32_t isum = 0;
-                    for (int64_t k = g * G; k < (g + 1) * G; ++k) {
-                        const uint8_t byte = wb[int4_byte(k, j)];
-                        const int32_t q = int4_high(k) ? byte >> 4 : byte & 15;
-                        isum += q * x[k];
-                    }
+                    const int32_t isum = nibble_dot(wb, x, j, g * G, (g + 1) * G);
                     const size_t s = size_t((b * ng + g) * kRowBlock + j);
                     acc += float(isum) * w.gscale[s];
                     acc += w.gmin[s] * a.gsum[size_t(t * ng + g)];
@@ -81,11 +84,7 @@ void q4k_scalar(const PackedMatrix& w, const PackedActs& a, int64_t b0, int64_t 
                 for (int64_t sb = 0; sb < nsb; ++sb) {
                     int32_t s1 = 0, s2 = 0;
                     for (int64_t g = sb * 8; g < sb * 8 + 8; ++g) {
-                        int32_t isum = 0;
-                        for (int64_t k = g * 32; k < g * 32 + 32; ++k) {
-                            const uint8_t byte = wb[int4_byte(k, j)];
-                            isum += (int4_high(k) ? byte >> 4 : byte & 15) * x[k];
-                        }
+                        const int32_t isum = nibble_dot(wb, x, j, g * 32, g * 32 + 32);
                         const size_t gi = size_t((b * ng + g) * kRowBlock + j);
                         s1 += int32_t(w.ksc[gi]) * isum;
                         s2 += int32_t(w.kmin[gi]) * int32_t(a.gsum[size_t(t * ng + g)]);

@@ -291,15 +291,13 @@ void PackedMatrix::dequantize_block_row(int64_t b, int64_t j, float* out) const 
                          scale[size_t(b * kRowBlock + j)];
                 break;
             case PackedFormat::INT4: {
-                const uint8_t byte = wb[int4_byte(k, j)];
-                const int q = int4_high(k) ? byte >> 4 : byte & 15;
+                const int q = int4_value(wb, k, j);
                 const size_t s = size_t((b * groups() + k / group) * kRowBlock + j);
                 out[k] = gscale[s] * float(q) + gmin[s];
                 break;
             }
             case PackedFormat::Q4K: {
-                const uint8_t byte = wb[int4_byte(k, j)];
-                const int q = int4_high(k) ? byte >> 4 : byte & 15;
+                const int q = int4_value(wb, k, j);
                 const size_t g = size_t((b * groups() + k / group) * kRowBlock + j);
                 const size_t sb = size_t((b * (kp / QK_K) + k / QK_K) * kRowBlock + j);
                 // ggml's dequantize_row_q4_K: d * sc * q - dmin * m
