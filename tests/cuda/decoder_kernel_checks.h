@@ -17,6 +17,20 @@ inline std::vector<int32_t> download_ints(const cuda::DeviceBuffer<int32_t>& d) 
     return h;
 }
 
+// y [T, rows] = x [T, cols] · Wᵀ summed in double: the reference of the linear kernels.
+inline std::vector<float> reference_linear(const std::vector<float>& w, const std::vector<float>& x,
+                                           int64_t rows, int64_t cols, int64_t T) {
+    std::vector<float> y(static_cast<size_t>(T * rows));
+    for (int64_t t = 0; t < T; ++t)
+        for (int64_t r = 0; r < rows; ++r) {
+            double acc = 0;
+            for (int64_t c = 0; c < cols; ++c)
+                acc += double(x[size_t(t * cols + c)]) * w[size_t(r * cols + c)];
+            y[size_t(t * rows + r)] = float(acc);
+        }
+    return y;
+}
+
 // The device view of a packed matrix whose arrays were uploaded into `keep`.
 inline cuda::PackedView upload_packed(const PackedMatrix& m,
                                       std::vector<cuda::DeviceBuffer<uint8_t>>& keep) {
@@ -87,14 +101,7 @@ inline std::vector<Check> run_decoder_kernel_checks(uint32_t seed) {
         const int64_t rows = 37, cols = 132, T = 6;
         const auto w = random_vec(rng, size_t(rows * cols));
         const auto x = random_vec(rng, size_t(T * cols));
-        std::vector<float> want(size_t(T * rows));
-        for (int64_t t = 0; t < T; ++t)
-            for (int64_t r = 0; r < rows; ++r) {
-                double acc = 0;
-                for (int64_t c = 0; c < cols; ++c)
-                    acc += double(x[size_t(t * cols + c)]) * w[size_t(r * cols + c)];
-                want[size_t(t * rows + r)] = float(acc);
-            }
+        const std::vector<float> want = reference_linear(w, x, rows, cols, T);
         auto dw = upload(w), dx = upload(x);
         cuda::DeviceBuffer<float> dy(want.size());
         cuda::linear_f32_weights(dw.data(), rows, cols, dx.data(), T, dy.data(), nullptr);
@@ -113,14 +120,7 @@ inline std::vector<Check> run_decoder_kernel_checks(uint32_t seed) {
             w[i] = bf16_to_f32(wb[i]);
         }
         const auto x = random_vec(rng, size_t(T * cols));
-        std::vector<float> want(size_t(T * rows));
-        for (int64_t t = 0; t < T; ++t)
-            for (int64_t r = 0; r < rows; ++r) {
-                double acc = 0;
-                for (int64_t c = 0; c < cols; ++c)
-                    acc += double(x[size_t(t * cols + c)]) * w[size_t(r * cols + c)];
-                want[size_t(t * rows + r)] = float(acc);
-            }
+        const std::vector<float> want = reference_linear(w, x, rows, cols, T);
         cuda::DeviceBuffer<uint16_t> dw(wb.size());
         dw.upload(wb.data(), wb.size());
         auto dx = upload(x);

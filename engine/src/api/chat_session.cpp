@@ -126,7 +126,6 @@ ChatReply ChatSession::answer(int64_t conversation, int64_t user_message,
                 : s.max_new_tokens;
     req.sampling = s.sampling;
     for (int64_t id : model_->info().eos_token_ids) req.stop_ids.push_back(int32_t(id));
-    last_prompt_run_ = int64_t(req.prompt.size());
 
     TokenStreamDecoder decoder(*tokenizer_, /*skip_special_tokens=*/true);
     std::string text;

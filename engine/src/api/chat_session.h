@@ -36,6 +36,8 @@ struct ChatReply {
     int64_t user_message = 0, assistant_message = 0;
     std::string text;
     StopReason reason = StopReason::Length;
+    // stats.prompt_tokens counts the prompt tokens this turn ran; the rest came from the KV
+    // cache kept since the turn before (a growing conversation re-runs only its new messages).
     GenerateStats stats;
 };
 
@@ -69,10 +71,6 @@ class ChatSession {
     ChatReply edit(int64_t user_message, const std::string& text, const ChatSettings& s,
                    const TextCallback& on_text = {}, const std::atomic<bool>* cancel = nullptr);
 
-    // The prompt tokens the last turn had to run (the rest came from the KV cache kept since
-    // the turn before: a conversation that grows re-runs only its new messages).
-    int64_t last_prompt_tokens_run() const { return last_prompt_run_; }
-
   private:
     ChatReply answer(int64_t conversation, int64_t user_message, const ChatSettings& caller,
                      const TextCallback& on_text, const std::atomic<bool>* cancel);
@@ -85,7 +83,6 @@ class ChatSession {
     std::string model_name_;
     KvCache cache_;
     std::vector<int32_t> cached_ids_;  // the tokens whose K/V the cache holds
-    int64_t last_prompt_run_ = 0;
     bool add_special_ = false;
 };
 

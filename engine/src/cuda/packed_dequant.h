@@ -33,6 +33,11 @@ struct PackedView {
     const float* kdmin = nullptr;   // Q4K
 };
 
+// Calls fn(host bytes, count) for each array of `m` the unpacking reads (empty ones too), in
+// one fixed order: the data, then the INT8, INT4 and Q4K scale arrays (packed_view.cpp).
+void for_each_packed_array(const PackedMatrix& m,
+                           const std::function<void(const void*, size_t)>& fn);
+
 // The view of `m` once `place(host bytes, count)` has put each of its non-empty arrays on the
 // device and returned the device address (packed_view.cpp; host code).
 PackedView packed_view(const PackedMatrix& m,

@@ -32,22 +32,9 @@ size_t round64(size_t n) {
     return (n + 63) / 64 * 64;
 }
 
-// The arrays of a packed matrix the unpacking reads, in copy order.
-template <class F>
-void for_each_array(const PackedMatrix& m, F f) {
-    f(m.data.data(), m.data.size);
-    f(m.scale.data(), m.scale.size() * 4);
-    f(m.gscale.data(), m.gscale.size() * 4);
-    f(m.gmin.data(), m.gmin.size() * 4);
-    f(m.ksc.data(), m.ksc.size());
-    f(m.kmin.data(), m.kmin.size());
-    f(m.kd.data(), m.kd.size() * 4);
-    f(m.kdmin.data(), m.kdmin.size() * 4);
-}
-
 size_t staged_bytes(const PackedMatrix& m) {
     size_t n = 0;
-    for_each_array(m, [&](const void*, size_t b) { n += round64(b); });
+    cuda::for_each_packed_array(m, [&](const void*, size_t b) { n += round64(b); });
     return n;
 }
 
@@ -98,7 +85,7 @@ void ExpertStreamer::pin(const ExpertBank& bank) {
     for (const BankExpert& e : bank.experts) {
         for (const ExpertPart& part : e.parts) {
             for (const PackedMatrix* m : {&part.gate_up, &part.down}) {
-                for_each_array(*m, [&](const void* p, size_t n) {
+                cuda::for_each_packed_array(*m, [&](const void* p, size_t n) {
                     if (n < (size_t(64) << 10)) return;  // small arrays share pages: copy them
                     void* q = const_cast<void*>(p);
                     if (cudaHostRegister(q, n, cudaHostRegisterPortable) == cudaSuccess) {

@@ -91,7 +91,6 @@ struct GpuLinear {
     cuda::DeviceBuffer<float> bias;  // empty = none
     int64_t out() const { return w.rows; }
     int64_t in() const { return w.cols; }
-    size_t bytes() const { return w.bytes() + bias.size() * 4; }
     void forward(GpuContext& g, const float* x, int64_t T, float* y) const;
 };
 // Uploads `l`, with its LoRA terms merged into the GPU copy (no adapter kernels on the GPU):
@@ -144,7 +143,6 @@ std::unique_ptr<GpuAttention> upload_attention(const AttentionBlock& a, cudaStre
 struct GpuMlp {
     GpuLinear gate, up, down;
     ExpertActivation act;
-    size_t bytes() const { return gate.bytes() + up.bytes() + down.bytes(); }
     // x [T, hidden] -> out [T, hidden] (intermediates in the Gate and Up slots).
     void forward(GpuContext& g, const float* x, int64_t T, float* out) const;
 };

@@ -100,7 +100,6 @@ class HybridModel final : public PlacedModel {
 
     const ModelInfo& info() const override { return cpu_->info(); }
     const Placement& placement() const override { return placement_; }
-    uint64_t gpu_weight_bytes() const override { return gpu_bytes_; }
     const DecoderModel& decoder() const override { return *cpu_; }
 
     KvCache new_cache() const override {
@@ -176,10 +175,6 @@ class HybridModel final : public PlacedModel {
             layers_[i].moe->set_experts(want, s);
         }
         ++placement_version_;
-        uint64_t b = embed_.bytes() + head_.bytes();
-        for (const GpuLayer& g : layers_)
-            b += (g.moe ? g.moe->bytes() : 0) + (g.dense ? g.dense->bytes() : 0);
-        gpu_bytes_ = b;  // attention weights are not counted (they never move)
     }
 
     // Writes the step's token ids and positions where its launches read them.
@@ -337,7 +332,6 @@ class HybridModel final : public PlacedModel {
     hybrid::GpuNorm final_norm_;
     cuda::GpuMatrix embed_;
     hybrid::GpuLinear head_;
-    uint64_t gpu_bytes_ = 0;
     hybrid::MoeStaging staging_;
     DecodeGraph graph_;
     // Activations and staging, sized by the largest batch seen.

@@ -94,12 +94,6 @@ void GpuMoeLayer::set_experts(const std::vector<Device>& want, cudaStream_t s) {
     MOE_CUDA(cudaStreamSynchronize(s));  // `table` goes away
 }
 
-size_t GpuMoeLayer::bytes() const {
-    size_t b = router_.bytes() + shared_gate_.bytes() + (shared_ ? shared_->bytes() : 0);
-    for (const auto& e : experts_) b += e ? e->bytes() : 0;
-    return b;
-}
-
 void GpuMoeLayer::forward(GpuContext& g, MoeStaging& st, const float* h, int64_t T, float* y,
                           StepMode mode) {
     if (slot_path(T)) {

@@ -84,7 +84,6 @@ class GpuMoeLayer {
     GpuMoeLayer(const MoeBlock& m, cudaStream_t s);
     // Uploads the experts `want` puts on the GPU that are not there yet, frees those leaving.
     void set_experts(const std::vector<Device>& want, cudaStream_t s);
-    size_t bytes() const;
     // The CPU-side experts, for the expert streamer (null when they run on the reference path).
     const ExpertBank* bank() const { return m_.bank.get(); }
     bool slot_path(int64_t T) const { return T <= kMaxSlotTokens && T * k_ <= kMaxSlots; }

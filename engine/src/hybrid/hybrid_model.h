@@ -45,8 +45,6 @@ class PlacedModel : public Model {
     // Moves experts to match `p` (uploads the new GPU experts, frees the ones leaving). The
     // placement must be for this model and keep attention and dense parts on the GPU.
     virtual void apply_placement(const Placement& p) = 0;
-    // Bytes of weights resident on the GPU now.
-    virtual uint64_t gpu_weight_bytes() const = 0;
     // The CPU-side model it runs (routers, expert telemetry, the CPU experts).
     virtual const DecoderModel& decoder() const = 0;
 };
