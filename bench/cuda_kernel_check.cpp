@@ -9,7 +9,7 @@
 
 #include <cuda_runtime_api.h>
 
-#include "cuda/decoder_kernel_checks.h"
+#include "cuda/fused_kernel_checks.h"
 #include "cuda/gpu.h"
 
 int main() {
@@ -45,6 +45,7 @@ int main() {
     };
     run_set("basic kernels", moe_cuda_test::run_basic_kernel_checks);
     run_set("decoder kernels", moe_cuda_test::run_decoder_kernel_checks);
+    run_set("fused kernels", moe_cuda_test::run_fused_kernel_checks);
     run_set("(after all)", [](uint32_t) { return std::vector<moe_cuda_test::Check>{}; });
     std::printf("seed %u: %d failures\n", seed, failures);
     return failures ? 1 : 0;

@@ -10,7 +10,8 @@
 # expert budget. Everything it makes stays on that machine, under $WORK (ignored by git).
 #   PHASE=prep   build llama.cpp and make the model (about 5 minutes)
 #   PHASE=bench  the benchmarks (results as JSON under $OUT; about 2 minutes)
-#   default      both (the machine is not kept between calls; about 9 minutes)
+#   default      both (the machine is not kept between calls; about 8 minutes)
+# FULL=1 adds prefill without streaming and the CPU-only run; BUDGETS= the GPU budgets (GiB).
 # MOE_HYBRID_TRACE=1 prints the prefill cost model's choice per MoE layer to $OUT/ours.err.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
@@ -53,26 +54,34 @@ lscpu > "$OUT/lscpu.txt"
 [ -z "${SKIP_PEER:-}" ] && "$LB" -m "$M.gguf" -ngl 99 -ot "exps=CPU" -t "$THREADS" -p 512,2048 -n 64 -r 3 -o json \
   > "$OUT/llama_cpu_moe.json" 2> "$OUT/llama_cpu_moe.err"
 # Ours, the same split; prefill in one chunk up to 2048 tokens (the cost model choosing per
-# layer between the CPU and streaming the experts to the GPU), then with the CPU only.
+# layer between the CPU and streaming the experts to the GPU). MOE_HYBRID_PROFILE=1: where the
+# decode step's time goes (printed to ours.err).
+export MOE_HYBRID_PROFILE=1
+ours() { "$CLI" bench e2e "$M.gguf" --repetitions 3 --threads "$THREADS" --json "$@"; }
 for pp in 512 2048; do
-  "$CLI" bench e2e "$M.gguf" --prompt-tokens $pp --gen-tokens 64 --repetitions 3 --threads "$THREADS" \
-    --gpu-budget 100 --cpu-experts all --prefill-chunk 2048 --json > "$OUT/ours_cpu_experts_pp$pp.json" 2>> "$OUT/ours.err"
-  "$CLI" bench e2e "$M.gguf" --prompt-tokens $pp --gen-tokens 0 --repetitions 3 --threads "$THREADS" \
-    --gpu-budget 100 --cpu-experts all --prefill-chunk 2048 --stream-experts never --json \
-    > "$OUT/ours_cpu_experts_nostream_pp$pp.json" 2>> "$OUT/ours.err"
+  echo "== pp$pp tg64 cpu-experts all" >> "$OUT/ours.err"
+  ours --prompt-tokens $pp --gen-tokens 64 --gpu-budget 100 --cpu-experts all \
+    --prefill-chunk 2048 > "$OUT/ours_cpu_experts_pp$pp.json" 2>> "$OUT/ours.err"
 done
-# Decode replayed from CUDA graphs (off by default), to show their effect.
-"$CLI" bench e2e "$M.gguf" --prompt-tokens 0 --gen-tokens 64 --repetitions 3 --threads "$THREADS" \
-  --gpu-budget 100 --cpu-experts all --cuda-graphs on --json > "$OUT/ours_cpu_experts_graphs.json" 2>> "$OUT/ours.err"
-# Ours CPU-only (no GPU at all), for reference.
-"$CLI" bench e2e "$M.gguf" --prompt-tokens 512 --gen-tokens 64 --repetitions 3 --threads "$THREADS" \
-  --json > "$OUT/ours_cpu_only.json" 2>> "$OUT/ours.err"
+# Decode steps: launched per kernel with a stream synchronisation per host step (the first
+# schedule), replayed from a CUDA graph whose host work the host thread runs when signalled.
+echo "== tg64 signalled off" >> "$OUT/ours.err"
+ours --prompt-tokens 0 --gen-tokens 64 --gpu-budget 100 --cpu-experts all \
+  --signalled-steps off > "$OUT/ours_cpu_experts_synced.json" 2>> "$OUT/ours.err"
+echo "== tg64 cuda graphs, signalled" >> "$OUT/ours.err"
+ours --prompt-tokens 0 --gen-tokens 64 --gpu-budget 100 --cpu-experts all \
+  --cuda-graphs on > "$OUT/ours_cpu_experts_graphs.json" 2>> "$OUT/ours.err"
+if [ -n "${FULL:-}" ]; then
+  ours --prompt-tokens 512 --gen-tokens 0 --gpu-budget 100 --cpu-experts all \
+    --prefill-chunk 2048 --stream-experts never > "$OUT/ours_cpu_experts_nostream.json" 2>> "$OUT/ours.err"
+  ours --prompt-tokens 512 --gen-tokens 64 > "$OUT/ours_cpu_only.json" 2>> "$OUT/ours.err"
+fi
 # Decode against the GPU budget (experts fill what the non-expert weights leave).
 for gib in ${BUDGETS:-4 8 12}; do
-  for graphs in off on; do
-    "$CLI" bench e2e "$M.gguf" --prompt-tokens 0 --gen-tokens 64 --repetitions 3 --threads "$THREADS" \
-      --gpu-budget $gib --cpu-experts auto --cuda-graphs $graphs --json \
-      > "$OUT/ours_budget_${gib}_graphs_$graphs.json" 2>> "$OUT/ours.err"
+  for graphs in ${GRAPHS:-off on}; do
+    echo "== tg64 budget $gib graphs $graphs" >> "$OUT/ours.err"
+    ours --prompt-tokens 0 --gen-tokens 64 --gpu-budget $gib --cpu-experts auto \
+      --cuda-graphs $graphs > "$OUT/ours_budget_${gib}_graphs_$graphs.json" 2>> "$OUT/ours.err"
   done
 done
 for f in "$OUT"/ours*.json; do

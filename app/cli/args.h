@@ -45,10 +45,10 @@ moe::LoadOptions load_options(const Args& args);
 moe::Placement placement_for(const Args& args, moe::Model& model);
 // The model to run and where its weights live: `model` itself for a CPU-only placement, else
 // the hybrid CPU/GPU model made from it (--gpu-exact: fp32 activations throughout;
-// --cuda-graphs on|off: decode steps replayed from a graph or launched one by one; --prefill-chunk
-// N;
-// --stream-experts auto|never|always). Defined in
-// cmd_placement.cpp.
+// --cuda-graphs on|off: decode steps replayed from a graph or launched one by one;
+// --signalled-steps on|off: in those graphs the host thread runs the routing and CPU experts
+// as the stream reaches them, or host-function nodes do; --prefill-chunk N; --stream-experts
+// auto|never|always). Defined in cmd_placement.cpp.
 struct PlacedRun {
     std::unique_ptr<moe::Model> model;
     moe::Placement placement;

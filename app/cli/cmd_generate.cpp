@@ -65,11 +65,11 @@ moe::SamplingParams sampling_from(const Args& args, const std::string& model_dir
 int cmd_generate(const std::vector<std::string>& argv) {
     const Args args(
         argv, {"greedy", "ids", "raw", "rope-freq-bf16", "llamacpp-attention", "gpu-exact"},
-        {"prompt",      "prompt-ids", "max-new-tokens", "temperature",        "top-p",
-         "top-k",       "min-p",      "seed",           "repetition-penalty", "threads",
-         "lora",        "lora-scale", "expert-format",  "defer-experts",      "gpu-budget",
-         "cpu-experts", "placement",  "context",        "prefill-chunk",      "stream-experts",
-         "cuda-graphs", "usage",      "usage-out"});
+        {"prompt",      "prompt-ids",      "max-new-tokens", "temperature",        "top-p",
+         "top-k",       "min-p",           "seed",           "repetition-penalty", "threads",
+         "lora",        "lora-scale",      "expert-format",  "defer-experts",      "gpu-budget",
+         "cpu-experts", "placement",       "context",        "prefill-chunk",      "stream-experts",
+         "cuda-graphs", "signalled-steps", "usage",          "usage-out"});
     if (args.positional().size() != 1 || args.has("prompt") == args.has("prompt-ids")) {
         throw moe::Error(
             "usage: moestudio-cli generate MODEL (--prompt TEXT | --prompt-ids 1,2,3) "

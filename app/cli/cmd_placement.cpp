@@ -74,15 +74,26 @@ void save_expert_usage(const Args& args, const moe::Model& model) {
     moe::collect_expert_usage(decoder_of(model)).save(*args.get("usage-out"));
 }
 
+namespace {
+
+bool on_off(const Args& args, const std::string& name, bool fallback) {
+    const std::string v = args.get_or(name, fallback ? "on" : "off");
+    if (v != "on" && v != "off")
+        throw moe::Error("--" + name + ": expected on or off, got '" + v + "'");
+    return v == "on";
+}
+
+}  // namespace
+
 PlacedRun place_model(const Args& args, std::unique_ptr<moe::Model> model) {
     PlacedRun run;
     run.placement = placement_for(args, *model);
     if (!run.placement.uses_gpu()) {
         if (args.flag("gpu-exact") || args.has("cuda-graphs") || args.has("prefill-chunk") ||
-            args.has("stream-experts"))
+            args.has("stream-experts") || args.has("signalled-steps"))
             throw moe::Error(
-                "--gpu-exact, --cuda-graphs, --prefill-chunk and --stream-experts apply to the "
-                "GPU path only");
+                "--gpu-exact, --cuda-graphs, --signalled-steps, --prefill-chunk and "
+                "--stream-experts apply to the GPU path only");
         run.model = std::move(model);
         return run;
     }
@@ -91,10 +102,8 @@ PlacedRun place_model(const Args& args, std::unique_ptr<moe::Model> model) {
         throw moe::Error("--defer-experts runs on the CPU path only so far (use --gpu-budget 0)");
     moe::HybridOptions o;
     o.exact = args.flag("gpu-exact");
-    const std::string graphs = args.get_or("cuda-graphs", o.cuda_graphs ? "on" : "off");
-    if (graphs != "on" && graphs != "off")
-        throw moe::Error("--cuda-graphs: expected on or off, got '" + graphs + "'");
-    o.cuda_graphs = graphs == "on";
+    o.cuda_graphs = on_off(args, "cuda-graphs", o.cuda_graphs);
+    o.signalled_steps = on_off(args, "signalled-steps", o.signalled_steps);
     o.stream_experts = moe::parse_expert_streaming(args.get_or("stream-experts", "auto"));
     o.prefill_chunk = args.get_int("prefill-chunk", o.prefill_chunk);
     if (o.prefill_chunk < 1) throw moe::Error("--prefill-chunk must be >= 1");

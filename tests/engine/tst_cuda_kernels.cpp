@@ -6,7 +6,7 @@
 
 #include "cuda/gpu.h"
 #if defined(MOE_HAVE_CUDA)
-#include "decoder_kernel_checks.h"
+#include "fused_kernel_checks.h"
 #endif
 
 class TestCudaKernels : public QObject {
@@ -39,6 +39,20 @@ class TestCudaKernels : public QObject {
             QSKIP(qPrintable(QString::fromStdString(moe::gpu_unavailable_reason())));
         const uint32_t seed = std::random_device{}();
         for (const auto& c : moe_cuda_test::run_decoder_kernel_checks(seed)) {
+            qInfo("%-32s max rel err %.2e (bar %.0e)", c.name.c_str(), c.error, c.bar);
+            QVERIFY2(c.ok(), qPrintable(QString("%1 seed %2").arg(c.name.c_str()).arg(seed)));
+        }
+#else
+        QSKIP("built without CUDA");
+#endif
+    }
+
+    void fusedKernels() {
+#if defined(MOE_HAVE_CUDA)
+        if (moe::list_gpus().empty())
+            QSKIP(qPrintable(QString::fromStdString(moe::gpu_unavailable_reason())));
+        const uint32_t seed = std::random_device{}();
+        for (const auto& c : moe_cuda_test::run_fused_kernel_checks(seed)) {
             qInfo("%-32s max rel err %.2e (bar %.0e)", c.name.c_str(), c.error, c.bar);
             QVERIFY2(c.ok(), qPrintable(QString("%1 seed %2").arg(c.name.c_str()).arg(seed)));
         }

@@ -515,6 +515,10 @@ WorkerPool& default_worker_pool() {
         WorkerPoolOptions o;
         const char* pin = std::getenv("MOE_PIN_THREADS");
         o.pin = pin && std::atoi(pin) > 0;
+        // How long idle workers spin before sleeping (a hybrid decode step leaves the pool
+        // idle while the GPU runs a layer's attention: longer spins avoid the wake-up).
+        if (const char* spin = std::getenv("MOE_POOL_SPIN_US"); spin && std::atoi(spin) >= 0)
+            o.spin = std::chrono::microseconds(std::atoi(spin));
         return new WorkerPool(std::move(o));
     }();
     return *pool;

@@ -49,14 +49,18 @@ __global__ void attend_kernel(AttentionShape g, const float* q, int64_t pos0,
     for (int64_t d = threadIdx.x; d < g.dim_qk; d += blockDim.x) qs[d] = qh[d];
     __syncthreads();
 
-    float mx = -FLT_MAX;
-    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
+    // Scores: one warp per key, its lanes across the head dimension (coalesced reads).
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    for (int64_t j = warp; j < n; j += warps) {
         const float* kj = k + (first + j) * k_width + kvh * g.dim_qk;
         float dot = 0.0f;
-        for (int64_t d = 0; d < g.dim_qk; ++d) dot += qs[d] * kj[d];
-        s[j] = dot * g.scale;
-        mx = fmaxf(mx, s[j]);
+        for (int64_t d = lane; d < g.dim_qk; d += 32) dot += qs[d] * kj[d];
+        for (int o = 16; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+        if (lane == 0) s[j] = dot * g.scale;
     }
+    __syncthreads();
+    float mx = -FLT_MAX;
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) mx = fmaxf(mx, s[j]);
     mx = block_reduce<true>(mx, red);
     const float sink = sinks ? sinks[h] : 0.0f;
     if (sinks) mx = fmaxf(mx, sink);
@@ -68,14 +72,33 @@ __global__ void attend_kernel(AttentionShape g, const float* q, int64_t pos0,
     sum = block_reduce<false>(sum, red);  // also orders the s[] writes before the reads below
     const float denom = sum + (sinks ? expf(sink - mx) : 0.0f);
     float* o = out + (t * g.heads + h) * g.dim_v;
-    for (int64_t d = threadIdx.x; d < g.dim_v; d += blockDim.x) {
-        float acc = 0.0f;
-        for (int64_t j = 0; j < n; ++j) {
-            const float* vj = g.values_in_keys ? k + (first + j) * k_width
-                                               : v + (first + j) * v_width + kvh * g.dim_v;
-            acc += (s[j] / denom) * vj[d];
+    const auto value_row = [&](int64_t j) {
+        return g.values_in_keys ? k + (first + j) * k_width
+                                : v + (first + j) * v_width + kvh * g.dim_v;
+    };
+    const int groups = int(blockDim.x / g.dim_v);
+    if (groups <= 1) {
+        for (int64_t d = threadIdx.x; d < g.dim_v; d += blockDim.x) {
+            float acc = 0.0f;
+            for (int64_t j = 0; j < n; ++j) acc += (s[j] / denom) * value_row(j)[d];
+            o[d] = acc;
         }
-        o[d] = acc;
+        return;
+    }
+    // Several thread groups split the positions (a head is narrower than the block), then
+    // their partial sums are added.
+    __shared__ float part[kThreads];
+    const int grp = int(threadIdx.x / g.dim_v);
+    const int64_t d = threadIdx.x % g.dim_v;
+    float acc = 0.0f;
+    if (grp < groups)
+        for (int64_t j = grp; j < n; j += groups) acc += (s[j] / denom) * value_row(j)[d];
+    part[threadIdx.x] = acc;
+    __syncthreads();
+    if (threadIdx.x < g.dim_v) {
+        float total = 0.0f;
+        for (int i = 0; i < groups; ++i) total += part[i * g.dim_v + threadIdx.x];
+        o[threadIdx.x] = total;
     }
 }
 

@@ -14,12 +14,23 @@ int blocks_for(int64_t n) {
     return int((n + kThreads - 1) / kThreads);
 }
 
-__global__ void rms_norm_kernel(const float* x, const float* w, int64_t cols, int64_t stride,
-                                float eps, float* y) {
-    const float* xr = x + blockIdx.x * stride;
+// `add` (optional): x += add first (the residual update before the norm, fused). Each thread
+// reads back only the elements it wrote.
+__global__ void rms_norm_kernel(float* x, const float* add, const float* w, int64_t cols,
+                                int64_t stride, float eps, float* y) {
+    float* xr = x + blockIdx.x * stride;
     float* yr = y + blockIdx.x * stride;
     float ss = 0.0f;
-    for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) ss += xr[i] * xr[i];
+    if (add) {
+        const float* ar = add + blockIdx.x * stride;
+        for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) {
+            const float v = xr[i] + ar[i];
+            xr[i] = v;
+            ss += v * v;
+        }
+    } else {
+        for (int64_t i = threadIdx.x; i < cols; i += blockDim.x) ss += xr[i] * xr[i];
+    }
     __shared__ float warp_sums[32];
     for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
     if ((threadIdx.x & 31) == 0) warp_sums[threadIdx.x >> 5] = ss;
@@ -92,7 +103,15 @@ void rms_norm(const float* x, const float* w, int64_t rows, int64_t cols, float 
 void rms_norm_strided(const float* x, const float* w, int64_t rows, int64_t cols, int64_t stride,
                       float eps, float* y, cudaStream_t s) {
     if (rows == 0) return;
-    rms_norm_kernel<<<unsigned(rows), kThreads, 0, s>>>(x, w, cols, stride, eps, y);
+    rms_norm_kernel<<<unsigned(rows), kThreads, 0, s>>>(const_cast<float*>(x), nullptr, w, cols,
+                                                        stride, eps, y);
+    MOE_CUDA_LAUNCH();
+}
+
+void add_rms_norm(float* x, const float* add, const float* w, int64_t rows, int64_t cols, float eps,
+                  float* y, cudaStream_t s) {
+    if (rows == 0) return;
+    rms_norm_kernel<<<unsigned(rows), kThreads, 0, s>>>(x, add, w, cols, cols, eps, y);
     MOE_CUDA_LAUNCH();
 }
 

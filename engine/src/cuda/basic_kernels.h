@@ -13,6 +13,10 @@ namespace moe::cuda {
 void rms_norm(const float* x, const float* w, int64_t rows, int64_t cols, float eps, float* y,
               cudaStream_t s);
 
+// x += add, then y = rms_norm(x) (the residual update and the next norm in one launch).
+void add_rms_norm(float* x, const float* add, const float* w, int64_t rows, int64_t cols, float eps,
+                  float* y, cudaStream_t s);
+
 // The same over the first `cols` floats of rows spaced `stride` floats apart (MLA's latent).
 void rms_norm_strided(const float* x, const float* w, int64_t rows, int64_t cols, int64_t stride,
                       float eps, float* y, cudaStream_t s);

@@ -88,13 +88,74 @@ __global__ void mla_value_up_kernel(const float* o_lat, const float* w_uv, int64
     if (lane == 0) o[warp] = acc;
 }
 
+constexpr int kMaxHeadDim = 1024;
+
+// One block per (token, query or key head): the head's values in shared memory, normalised
+// (when weights are given), rotated, written back; key blocks also write the key and the value
+// row of their head into the cache at the token's position.
+__global__ void qk_post_kernel(float* q, float* k, const float* v, int64_t T, QkPostShape g,
+                               const int32_t* positions, float* k_cache, float* v_cache) {
+    __shared__ float xs[kMaxHeadDim];
+    __shared__ float red[32];
+    const int64_t heads = g.heads + g.kv_heads;
+    const int64_t t = blockIdx.x / heads, hs = blockIdx.x % heads;
+    const bool is_q = hs < g.heads;
+    const int64_t head = is_q ? hs : hs - g.heads, D = g.head_dim;
+    float* x = is_q ? q + (t * g.heads + head) * D : k + (t * g.kv_heads + head) * D;
+    const float* nw = is_q ? g.q_norm : g.k_norm;
+    for (int64_t i = threadIdx.x; i < D; i += blockDim.x) xs[i] = x[i];
+    if (nw) {  // as rms_norm_kernel
+        float ss = 0.0f;
+        for (int64_t i = threadIdx.x; i < D; i += blockDim.x) ss += xs[i] * xs[i];
+        for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+        if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = ss;
+        __syncthreads();
+        if (threadIdx.x < 32) {
+            ss = threadIdx.x < (blockDim.x >> 5) ? red[threadIdx.x] : 0.0f;
+            for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+            if (threadIdx.x == 0) red[0] = ss;
+        }
+        __syncthreads();
+        const float scale = rsqrtf(red[0] / float(D) + (is_q ? g.q_eps : g.k_eps));
+        for (int64_t i = threadIdx.x; i < D; i += blockDim.x) xs[i] = xs[i] * scale * nw[i];
+    }
+    __syncthreads();
+    const int64_t pos = positions[t], half = g.rotary_dim / 2;
+    for (int64_t i = threadIdx.x; i < half; i += blockDim.x) {  // as rope_kernel
+        const float angle = float(pos) * g.inv_freq[i];
+        const float c = cosf(angle) * g.scaling, sn = sinf(angle) * g.scaling;
+        const int64_t a = g.interleaved ? 2 * i : i, b = g.interleaved ? 2 * i + 1 : i + half;
+        const float x0 = xs[a], x1 = xs[b];
+        xs[a] = x0 * c - x1 * sn;
+        xs[b] = x1 * c + x0 * sn;
+    }
+    __syncthreads();
+    const int64_t width = g.kv_heads * D, at = pos * width + head * D;
+    const float* vr = v + (t * g.kv_heads + head) * D;
+    for (int64_t i = threadIdx.x; i < D; i += blockDim.x) {
+        x[i] = xs[i];
+        if (!is_q) {
+            k_cache[at + i] = xs[i];
+            v_cache[at + i] = vr[i];
+        }
+    }
+}
+
 constexpr int kTokensPerPass = 4;
 
-__device__ float2 load2(const __nv_bfloat16* w) {
-    return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(w));
+__device__ void to_floats(const uint4& raw, const __nv_bfloat16*, float* out) {
+    const __nv_bfloat162* p = reinterpret_cast<const __nv_bfloat162*>(&raw);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const float2 f = __bfloat1622float2(p[i]);
+        out[2 * i] = f.x;
+        out[2 * i + 1] = f.y;
+    }
 }
-__device__ float2 load2(const float* w) {
-    return *reinterpret_cast<const float2*>(w);
+__device__ void to_floats(const uint4& raw, const float*, float* out) {
+    const float* p = reinterpret_cast<const float*>(&raw);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) out[i] = p[i];
 }
 __device__ float load1(const __nv_bfloat16* w) {
     return __bfloat162float(*w);
@@ -103,49 +164,78 @@ __device__ float load1(const float* w) {
     return *w;
 }
 
-// One warp per output row. Lanes stride the row four values at a time (8- or 16-byte weight
-// loads) when the row allows it, else one value at a time; up to four tokens share each
-// weight load.
+// Up to three matrices with the same input in one launch (a layer's q, k and v projections).
 template <class W>
-__global__ void linear_f32_acts_kernel(const W* w, int64_t rows, int64_t cols, const float* x,
-                                       int64_t T, float* y) {
-    const int64_t row = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+struct GemvJobs {
+    const W* w[3];
+    float* y[3];
+    int64_t rows[3];
+    int n;
+};
+
+// One warp per output row of the concatenated jobs. Lanes stride the row 16 bytes of weights at
+// a time (8 bf16 or 4 fp32; several loads in flight per lane) when the row allows it, else one
+// value at a time; up to four tokens share each weight load.
+template <class W>
+__global__ void gemv_kernel(GemvJobs<W> jobs, int64_t cols, const float* x, int64_t T) {
+    constexpr int kVec = 16 / sizeof(W);
+    int64_t row = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
     const int lane = threadIdx.x & 31;
-    if (row >= rows) return;
-    const W* wr = w + row * cols;
-    const bool vec = (cols % 4 == 0) &&
-                     ((reinterpret_cast<uintptr_t>(wr) & (4 * sizeof(W) - 1)) == 0) &&
+    int j = 0;
+    while (j < jobs.n && row >= jobs.rows[j]) row -= jobs.rows[j++];
+    if (j >= jobs.n) return;
+    const W* wr = jobs.w[j] + row * cols;
+    float* y = jobs.y[j];
+    const int64_t rows = jobs.rows[j];
+    const bool vec = (cols % kVec == 0) && ((reinterpret_cast<uintptr_t>(wr) & 15) == 0) &&
                      ((reinterpret_cast<uintptr_t>(x) & 15) == 0);
     for (int64_t t0 = 0; t0 < T; t0 += kTokensPerPass) {
         const int nt = T - t0 < kTokensPerPass ? int(T - t0) : kTokensPerPass;
         float acc[kTokensPerPass] = {0.0f, 0.0f, 0.0f, 0.0f};
         if (vec) {
-            for (int64_t c = int64_t(lane) * 4; c < cols; c += 128) {
-                const float2 w01 = load2(wr + c), w23 = load2(wr + c + 2);
+#pragma unroll 4
+            for (int64_t c = int64_t(lane) * kVec; c < cols; c += 32 * kVec) {
+                const uint4 raw = __ldg(reinterpret_cast<const uint4*>(wr + c));
+                float wv[kVec];
+                to_floats(raw, wr, wv);
 #pragma unroll
-                for (int j = 0; j < kTokensPerPass; ++j) {
-                    if (j >= nt) break;
-                    const float4 xv = *reinterpret_cast<const float4*>(x + (t0 + j) * cols + c);
-                    acc[j] += w01.x * xv.x + w01.y * xv.y + w23.x * xv.z + w23.y * xv.w;
+                for (int t = 0; t < kTokensPerPass; ++t) {
+                    if (t >= nt) break;
+                    const float* xt = x + (t0 + t) * cols + c;
+#pragma unroll
+                    for (int i = 0; i < kVec; i += 4) {
+                        const float4 xv = __ldg(reinterpret_cast<const float4*>(xt + i));
+                        acc[t] +=
+                            wv[i] * xv.x + wv[i + 1] * xv.y + wv[i + 2] * xv.z + wv[i + 3] * xv.w;
+                    }
                 }
             }
         } else {
             for (int64_t c = lane; c < cols; c += 32) {
                 const float wv = load1(wr + c);
 #pragma unroll
-                for (int j = 0; j < kTokensPerPass; ++j) {
-                    if (j >= nt) break;
-                    acc[j] += wv * x[(t0 + j) * cols + c];
+                for (int t = 0; t < kTokensPerPass; ++t) {
+                    if (t >= nt) break;
+                    acc[t] += wv * x[(t0 + t) * cols + c];
                 }
             }
         }
 #pragma unroll
-        for (int j = 0; j < kTokensPerPass; ++j) {
-            float v = acc[j];
+        for (int t = 0; t < kTokensPerPass; ++t) {
+            float v = acc[t];
             for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
-            if (lane == 0 && j < nt) y[(t0 + j) * rows + row] = v;
+            if (lane == 0 && t < nt) y[(t0 + t) * rows + row] = v;
         }
     }
+}
+
+template <class W>
+void launch_gemv(const GemvJobs<W>& jobs, int64_t cols, const float* x, int64_t T, cudaStream_t s) {
+    int64_t rows = 0;
+    for (int j = 0; j < jobs.n; ++j) rows += jobs.rows[j];
+    if (rows == 0 || T == 0) return;
+    gemv_kernel<W><<<blocks_for(rows * 32), kThreads, 0, s>>>(jobs, cols, x, T);
+    MOE_CUDA_LAUNCH();
 }
 
 }  // namespace
@@ -207,19 +297,41 @@ void mla_value_up(const float* o_lat, const float* w_uv, int64_t T, int64_t H, i
     MOE_CUDA_LAUNCH();
 }
 
+bool qk_post_supported(const QkPostShape& g) {
+    return g.head_dim <= kMaxHeadDim && g.rotary_dim <= g.head_dim;
+}
+
+void qk_norm_rope_cache(float* q, float* k, const float* v, int64_t T, const QkPostShape& g,
+                        const int32_t* positions, float* k_cache, float* v_cache, cudaStream_t s) {
+    require(qk_post_supported(g), "cuda::qk_norm_rope_cache: unsupported head shape");
+    if (T == 0) return;
+    qk_post_kernel<<<unsigned(T * (g.heads + g.kv_heads)), 128, 0, s>>>(q, k, v, T, g, positions,
+                                                                        k_cache, v_cache);
+    MOE_CUDA_LAUNCH();
+}
+
 void linear_f32_acts(const uint16_t* w, int64_t rows, int64_t cols, const float* x, int64_t T,
                      float* y, cudaStream_t s) {
-    if (rows == 0 || T == 0) return;
-    linear_f32_acts_kernel<<<blocks_for(rows * 32), kThreads, 0, s>>>(
-        reinterpret_cast<const __nv_bfloat16*>(w), rows, cols, x, T, y);
-    MOE_CUDA_LAUNCH();
+    GemvJobs<__nv_bfloat16> jobs{{reinterpret_cast<const __nv_bfloat16*>(w)}, {y}, {rows}, 1};
+    launch_gemv(jobs, cols, x, T, s);
 }
 
 void linear_f32_weights(const float* w, int64_t rows, int64_t cols, const float* x, int64_t T,
                         float* y, cudaStream_t s) {
-    if (rows == 0 || T == 0) return;
-    linear_f32_acts_kernel<<<blocks_for(rows * 32), kThreads, 0, s>>>(w, rows, cols, x, T, y);
-    MOE_CUDA_LAUNCH();
+    GemvJobs<float> jobs{{w}, {y}, {rows}, 1};
+    launch_gemv(jobs, cols, x, T, s);
+}
+
+void linear_f32_acts_3(const Bf16Gemv (&jobs)[3], int64_t cols, const float* x, int64_t T,
+                       cudaStream_t s) {
+    GemvJobs<__nv_bfloat16> j{};
+    j.n = 3;
+    for (int i = 0; i < 3; ++i) {
+        j.w[i] = reinterpret_cast<const __nv_bfloat16*>(jobs[i].w);
+        j.y[i] = jobs[i].y;
+        j.rows[i] = jobs[i].rows;
+    }
+    launch_gemv(j, cols, x, T, s);
 }
 
 }  // namespace moe::cuda

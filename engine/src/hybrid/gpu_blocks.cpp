@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <string>
+#include <utility>
 
 #include "core/error.h"
 #include "cuda/attention.h"
@@ -97,6 +98,10 @@ void GpuNorm::apply(GpuContext& g, const float* x, int64_t rows, float* y) const
     cuda::rms_norm(x, w.data(), rows, width, eps, y, g.stream());
 }
 
+void GpuNorm::add_apply(GpuContext& g, float* x, const float* add, int64_t rows, float* y) const {
+    cuda::add_rms_norm(x, add, w.data(), rows, width, eps, y, g.stream());
+}
+
 void GpuNorm::apply_strided(GpuContext& g, const float* x, int64_t rows, int64_t stride,
                             float* y) const {
     cuda::rms_norm_strided(x, w.data(), rows, width, stride, eps, y, g.stream());
@@ -175,25 +180,58 @@ class GpuGqa : public GpuAttention {
         float* q = g.tmp(Slot::Q, T * qw);
         float* k = g.tmp(Slot::K, T * kw);
         float* v = g.tmp(Slot::V, T * kw);
-        q_.forward(g, x, T, q);
-        k_.forward(g, x, T, k);
-        v_.forward(g, x, T, v);
-        if (cfg_.clip_qkv > 0.0f) {
-            cuda::clamp_values(q, T * qw, cfg_.clip_qkv, g.stream());
-            cuda::clamp_values(k, T * kw, cfg_.clip_qkv, g.stream());
-            cuda::clamp_values(v, T * kw, cfg_.clip_qkv, g.stream());
+        if (g.bf16_gemv(q_.w, T) && g.bf16_gemv(k_.w, T) && g.bf16_gemv(v_.w, T)) {
+            // One launch for the three (decode: they are a third of the layer's launches).
+            cuda::linear_f32_acts_3({{q_.w.w.data(), q_.out(), q},
+                                     {k_.w.w.data(), k_.out(), k},
+                                     {v_.w.w.data(), v_.out(), v}},
+                                    q_.in(), x, T, g.stream());
+            for (auto [l, y] : {std::pair{&q_, q}, std::pair{&k_, k}, std::pair{&v_, v}})
+                if (l->bias.size()) cuda::add_bias_rows(y, l->bias.data(), T, l->out(), g.stream());
+        } else {
+            q_.forward(g, x, T, q);
+            k_.forward(g, x, T, k);
+            v_.forward(g, x, T, v);
         }
+        g.mark("attn: q,k,v projections");
+        cuda::QkPostShape post;
+        post.heads = cfg_.heads;
+        post.kv_heads = cfg_.kv_heads;
+        post.head_dim = cfg_.head_dim;
+        post.inv_freq = rope_.inv_freq.data();
+        post.rotary_dim = rope_.rotary_dim;
+        post.interleaved = rope_.interleaved;
+        post.scaling = rope_.scaling;
         if (cfg_.qk_norm == GqaAttentionConfig::QkNorm::PerHead) {
-            q_norm_.apply(g, q, T * cfg_.heads, q);
-            k_norm_.apply(g, k, T * cfg_.kv_heads, k);
-        } else if (cfg_.qk_norm == GqaAttentionConfig::QkNorm::Whole) {
-            q_norm_.apply(g, q, T, q);
-            k_norm_.apply(g, k, T, k);
+            post.q_norm = q_norm_.w.data();
+            post.k_norm = k_norm_.w.data();
+            post.q_eps = q_norm_.eps;
+            post.k_eps = k_norm_.eps;
         }
-        rope_.apply(g, q, T, cfg_.heads, cfg_.head_dim, positions);
-        rope_.apply(g, k, T, cfg_.kv_heads, cfg_.head_dim, positions);
-        cuda::write_rows_at(kv.k.data(), k, T, kw, positions, g.stream());
-        cuda::write_rows_at(kv.v.data(), v, T, kw, positions, g.stream());
+        if (cfg_.clip_qkv <= 0.0f && cfg_.qk_norm != GqaAttentionConfig::QkNorm::Whole &&
+            cuda::qk_post_supported(post)) {
+            // Norms, rotary embedding and the cache writes in one launch.
+            cuda::qk_norm_rope_cache(q, k, v, T, post, positions, kv.k.data(), kv.v.data(),
+                                     g.stream());
+        } else {
+            if (cfg_.clip_qkv > 0.0f) {
+                cuda::clamp_values(q, T * qw, cfg_.clip_qkv, g.stream());
+                cuda::clamp_values(k, T * kw, cfg_.clip_qkv, g.stream());
+                cuda::clamp_values(v, T * kw, cfg_.clip_qkv, g.stream());
+            }
+            if (cfg_.qk_norm == GqaAttentionConfig::QkNorm::PerHead) {
+                q_norm_.apply(g, q, T * cfg_.heads, q);
+                k_norm_.apply(g, k, T * cfg_.kv_heads, k);
+            } else if (cfg_.qk_norm == GqaAttentionConfig::QkNorm::Whole) {
+                q_norm_.apply(g, q, T, q);
+                k_norm_.apply(g, k, T, k);
+            }
+            rope_.apply(g, q, T, cfg_.heads, cfg_.head_dim, positions);
+            rope_.apply(g, k, T, cfg_.kv_heads, cfg_.head_dim, positions);
+            cuda::write_rows_at(kv.k.data(), k, T, kw, positions, g.stream());
+            cuda::write_rows_at(kv.v.data(), v, T, kw, positions, g.stream());
+        }
+        g.mark("attn: norms, rope, cache write");
 
         cuda::AttentionShape shape;
         shape.heads = cfg_.heads;
@@ -205,7 +243,9 @@ class GpuGqa : public GpuAttention {
         float* attn = g.tmp(Slot::Attn, T * qw);
         cuda::attend_at(shape, q, T, positions, max_ctx, kv.k.data(), kw, kv.v.data(), kw,
                         sinks_.size() ? sinks_.data() : nullptr, attn, scores, g.stream());
+        g.mark("attn: attend");
         o_.forward(g, attn, T, out);
+        g.mark("attn: o projection");
     }
 
   private:

@@ -10,6 +10,7 @@
 
 #include "cuda/device_memory.h"
 #include "cuda/linear.h"
+#include "hybrid/gpu_timeline.h"
 #include "model/attention.h"
 #include "model/feed_forward.h"
 #include "model/moe_block.h"
@@ -67,6 +68,10 @@ class GpuContext {
     // Batches of at least this many rows go through cuBLAS (bf16 activations) unless exact.
     static constexpr int64_t kGemmRows = 16;
     void linear(const cuda::GpuMatrix& w, const float* x, int64_t T, float* y);
+    // Whether linear() takes bf16 `w` through the fp32-activation GEMV for T rows.
+    bool bf16_gemv(const cuda::GpuMatrix& w, int64_t T) const {
+        return !w.f32() && (exact_ || T < kGemmRows);
+    }
     // Sizes the bf16 copy of GEMM inputs for up to `floats` values before a loop of GEMMs
     // (growing it between them would free memory a queued GEMM still reads).
     void reserve_gemm_input(int64_t floats);
@@ -74,6 +79,9 @@ class GpuContext {
     void linear_bf16(const uint16_t* w, int64_t rows, int64_t cols, const float* x, int64_t T,
                      float* y);
     float* tmp(Slot s, int64_t n) { return slots_[size_t(s)].get(n); }
+    // Profiling marks on the stream (gpu_timeline.h).
+    GpuTimeline& timeline() { return timeline_; }
+    void mark(const char* label) { timeline_.mark(stream(), label); }
 
   private:
     cuda::Stream stream_;
@@ -82,6 +90,7 @@ class GpuContext {
     Scratch slots_[size_t(Slot::Count)];
     bool exact_;
     cudaEvent_t done_ = nullptr;
+    GpuTimeline timeline_;
 };
 
 cuda::DeviceBuffer<float> upload_floats(const std::vector<float>& v, cudaStream_t s);
@@ -102,6 +111,8 @@ struct GpuNorm {
     int64_t width = 0;
     float eps = 1e-6f;
     void apply(GpuContext& g, const float* x, int64_t rows, float* y) const;
+    // x += add, then y = norm(x), in one launch.
+    void add_apply(GpuContext& g, float* x, const float* add, int64_t rows, float* y) const;
     void apply_strided(GpuContext& g, const float* x, int64_t rows, int64_t stride, float* y) const;
 };
 GpuNorm upload_norm(const RmsNorm& n, cudaStream_t s);

@@ -11,6 +11,9 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "core/error.h"
@@ -48,6 +51,7 @@ struct DecodeGraph {
     uint64_t kv_id = 0;
     int64_t capacity = 0;
     uint64_t epoch = 0, placement_version = 0;
+    bool signalled = false;  // host work as signalled steps (else host-function nodes)
     ~DecodeGraph() {
         if (exec) cudaGraphExecDestroy(exec);
     }
@@ -96,6 +100,14 @@ class HybridModel final : public PlacedModel {
             }
         }
         MOE_CUDA(cudaStreamSynchronize(s));
+        staging_.profile.enabled = std::getenv("MOE_HYBRID_PROFILE") != nullptr;
+    }
+
+    ~HybridModel() override {
+        if (staging_.profile.enabled)
+            std::fprintf(stderr, "%s\n%s\n",
+                         staging_.profile.summary(int64_t(layers_.size())).c_str(),
+                         gpu_.timeline().summary(staging_.profile.steps).c_str());
     }
 
     const ModelInfo& info() const override { return cpu_->info(); }
@@ -132,6 +144,25 @@ class HybridModel final : public PlacedModel {
                 throw Error("token id " + std::to_string(id) + " is outside the vocabulary of " +
                             std::to_string(cpu_->vocab));
         }
+        hybrid::StepProfile& prof = staging_.profile;
+        prof.active = prof.enabled && T == 1;
+        gpu_.timeline().set_active(prof.active);
+        const auto t0 = std::chrono::steady_clock::now();
+        struct EndProfile {
+            hybrid::StepProfile& p;
+            std::chrono::steady_clock::time_point t0;
+            ~EndProfile() {
+                if (!p.active) return;
+                p.active = false;
+                p.step_seconds +=
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+                ++p.steps;
+            }
+        } end_profile{prof, t0};
+        struct EndTimeline {
+            hybrid::GpuTimeline& t;
+            ~EndTimeline() { t.set_active(false); }
+        } end_timeline{gpu_.timeline()};
         if (T == 1 && options_.cuda_graphs) {
             decode_with_graph(tokens[0], cache.size(), *kv, logits);
             cache.advance(1);
@@ -197,6 +228,7 @@ class HybridModel final : public PlacedModel {
         const int64_t rows = !logits ? 0 : all_positions ? T : 1;
         enqueue_step(T, max_ctx, kv, rows, StepMode::Eager);
         MOE_CUDA(cudaStreamSynchronize(gpu_.stream()));
+        if (gpu_.timeline().active()) gpu_.timeline().collect();
         if (logits) copy_logits(rows, *logits);
     }
 
@@ -216,9 +248,22 @@ class HybridModel final : public PlacedModel {
             return;
         }
         stage_inputs(one, pos0);
-        MOE_CUDA(cudaGraphLaunch(graph_.exec, gpu_.stream()));
-        gpu_.sync_sleeping();
-        staging_.host.rethrow_pending();
+        if (graph_.signalled) {
+            // The host thread runs the recorded routing and CPU experts as the stream reaches
+            // them; the launches are the graph's.
+            try {
+                staging_.host.replay_signalled(graph_.exec, gpu_.stream());
+            } catch (...) {
+                (void)cudaStreamSynchronize(gpu_.stream());
+                throw;
+            }
+            MOE_CUDA(cudaStreamSynchronize(gpu_.stream()));
+            if (staging_.profile.active) ++staging_.profile.signalled_steps;
+        } else {
+            MOE_CUDA(cudaGraphLaunch(graph_.exec, gpu_.stream()));
+            gpu_.sync_sleeping();
+            staging_.host.rethrow_pending();
+        }
         copy_logits(1, logits);
     }
 
@@ -230,11 +275,16 @@ class HybridModel final : public PlacedModel {
         staging_.host.clear_recorded();
         const cudaStream_t s = gpu_.stream();
         const uint64_t epoch = hybrid::buffer_epoch();
+        // Host work as signalled steps (the host thread runs it), else as host-function nodes.
+        const bool signalled = options_.signalled_steps;
         cudaGraph_t graph = nullptr;
         MOE_CUDA(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed));
         try {
-            enqueue_step(1, capacity, kv, 1, StepMode::Graph);
+            if (signalled) staging_.host.record_signalled(true);
+            enqueue_step(1, capacity, kv, 1, signalled ? StepMode::Signalled : StepMode::Graph);
+            staging_.host.record_signalled(false);
         } catch (...) {
+            staging_.host.record_signalled(false);
             cudaStreamEndCapture(s, &graph);
             if (graph) cudaGraphDestroy(graph);
             throw;
@@ -252,6 +302,7 @@ class HybridModel final : public PlacedModel {
         graph_.capacity = capacity;
         graph_.epoch = epoch;
         graph_.placement_version = placement_version_;
+        graph_.signalled = signalled;
     }
 
     // Queues one step of T tokens (inputs staged) and, for `rows` last positions, the logits
@@ -266,21 +317,33 @@ class HybridModel final : public PlacedModel {
         float* h = h_.get(T * H);
         float* y = y_.get(T * H);
         embed(T, x, mode);
+        // Each residual update x += y is fused into the norm that follows it.
         for (size_t li = 0; li < layers_.size(); ++li) {
             GpuLayer& L = layers_[li];
-            L.input_norm.apply(gpu_, x, T, h);
+            gpu_.mark("layer start");
+            if (li == 0) {
+                L.input_norm.apply(gpu_, x, T, h);
+            } else {
+                L.input_norm.add_apply(gpu_, x, y, T, h);
+            }
+            gpu_.mark("residual add, input norm");
             L.attention->forward(gpu_, h, T, positions, max_ctx, kv.layers[li], y);
-            cuda::add_in_place(x, y, T * H, s);
-            L.post_norm.apply(gpu_, x, T, h);
+            L.post_norm.add_apply(gpu_, x, y, T, h);
+            gpu_.mark("residual add, post norm");
             if (L.dense) {
                 L.dense->forward(gpu_, h, T, y);
+                gpu_.mark("dense MLP");
             } else {
                 L.moe->forward(gpu_, staging_, h, T, y, mode);
             }
-            cuda::add_in_place(x, y, T * H, s);
         }
-        if (rows == 0) return;
-        final_norm_.apply(gpu_, x + (T - rows) * H, rows, h);
+        if (rows == 0) return;  // the last residual update is not needed: no logits wanted
+        gpu_.mark("layer start");
+        if (layers_.empty()) {
+            final_norm_.apply(gpu_, x + (T - rows) * H, rows, h);
+        } else {
+            final_norm_.add_apply(gpu_, x + (T - rows) * H, y + (T - rows) * H, rows, h);
+        }
         const int64_t V = cpu_->vocab;
         float* out = hybrid::grow_buffer(logits_host_, rows * V);
         if (placement_.head == Device::Gpu) {

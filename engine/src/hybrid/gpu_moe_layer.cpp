@@ -27,33 +27,6 @@ void copy_async(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, c
 
 }  // namespace
 
-void HostSteps::run(cudaStream_t s, StepMode mode, std::function<void()> fn) {
-    if (mode == StepMode::Eager) {
-        MOE_CUDA(cudaStreamSynchronize(s));
-        fn();
-        return;
-    }
-    recorded_.push_back(std::make_unique<Node>(Node{std::move(fn), this}));
-    MOE_CUDA(cudaLaunchHostFunc(s, &HostSteps::trampoline, recorded_.back().get()));
-}
-
-void CUDART_CB HostSteps::trampoline(void* p) {
-    auto* node = static_cast<Node*>(p);
-    try {
-        node->fn();
-    } catch (...) {
-        if (!node->owner->error_) node->owner->error_ = std::current_exception();
-    }
-}
-
-void HostSteps::rethrow_pending() {
-    if (error_) {
-        std::exception_ptr e = error_;
-        error_ = nullptr;
-        std::rethrow_exception(e);
-    }
-}
-
 GpuMoeLayer::GpuMoeLayer(const MoeBlock& m, cudaStream_t s)
     : m_(m),
       hidden_(m.hidden),
@@ -117,24 +90,24 @@ void GpuMoeLayer::add_shared(GpuContext& g, MoeStaging& st, const float* h, int6
     }
 }
 
-void GpuMoeLayer::route_and_start(MoeStaging& st, int64_t T) {
-    st.routing = m_.router.route_logits(st.logits_host.data(), T);
-    const Routing& r = st.routing;
-    cuda::ExpertSlot* slots = st.slots_host.data();
-    int32_t n = 0;
-    for (int64_t t = 0; t < T; ++t) {
-        for (int64_t j = 0; j < r.k; ++j) {
-            const int32_t e = r.ids[size_t(t * r.k + j)];
-            if (gpu_mask_[size_t(e)]) slots[n++] = {int32_t(t), e, r.weights[size_t(t * r.k + j)]};
+void GpuMoeLayer::route_and_start(MoeStaging& st, int64_t T, bool start_cpu) {
+    {
+        StageTimer timer(st.profile, StepProfile::Route);
+        st.routing = m_.router.route_logits(st.logits_host.data(), T);
+        const Routing& r = st.routing;
+        cuda::ExpertSlot* slots = st.slots_host.data();
+        int32_t n = 0;
+        for (int64_t t = 0; t < T; ++t) {
+            for (int64_t j = 0; j < r.k; ++j) {
+                const int32_t e = r.ids[size_t(t * r.k + j)];
+                if (gpu_mask_[size_t(e)])
+                    slots[n++] = {int32_t(t), e, r.weights[size_t(t * r.k + j)]};
+            }
         }
+        st.count_host.data()[0] = n;
     }
-    st.count_host.data()[0] = n;
-    if (gpu_count_ < int64_t(experts_.size())) {
-        const float* x = st.h_host.data();
-        float* out = st.cpu_out_host.data();
-        auto job = [this, &st, x, T, out] {
-            m_.run_experts(x, T, st.routing, out, gpu_mask_.data());
-        };
+    if (start_cpu && gpu_count_ < int64_t(experts_.size())) {
+        auto job = [this, &st, T] { run_cpu_experts(st, T); };
         // With GPU work to overlap, on the background thread (host step B waits for it); else
         // right here: one thread fewer competing for the cores the operator's pool uses.
         if (overlaps()) {
@@ -145,6 +118,11 @@ void GpuMoeLayer::route_and_start(MoeStaging& st, int64_t T) {
     }
 }
 
+void GpuMoeLayer::run_cpu_experts(MoeStaging& st, int64_t T) {
+    StageTimer timer(st.profile, StepProfile::CpuExperts);
+    m_.run_experts(st.h_host.data(), T, st.routing, st.cpu_out_host.data(), gpu_mask_.data());
+}
+
 void GpuMoeLayer::slot_forward(GpuContext& g, MoeStaging& st, const float* h, int64_t T, float* y,
                                StepMode mode) {
     const cudaStream_t s = g.stream();
@@ -152,6 +130,7 @@ void GpuMoeLayer::slot_forward(GpuContext& g, MoeStaging& st, const float* h, in
     const bool cpu_experts = gpu_count_ < E;
     float* logits = st.router.get(T * E);
     router_.forward(g, h, T, logits);
+    g.mark("moe: router");
     grow_buffer(st.logits_host, T * E);
     grow_buffer(st.slots_host, slots);
     grow_buffer(st.count_host, 1);
@@ -161,9 +140,14 @@ void GpuMoeLayer::slot_forward(GpuContext& g, MoeStaging& st, const float* h, in
         grow_buffer(st.cpu_out_host, T * hidden_);
         copy_async(st.h_host.data(), h, size_t(T * hidden_) * 4, cudaMemcpyDeviceToHost, s);
     }
-    st.host.run(s, mode, [this, &st, T] { route_and_start(st, T); });
+    const bool signalled = mode == StepMode::Signalled;
+    g.mark("moe: copies to host");
+    st.host.run(s, mode, [this, &st, T, signalled] { route_and_start(st, T, !signalled); });
+    g.mark("moe: host routing (GPU idle)");
 
-    MOE_CUDA(cudaMemsetAsync(y, 0, size_t(T * hidden_) * 4, s));
+    // Without shared or GPU experts the CPU's sum is the whole output: copied straight into y.
+    const bool gpu_part = shared_ || gpu_count_ > 0;
+    if (gpu_part) MOE_CUDA(cudaMemsetAsync(y, 0, size_t(T * hidden_) * 4, s));
     add_shared(g, st, h, T, y);
     if (gpu_count_ > 0) {
         cuda::ExpertSlot* dslots = grow_buffer(st.slots, slots);
@@ -181,11 +165,19 @@ void GpuMoeLayer::slot_forward(GpuContext& g, MoeStaging& st, const float* h, in
         cuda::experts_down(table_.data(), dslots, dcount, slots, hexp, hidden_, inter_, ys, s);
         cuda::experts_combine(dslots, dcount, slots, ys, T, hidden_, y, s);
     }
+    g.mark("moe: shared and GPU experts");
     if (cpu_experts) {
-        if (overlaps()) st.host.run(s, mode, [&st] { st.cpu.wait(); });
-        float* sum = st.cpu_sum.get(T * hidden_);
+        if (signalled) {
+            st.host.run(
+                s, mode, [this, &st, T] { run_cpu_experts(st, T); }, false);
+        } else if (overlaps()) {
+            st.host.run(s, mode, [&st] { st.cpu.wait(); });
+        }
+        g.mark("moe: CPU experts (GPU idle)");
+        float* sum = gpu_part ? st.cpu_sum.get(T * hidden_) : y;
         copy_async(sum, st.cpu_out_host.data(), size_t(T * hidden_) * 4, cudaMemcpyHostToDevice, s);
-        cuda::add_in_place(y, sum, T * hidden_, s);
+        if (gpu_part) cuda::add_in_place(y, sum, T * hidden_, s);
+        g.mark("moe: CPU sum up, add");
     }
 }
 

@@ -3,22 +3,21 @@
 // GPU-resident routed experts on the GPU, the other routed experts in the CPU's fused operator
 // (model/MoeBlock over its ExpertBank), overlapped.
 //
-// Stream order of a layer (StepMode::Graph records exactly this into a CUDA graph; Eager runs
-// the host steps inline after waiting for the stream):
+// Stream order of a layer (host_steps.h: Eager runs the host steps inline after waiting for
+// the stream, Graph records them as host nodes, Signalled lets the stream wait for the host):
 //   router logits; copy logits (and h, when experts live on the CPU) to pinned memory
 //   host step A: route (every routing rule runs on the host: k of E per token is tiny work);
-//                write the GPU experts' slots; start the CPU experts on a background thread
-//                (or, when the GPU has nothing to do meanwhile, run them right there)
+//                write the GPU experts' slots; Eager and Graph: start the CPU experts on a
+//                background thread (or, when the GPU has nothing to do meanwhile, run them
+//                right there); Signalled: the host thread itself goes on to step B
 //   copy the slots up; y = shared experts; y += GPU experts (three launches for all of them)
-//   host step B: wait for the CPU experts (when they ran in the background)
+//   host step B: Signalled: compute the CPU experts; else wait for the background thread
 //   copy their sum up; y += it
 // Batches too large for the slot kernels (prefill) run eagerly with one GEMM set per GPU expert,
 // and the CPU-resident experts either on the CPU or streamed to the GPU (expert_streamer.h),
 // whichever the cost model expects to be faster.
 #include <cuda_runtime_api.h>
 
-#include <exception>
-#include <functional>
 #include <memory>
 #include <vector>
 
@@ -26,31 +25,11 @@
 #include "hybrid/background_job.h"
 #include "hybrid/expert_streamer.h"
 #include "hybrid/gpu_blocks.h"
+#include "hybrid/host_steps.h"
 #include "hybrid/placement.h"
+#include "hybrid/step_profile.h"
 
 namespace moe::hybrid {
-
-enum class StepMode { Eager, Graph };
-
-// Runs host work in stream order: inline after a stream sync (Eager) or as a host-function
-// node (Graph; the function must not call CUDA and its errors are kept for the caller).
-class HostSteps {
-  public:
-    void run(cudaStream_t s, StepMode mode, std::function<void()> fn);
-    // Rethrows the first error a host node met since the last call (call after a graph ran).
-    void rethrow_pending();
-    // Drops the functions recorded for a graph (when the graph is dropped).
-    void clear_recorded() { recorded_.clear(); }
-
-  private:
-    struct Node {
-        std::function<void()> fn;
-        HostSteps* owner;
-    };
-    static void CUDART_CB trampoline(void* p);
-    std::vector<std::unique_ptr<Node>> recorded_;
-    std::exception_ptr error_;
-};
 
 // Pinned and device staging shared by all MoE layers of a model (one layer runs at a time).
 struct MoeStaging {
@@ -62,7 +41,8 @@ struct MoeStaging {
     cuda::PinnedBuffer<int32_t> count_host;
     Routing routing;
     BackgroundJob cpu;
-    HostSteps host;
+    StepProfile profile;
+    HostSteps host{profile};
     // Per-expert path (large batches), and streaming CPU-resident experts to the GPU there.
     StreamPolicy stream_policy = StreamPolicy::Auto;
     ExpertCostModel cost;
@@ -96,8 +76,9 @@ class GpuMoeLayer {
                       StepMode mode);
     void per_expert_forward(GpuContext& g, MoeStaging& st, const float* h, int64_t T, float* y);
     void add_shared(GpuContext& g, MoeStaging& st, const float* h, int64_t T, float* y);
-    // Host step A's routing -> slots (and the CPU job).
-    void route_and_start(MoeStaging& st, int64_t T);
+    // Host step A's routing -> slots (and, with `start_cpu`, the CPU job).
+    void route_and_start(MoeStaging& st, int64_t T, bool start_cpu);
+    void run_cpu_experts(MoeStaging& st, int64_t T);
     // Whether the GPU has work of its own while the CPU experts run (GPU or shared experts).
     bool overlaps() const { return gpu_count_ > 0 || shared_ != nullptr; }
 

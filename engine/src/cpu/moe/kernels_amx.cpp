@@ -45,6 +45,10 @@ void configure_amx_tiles() {
         c.colsb[i] = 64;
         c.rows[i] = 16;
     }
+    // GCC treats ldtilecfg as reading only the first byte of its operand and drops the stores
+    // to colsb/rows as dead (seen in GCC 12 at -O2: only palette_id was written, and the first
+    // tile instruction then raised SIGILL). The barrier makes every store happen.
+    asm volatile("" : : "r"(&c) : "memory");
     _tile_loadconfig(&c);
 }
 
