@@ -65,11 +65,12 @@ void EngineHost::set_busy(bool b) {
     emit busyChanged(b);
 }
 
-void EngineHost::loadModel(const QString& path, double gpu_budget_gib) {
+void EngineHost::loadModel(const QString& path, double gpu_budget_gib, const QString& cpu_experts) {
     set_busy(true);
     emit modelLoading(path);
     moe::Engine::Placing placing;
     placing.gpu_budget_gib = gpu_budget_gib;
+    placing.cpu_experts = cpu_experts.toStdString();
     moe::LoadOptions options;
     options.progress = [this](double done, const std::string& stage) {
         const int permille = int(done * 1000.0);

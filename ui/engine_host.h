@@ -42,7 +42,10 @@ class EngineHost : public QObject {
 
   public slots:
     // gpu_budget_gib 0: everything on the CPU; above: planned onto the GPU (engine.h).
-    void loadModel(const QString& path, double gpu_budget_gib = 0.0);
+    // `cpu_experts`: the placement preset — "auto" (attention and dense layers on the GPU, then
+    // experts while the budget lasts), "all" (every routed expert on the CPU) or "none".
+    void loadModel(const QString& path, double gpu_budget_gib = 0.0,
+                   const QString& cpu_experts = "auto");
     void refreshConversations();
     void newConversation();
     void openConversation(qint64 conversation);

@@ -1,6 +1,7 @@
 #include "main_window.h"
 
 #include <QAction>
+#include <QActionGroup>
 #include <QCloseEvent>
 #include <QFileDialog>
 #include <QFileInfo>
@@ -236,6 +237,23 @@ void MainWindow::build_menus() {
             gpu_budget(), 0.0, 4096.0, 1, &ok);
         if (ok) QSettings().setValue("model/gpu_budget_gib", gib);
     });
+    // Placement presets (the planner's --cpu-experts): where the routed experts go when a model
+    // loads; the budget above bounds what lands on the GPU.
+    QMenu* presets = file->addMenu(tr("Expert &placement"));
+    auto* group = new QActionGroup(presets);
+    const std::pair<QString, QString> choices[] = {
+        {"auto", tr("&Auto: attention on the GPU, then experts while the budget lasts")},
+        {"all", tr("All routed experts on the &CPU (attention and dense layers on the GPU)")},
+        {"none", tr("Everything on the &GPU (needs the whole model in the budget)")}};
+    for (const auto& [key, label] : choices) {
+        QAction* a = presets->addAction(label);
+        a->setCheckable(true);
+        a->setData(key);
+        a->setChecked(key == placement_preset());
+        group->addAction(a);
+        connect(a, &QAction::triggered, this,
+                [key] { QSettings().setValue("model/cpu_experts", key); });
+    }
     file->addSeparator();
     file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
 
@@ -314,7 +332,12 @@ void MainWindow::build_menus() {
 void MainWindow::openModel(const QString& path) {
     loading_ = path;
     QSettings().setValue("model/last", QFileInfo(path).absoluteFilePath());
-    host_->loadModel(path, gpu_budget());
+    host_->loadModel(path, gpu_budget(), placement_preset());
+}
+
+QString MainWindow::placement_preset() const {
+    const QString p = QSettings().value("model/cpu_experts", "auto").toString();
+    return p == "all" || p == "none" ? p : QString("auto");
 }
 
 double MainWindow::gpu_budget() const {

@@ -42,6 +42,8 @@ class MainWindow : public QMainWindow {
     qint64 current_conversation() const { return current_; }
     // The furthest load progress seen (permille), for tests.
     int max_load_progress() const { return max_progress_; }
+    // The expert placement preset models load with: "auto", "all" (experts on the CPU), "none".
+    QString placement_preset() const;
 
   public slots:
     void openModel(const QString& path);

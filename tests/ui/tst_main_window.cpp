@@ -157,6 +157,15 @@ class TestMainWindow : public QObject {
             QVERIFY(f.readAll().startsWith("# Once upon a time"));
             QVERIFY(QFileInfo(js).size() > 100);
             w.host().saveSettings(conversation, R"({"system":"Be brief.","temperature":0.5})");
+
+            // The placement preset is a remembered setting (File > Expert placement).
+            QCOMPARE(w.placement_preset(), QString("auto"));
+            QAction* all_on_cpu = nullptr;
+            for (QAction* a : w.findChildren<QAction*>())
+                if (a->data().toString() == "all") all_on_cpu = a;
+            QVERIFY(all_on_cpu);
+            all_on_cpu->trigger();
+            QCOMPARE(w.placement_preset(), QString("all"));
             w.close();
         }
         // Open the window again: the conversation, its branch and the model are back.
@@ -173,6 +182,13 @@ class TestMainWindow : public QObject {
         QCOMPARE(chat->messages()[2].sibling_count, 2);
         QTRY_VERIFY_WITH_TIMEOUT(w.findChild<QLabel*>("modelLabel")->text().contains("qwen3_moe"),
                                  60000);
+        // The chat's own settings and the app's settings are back too.
+        QSignalSpy settings(&w.host(), &moeui::EngineHost::settingsLoaded);
+        w.host().loadSettings(conversation);
+        QTRY_COMPARE(settings.count(), 1);
+        const QString json = settings.at(0).at(1).toString();
+        QVERIFY2(json.contains("Be brief.") && json.contains("0.5"), qPrintable(json));
+        QCOMPARE(w.placement_preset(), QString("all"));
     }
 
     // The transcript: Markdown, folded thinking that a click unfolds, copy links on code.
