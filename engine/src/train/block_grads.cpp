@@ -1,0 +1,243 @@
+#include "train/block_grads.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+
+namespace moe::train {
+
+namespace {
+
+float sigmoid(float v) {
+    return 1.0f / (1.0f + std::exp(-v));
+}
+
+AttentionGeometry geometry(const GqaAttentionConfig& c) {
+    AttentionGeometry g;
+    g.heads = c.heads;
+    g.kv_heads = c.kv_heads;
+    g.dim_qk = g.dim_v = c.head_dim;
+    g.scale = c.scale;
+    g.sliding_window = c.sliding_window;
+    return g;
+}
+
+}  // namespace
+
+void gqa_forward(const GqaAttention& a, const float* x, int64_t T, float* out, GqaTape& tp) {
+    const GqaAttentionConfig& c = a.cfg;
+    require(!c.llama_cpp_f16, "training: the llama.cpp f16 cache mode is for inference only");
+    const int64_t qw = c.heads * c.head_dim, kw = c.kv_heads * c.head_dim;
+    tp.x.assign(x, x + T * a.q_proj.in_features());
+    tp.q0.resize(size_t(T * qw));
+    tp.k0.resize(size_t(T * kw));
+    tp.v0.resize(size_t(T * kw));
+    a.q_proj.forward(x, T, tp.q0.data());
+    a.k_proj.forward(x, T, tp.k0.data());
+    a.v_proj.forward(x, T, tp.v0.data());
+    tp.qn = tp.q0;
+    tp.kn = tp.k0;
+    tp.v = tp.v0;
+    if (c.clip_qkv > 0.0f) {
+        for (auto* buf : {&tp.qn, &tp.kn, &tp.v})
+            for (float& f : *buf) f = std::clamp(f, -c.clip_qkv, c.clip_qkv);
+    }
+    tp.q = tp.qn;
+    tp.k = tp.kn;
+    if (c.qk_norm == GqaAttentionConfig::QkNorm::PerHead) {
+        a.q_norm.apply(tp.q.data(), T * c.heads, tp.q.data());
+        a.k_norm.apply(tp.k.data(), T * c.kv_heads, tp.k.data());
+    } else if (c.qk_norm == GqaAttentionConfig::QkNorm::Whole) {
+        a.q_norm.apply(tp.q.data(), T, tp.q.data());
+        a.k_norm.apply(tp.k.data(), T, tp.k.data());
+    }
+    for (int64_t t = 0; t < T; ++t) {
+        a.rope.apply(tp.q.data() + t * qw, c.heads, c.head_dim, t);
+        a.rope.apply(tp.k.data() + t * kw, c.kv_heads, c.head_dim, t);
+    }
+    tp.attn.resize(size_t(T * qw));
+    attention_forward(geometry(c), tp.q.data(), tp.k.data(), tp.v.data(), T,
+                      a.sinks.empty() ? nullptr : a.sinks.data(), tp.attn.data(), tp.probs);
+    a.o_proj.forward(tp.attn.data(), T, out);
+}
+
+void gqa_backward(const GqaAttention& a, WeightCache& wc, const GqaTape& tp, const float* dout,
+                  int64_t T, float* dx, LoraGrads& grads) {
+    const GqaAttentionConfig& c = a.cfg;
+    const int64_t qw = c.heads * c.head_dim, kw = c.kv_heads * c.head_dim;
+    const int64_t hidden = a.q_proj.in_features();
+    std::vector<float> dattn(static_cast<size_t>(T * qw), 0.0f);
+    linear_backward(a.o_proj, wc, tp.attn.data(), dout, T, dattn.data(), grads);
+    std::vector<float> dq(static_cast<size_t>(T * qw)), dk(static_cast<size_t>(T * kw)),
+        dv(static_cast<size_t>(T * kw));
+    attention_backward(geometry(c), tp.q.data(), tp.k.data(), tp.v.data(), tp.probs, dattn.data(),
+                       T, dq.data(), dk.data(), dv.data());
+    for (int64_t t = 0; t < T; ++t) {
+        rope_backward(a.rope, dq.data() + t * qw, c.heads, c.head_dim, t);
+        rope_backward(a.rope, dk.data() + t * kw, c.kv_heads, c.head_dim, t);
+    }
+    if (c.qk_norm == GqaAttentionConfig::QkNorm::PerHead) {
+        rms_norm_backward(a.q_norm, tp.qn.data(), dq.data(), T * c.heads, c.head_dim, dq.data());
+        rms_norm_backward(a.k_norm, tp.kn.data(), dk.data(), T * c.kv_heads, c.head_dim, dk.data());
+    } else if (c.qk_norm == GqaAttentionConfig::QkNorm::Whole) {
+        rms_norm_backward(a.q_norm, tp.qn.data(), dq.data(), T, qw, dq.data());
+        rms_norm_backward(a.k_norm, tp.kn.data(), dk.data(), T, kw, dk.data());
+    }
+    if (c.clip_qkv > 0.0f) {  // the clamp passes gradients only inside its range
+        const auto pass = [&](const std::vector<float>& pre, std::vector<float>& d) {
+            for (size_t i = 0; i < d.size(); ++i)
+                if (pre[i] <= -c.clip_qkv || pre[i] >= c.clip_qkv) d[i] = 0.0f;
+        };
+        pass(tp.q0, dq);
+        pass(tp.k0, dk);
+        pass(tp.v0, dv);
+    }
+    std::fill(dx, dx + T * hidden, 0.0f);
+    linear_backward(a.q_proj, wc, tp.x.data(), dq.data(), T, dx, grads);
+    linear_backward(a.k_proj, wc, tp.x.data(), dk.data(), T, dx, grads);
+    linear_backward(a.v_proj, wc, tp.x.data(), dv.data(), T, dx, grads);
+}
+
+void mlp_forward(const Linear& gate, const Linear& up, const Linear& down,
+                 const ExpertActivation& act, const float* x, int64_t T, float* out, MlpTape& tp) {
+    const int64_t inter = gate.out_features();
+    tp.x.assign(x, x + T * gate.in_features());
+    tp.g.resize(size_t(T * inter));
+    tp.u.resize(size_t(T * inter));
+    tp.h.resize(size_t(T * inter));
+    gate.forward(x, T, tp.g.data());
+    up.forward(x, T, tp.u.data());
+    act.apply(tp.g.data(), tp.u.data(), tp.h.data(), T * inter);
+    down.forward(tp.h.data(), T, out);
+}
+
+void mlp_backward(const Linear& gate, const Linear& up, const Linear& down,
+                  const ExpertActivation& act, WeightCache& wc, const MlpTape& tp,
+                  const float* dout, int64_t T, float* dx, LoraGrads& grads) {
+    const int64_t inter = gate.out_features();
+    std::vector<float> dh(static_cast<size_t>(T * inter), 0.0f), dg(dh.size()), du(dh.size());
+    linear_backward(down, wc, tp.h.data(), dout, T, dh.data(), grads);
+    glu_backward(act, tp.g.data(), tp.u.data(), dh.data(), T * inter, dg.data(), du.data());
+    linear_backward(gate, wc, tp.x.data(), dg.data(), T, dx, grads);
+    linear_backward(up, wc, tp.x.data(), du.data(), T, dx, grads);
+}
+
+void moe_forward(const MoeBlock& m, const float* x, int64_t T, float* out, MoeTape& tp) {
+    const int64_t H = m.hidden, E = m.router.cfg.experts;
+    require(!m.experts.empty(), "training: this MoE block has no experts loaded");
+    tp.x.assign(x, x + T * H);
+    tp.logits.resize(size_t(T * E));
+    m.router.gate.forward(x, T, tp.logits.data());
+    tp.routing = m.router.route_logits(tp.logits.data(), T);
+    const int64_t k = tp.routing.k;
+    tp.experts.assign(size_t(T * k), MlpTape{});
+    tp.expert_out.assign(size_t(T * k * H), 0.0f);
+    std::fill(out, out + T * H, 0.0f);
+    for (int64_t t = 0; t < T; ++t) {
+        for (int64_t j = 0; j < k; ++j) {
+            const size_t s = size_t(t * k + j);
+            const Expert& e = m.experts[size_t(tp.routing.ids[s])];
+            float* y = tp.expert_out.data() + s * size_t(H);
+            mlp_forward(e.gate, e.up, e.down, m.activation, x + t * H, 1, y, tp.experts[s]);
+            const float w = tp.routing.weights[s];
+            for (int64_t d = 0; d < H; ++d) out[t * H + d] += w * y[d];
+        }
+    }
+    if (!m.shared) return;
+    tp.shared_out.resize(size_t(T * H));
+    ExpertActivation silu;
+    mlp_forward(m.shared->gate, m.shared->up, m.shared->down, silu, x, T, tp.shared_out.data(),
+                tp.shared);
+    tp.shared_gate.assign(size_t(T), 0.0f);
+    if (m.has_shared_gate) m.shared_gate.forward(x, T, tp.shared_gate.data());
+    for (int64_t t = 0; t < T; ++t) {
+        const float gw = m.has_shared_gate ? sigmoid(tp.shared_gate[size_t(t)]) : 1.0f;
+        for (int64_t d = 0; d < H; ++d) out[t * H + d] += gw * tp.shared_out[size_t(t * H + d)];
+    }
+}
+
+void moe_backward(const MoeBlock& m, WeightCache& wc, const MoeTape& tp, const float* dout,
+                  int64_t T, float* dx, LoraGrads& grads) {
+    const int64_t H = m.hidden, E = m.router.cfg.experts, k = tp.routing.k;
+    const RouterConfig& rc = m.router.cfg;
+    std::fill(dx, dx + T * H, 0.0f);
+    std::vector<float> dlogits(static_cast<size_t>(T * E), 0.0f), dy(static_cast<size_t>(H));
+    std::vector<float> scores(static_cast<size_t>(E)), dscore(static_cast<size_t>(E));
+    for (int64_t t = 0; t < T; ++t) {
+        const float* g = dout + t * H;
+        // Experts: their input gradient, and the gradient of each routing weight.
+        std::vector<double> dw(static_cast<size_t>(k));
+        for (int64_t j = 0; j < k; ++j) {
+            const size_t s = size_t(t * k + j);
+            const Expert& e = m.experts[size_t(tp.routing.ids[s])];
+            const float w = tp.routing.weights[s];
+            const float* y = tp.expert_out.data() + s * size_t(H);
+            double d = 0;
+            for (int64_t c = 0; c < H; ++c) {
+                dy[size_t(c)] = w * g[c];
+                d += double(g[c]) * y[c];
+            }
+            dw[size_t(j)] = d;
+            mlp_backward(e.gate, e.up, e.down, m.activation, wc, tp.experts[s], dy.data(), 1,
+                         dx + t * H, grads);
+        }
+        // Routing weights -> scores -> router logits (the selection itself is piecewise
+        // constant). w_j = factor · s_j (/ sum of the chosen s when norm_topk_prob).
+        const float* l = tp.logits.data() + t * E;
+        if (rc.scoring == RouterConfig::Scoring::Softmax) {
+            const float mx = *std::max_element(l, l + E);
+            double sum = 0;
+            for (int64_t e = 0; e < E; ++e) sum += (scores[size_t(e)] = std::exp(l[e] - mx));
+            for (float& s : scores) s = float(s / sum);
+        } else {
+            for (int64_t e = 0; e < E; ++e) scores[size_t(e)] = sigmoid(l[e]);
+        }
+        std::fill(dscore.begin(), dscore.end(), 0.0f);
+        double chosen = 0, dw_s = 0;
+        for (int64_t j = 0; j < k; ++j) {
+            const float s = scores[size_t(tp.routing.ids[size_t(t * k + j)])];
+            chosen += s;
+            dw_s += dw[size_t(j)] * s;
+        }
+        for (int64_t j = 0; j < k; ++j) {
+            const int32_t id = tp.routing.ids[size_t(t * k + j)];
+            double d = dw[size_t(j)] * rc.routed_scaling_factor;
+            if (rc.norm_topk_prob) {
+                const double S = chosen + 1e-20;
+                d = rc.routed_scaling_factor * (dw[size_t(j)] / S - dw_s / (S * S));
+            }
+            dscore[size_t(id)] += float(d);
+        }
+        float* dz = dlogits.data() + t * E;
+        if (rc.scoring == RouterConfig::Scoring::Softmax) {
+            double sd = 0;
+            for (int64_t e = 0; e < E; ++e) sd += double(scores[size_t(e)]) * dscore[size_t(e)];
+            for (int64_t e = 0; e < E; ++e)
+                dz[e] = float(scores[size_t(e)] * (dscore[size_t(e)] - sd));
+        } else {
+            for (int64_t e = 0; e < E; ++e)
+                dz[e] = dscore[size_t(e)] * scores[size_t(e)] * (1.0f - scores[size_t(e)]);
+        }
+    }
+    linear_backward(m.router.gate, wc, tp.x.data(), dlogits.data(), T, dx, grads);
+    if (!m.shared) return;
+    std::vector<float> dsh(static_cast<size_t>(T * H)), dgate(static_cast<size_t>(T), 0.0f);
+    for (int64_t t = 0; t < T; ++t) {
+        const float z = tp.shared_gate[size_t(t)];
+        const float gw = m.has_shared_gate ? sigmoid(z) : 1.0f;
+        double d = 0;
+        for (int64_t c = 0; c < H; ++c) {
+            dsh[size_t(t * H + c)] = gw * dout[t * H + c];
+            d += double(dout[t * H + c]) * tp.shared_out[size_t(t * H + c)];
+        }
+        dgate[size_t(t)] = float(d) * gw * (1.0f - gw);
+    }
+    ExpertActivation silu;
+    mlp_backward(m.shared->gate, m.shared->up, m.shared->down, silu, wc, tp.shared, dsh.data(), T,
+                 dx, grads);
+    if (m.has_shared_gate)
+        linear_backward(m.shared_gate, wc, tp.x.data(), dgate.data(), T, dx, grads);
+}
+
+}  // namespace moe::train

@@ -1,0 +1,52 @@
+#pragma once
+// Forward passes that keep what their backward passes need ("tapes"), and those backward
+// passes, for the decoder's blocks: GQA attention (biases, clip, q/k norms, partial rotary,
+// sliding window, sinks), the dense gated MLP, and the MoE block (router frozen but
+// differentiated through: the routing weights depend on the input; routed experts, shared
+// experts and Qwen2-MoE's shared gate). A sequence starts at position 0 (training).
+#include <cstdint>
+#include <vector>
+
+#include "model/attention.h"
+#include "model/feed_forward.h"
+#include "model/moe_block.h"
+#include "train/grad_ops.h"
+
+namespace moe::train {
+
+struct GqaTape {
+    std::vector<float> x;            // block input [T, hidden]
+    std::vector<float> q0, k0, v0;   // projections (before the clip)
+    std::vector<float> qn, kn;       // inputs of the q/k norms
+    std::vector<float> q, k, v;      // what attention read (after norms and rotation)
+    std::vector<float> probs, attn;  // attention weights, attention output (o_proj input)
+};
+void gqa_forward(const GqaAttention& a, const float* x, int64_t T, float* out, GqaTape& tape);
+// dx (overwritten) from dout.
+void gqa_backward(const GqaAttention& a, WeightCache& wc, const GqaTape& tape, const float* dout,
+                  int64_t T, float* dx, LoraGrads& grads);
+
+struct MlpTape {
+    std::vector<float> x, g, u, h;  // input, gate and up projections, activation
+};
+void mlp_forward(const Linear& gate, const Linear& up, const Linear& down,
+                 const ExpertActivation& act, const float* x, int64_t T, float* out, MlpTape& tape);
+// dx += the gradient through the MLP.
+void mlp_backward(const Linear& gate, const Linear& up, const Linear& down,
+                  const ExpertActivation& act, WeightCache& wc, const MlpTape& tape,
+                  const float* dout, int64_t T, float* dx, LoraGrads& grads);
+
+struct MoeTape {
+    std::vector<float> x, logits;  // input, router logits [T, experts]
+    Routing routing;
+    std::vector<MlpTape> experts;   // per (t, j): the expert's tape on token t's row
+    std::vector<float> expert_out;  // per (t, j): the expert's output row [hidden]
+    MlpTape shared;
+    std::vector<float> shared_out, shared_gate;  // [T, hidden], [T] (pre-sigmoid)
+};
+void moe_forward(const MoeBlock& m, const float* x, int64_t T, float* out, MoeTape& tape);
+// dx (overwritten) from dout.
+void moe_backward(const MoeBlock& m, WeightCache& wc, const MoeTape& tape, const float* dout,
+                  int64_t T, float* dx, LoraGrads& grads);
+
+}  // namespace moe::train

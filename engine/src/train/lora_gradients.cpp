@@ -1,0 +1,94 @@
+#include "train/lora_gradients.h"
+
+#include <memory>
+
+#include "core/error.h"
+#include "train/block_grads.h"
+
+namespace moe::train {
+
+namespace {
+
+// One layer's saved activations.
+struct LayerTape {
+    std::vector<float> x_in, x_mid;  // residual stream before the attention and the FFN
+    GqaTape attention;
+    MlpTape mlp;
+    MoeTape moe;
+};
+
+}  // namespace
+
+LossAndGrads lora_loss_and_grads(const DecoderModel& m, std::span<const int32_t> tokens,
+                                 std::span<const int32_t> labels) {
+    const int64_t T = int64_t(tokens.size()), H = m.hidden, V = m.vocab;
+    require(T > 1, "training needs sequences of at least two tokens");
+    require(labels.size() == tokens.size(), "labels and tokens differ in length");
+    require(m.deferred_experts == 0, "training: expert deferral is an inference approximation");
+    std::vector<float> x(static_cast<size_t>(T * H)), h(static_cast<size_t>(T * H)),
+        y(static_cast<size_t>(T * H));
+    for (int64_t t = 0; t < T; ++t) {
+        const int32_t id = tokens[size_t(t)];
+        require(id >= 0 && id < V, "token id " + std::to_string(id) + " outside the vocabulary");
+        m.embed.row_to_f32(id, x.data() + t * H);
+    }
+    std::vector<LayerTape> tapes(m.layers.size());
+    for (size_t li = 0; li < m.layers.size(); ++li) {
+        const DecoderLayer& L = m.layers[li];
+        LayerTape& tp = tapes[li];
+        tp.x_in = x;
+        L.input_norm.apply(x.data(), T, h.data());
+        const auto* gqa = dynamic_cast<const GqaAttention*>(L.attention.get());
+        if (!gqa)
+            throw Error("training: layer " + std::to_string(li) +
+                        "'s attention (MLA) has no backward pass yet");
+        gqa_forward(*gqa, h.data(), T, y.data(), tp.attention);
+        for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
+        tp.x_mid = x;
+        L.post_attention_norm.apply(x.data(), T, h.data());
+        if (const auto* moe = dynamic_cast<const MoeBlock*>(L.ffn.get())) {
+            moe_forward(*moe, h.data(), T, y.data(), tp.moe);
+        } else if (const auto* mlp = dynamic_cast<const GatedMlp*>(L.ffn.get())) {
+            mlp_forward(mlp->gate, mlp->up, mlp->down, ExpertActivation{}, h.data(), T, y.data(),
+                        tp.mlp);
+        } else {
+            throw Error("training: layer " + std::to_string(li) +
+                        "'s feed-forward block has no backward pass");
+        }
+        for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
+    }
+    m.final_norm.apply(x.data(), T, h.data());
+    std::vector<float> logits(static_cast<size_t>(T * V)), dlogits;
+    m.lm_head.forward(h.data(), T, logits.data());
+    LossAndGrads out;
+    out.loss = cross_entropy(logits.data(), T, V, labels.data(), dlogits);
+
+    WeightCache wc;
+    std::vector<float> dh(static_cast<size_t>(T * H), 0.0f), dx(static_cast<size_t>(T * H)),
+        d(static_cast<size_t>(T * H));
+    linear_backward(m.lm_head, wc, h.data(), dlogits.data(), T, dh.data(), out.grads);
+    rms_norm_backward(m.final_norm, x.data(), dh.data(), T, H, dx.data());
+    for (size_t li = m.layers.size(); li-- > 0;) {
+        const DecoderLayer& L = m.layers[li];
+        const LayerTape& tp = tapes[li];
+        // x_out = x_mid + ffn(norm2(x_mid))
+        std::fill(dh.begin(), dh.end(), 0.0f);
+        if (const auto* moe = dynamic_cast<const MoeBlock*>(L.ffn.get())) {
+            moe_backward(*moe, wc, tp.moe, dx.data(), T, dh.data(), out.grads);
+        } else {
+            const auto* mlp = static_cast<const GatedMlp*>(L.ffn.get());
+            mlp_backward(mlp->gate, mlp->up, mlp->down, ExpertActivation{}, wc, tp.mlp, dx.data(),
+                         T, dh.data(), out.grads);
+        }
+        rms_norm_backward(L.post_attention_norm, tp.x_mid.data(), dh.data(), T, H, d.data());
+        for (size_t i = 0; i < dx.size(); ++i) dx[i] += d[i];
+        // x_mid = x_in + attn(norm1(x_in))
+        gqa_backward(static_cast<const GqaAttention&>(*L.attention), wc, tp.attention, dx.data(), T,
+                     dh.data(), out.grads);
+        rms_norm_backward(L.input_norm, tp.x_in.data(), dh.data(), T, H, d.data());
+        for (size_t i = 0; i < dx.size(); ++i) dx[i] += d[i];
+    }
+    return out;
+}
+
+}  // namespace moe::train
