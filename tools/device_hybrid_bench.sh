@@ -20,7 +20,7 @@ SHAPE=${SHAPE:-qwen3-30b-a3b}
 LAYERS=${LAYERS:-8}
 THREADS=${THREADS:-16}
 mkdir -p "$OUT" "$WORK"
-export LD_LIBRARY_PATH=$PWD/.devbin
+export LD_LIBRARY_PATH=$PWD/.devbin${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 CLI=$PWD/.devbin/moestudio-cli
 M=$WORK/$SHAPE-l$LAYERS
 SRC=/dev/shm/$SHAPE-l$LAYERS

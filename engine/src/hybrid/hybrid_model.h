@@ -35,8 +35,9 @@ struct HybridOptions {
     // In those graphs, the routing and the CPU experts run on the host thread that launched
     // the graph, the stream signalling it and waiting for it through counters in host memory
     // (hybrid/host_steps.h). Off: as host-function nodes, which the driver runs on a thread of
-    // its own. Measured on the H200 machine of docs/benchmarks.md (every expert on the CPU):
-    // 341 tok/s signalled, 322 launched kernel by kernel, 273 with host-function nodes.
+    // its own. Measured on the H200 machine of docs/benchmarks.md (every expert on the CPU,
+    // session 4): 341 tok/s signalled vs 322 launched kernel by kernel (run 6); 310-320 vs 232
+    // with host-function nodes (run 7).
     bool signalled_steps = true;
     // Not in exact mode (the GPU multiplies streamed experts with bf16 activations).
     ExpertStreaming stream_experts = ExpertStreaming::Auto;

@@ -22,6 +22,79 @@ std::vector<float> to_f32(const TensorView& t) {
     return v;
 }
 
+// PEFT nests one wrapper per targeted parameter: <...>.experts for the last of
+// target_parameters, <...>.experts.base_layer for the one before, and so on.
+bool is_fused_experts(std::string module) {
+    while (module.ends_with(".base_layer")) module.resize(module.size() - 11);
+    return module.ends_with(".experts");
+}
+
+// rank_pattern / alpha_pattern keys are regular expressions such as ".*\\.gate_up_proj".
+template <class T>
+T pattern_value(const nlohmann::json& patterns, const std::string& param, T fallback) {
+    if (!patterns.is_object()) return fallback;
+    for (auto it = patterns.begin(); it != patterns.end(); ++it) {
+        const std::string& key = it.key();
+        if (key == param || key.ends_with("." + param) || key.ends_with("\\." + param))
+            return it->get<T>();
+    }
+    return fallback;
+}
+
+void split_fused_experts(const nlohmann::json& cfg, const std::vector<std::string>& params,
+                         const std::string& module, const TensorView& a, const TensorView& b,
+                         const std::string& file, LoraAdapter& ad) {
+    std::string experts = module;
+    size_t depth = 0;
+    while (experts.ends_with(".base_layer")) {
+        experts.resize(experts.size() - 11);
+        ++depth;
+    }
+    if (depth >= params.size())
+        throw Error(file + ": '" + module + "' is nested deeper than target_parameters lists");
+    const std::string param = params[params.size() - 1 - depth];
+    if (param != "gate_up_proj" && param != "down_proj")
+        throw Error(file + ": LoRA on the expert parameter '" + param +
+                    "' is not supported (gate_up_proj and down_proj are)");
+    const int64_t r = pattern_value<int64_t>(cfg.value("rank_pattern", nlohmann::json()), param,
+                                             cfg.value("r", int64_t(8)));
+    const float alpha = pattern_value<float>(cfg.value("alpha_pattern", nlohmann::json()), param,
+                                             cfg.value("lora_alpha", 8.0f));
+    if (a.shape.size() != 2 || b.shape.size() != 2 || a.shape[0] != b.shape[1] || r <= 0 ||
+        a.shape[0] % r != 0)
+        throw Error(file + ": " + a.describe() + " and " + b.describe() +
+                    " are not a fused expert LoRA pair of rank " + std::to_string(r));
+    FusedExpertLora f{module, experts, param, a.shape[0] / r, r, a.shape[1], b.shape[0]};
+    if (param == "gate_up_proj" && f.out % 2 != 0)
+        throw Error(file + ": " + b.describe() + ": gate_up_proj needs an even output width");
+    const std::vector<float> av = to_f32(a), bv = to_f32(b);
+    const int64_t E = f.experts_count;
+    for (int64_t e = 0; e < E; ++e) {
+        std::vector<float> ae(av.begin() + e * r * f.in, av.begin() + (e + 1) * r * f.in);
+        std::vector<float> be(static_cast<size_t>(f.out * r));
+        for (int64_t o = 0; o < f.out; ++o)
+            for (int64_t ri = 0; ri < r; ++ri)
+                be[size_t(o * r + ri)] = bv[size_t(o * r * E + ri * E + e)];
+        const auto add = [&](const std::string& name, int64_t row0, int64_t rows) {
+            LoraPair p;
+            p.rank = r;
+            p.in = f.in;
+            p.out = rows;
+            p.a = ae;
+            p.b.assign(be.begin() + row0 * r, be.begin() + (row0 + rows) * r);
+            p.alpha = alpha;
+            ad.layers[experts + "." + std::to_string(e) + "." + name] = std::move(p);
+        };
+        if (param == "down_proj") {
+            add("down_proj", 0, f.out);
+        } else {  // transformers chunks gate_up's output: gate first, then up
+            add("gate_proj", 0, f.out / 2);
+            add("up_proj", f.out / 2, f.out / 2);
+        }
+    }
+    ad.fused.push_back(std::move(f));
+}
+
 }  // namespace
 
 LoraAdapter load_peft_adapter(const std::string& dir) {
@@ -39,10 +112,9 @@ LoraAdapter load_peft_adapter(const std::string& dir) {
     if (type != "LORA") throw Error(cfg_path.string() + ": peft_type '" + type + "' is not LoRA");
     if (cfg.value("use_dora", false))
         throw Error(cfg_path.string() + ": DoRA adapters are not supported");
-    const auto& tp = cfg.value("target_parameters", nlohmann::json());
-    if (tp.is_array() && !tp.empty()) {
-        throw Error(cfg_path.string() + ": routed-expert LoRA (target_parameters " + tp.dump() +
-                    ") is not supported for inference yet");
+    std::vector<std::string> target_params;
+    if (const auto& tp = cfg.value("target_parameters", nlohmann::json()); tp.is_array()) {
+        for (const auto& v : tp) target_params.push_back(v.get<std::string>());
     }
     LoraAdapter ad;
     ad.origin = dir;
@@ -68,6 +140,15 @@ LoraAdapter load_peft_adapter(const std::string& dir) {
         }
         std::string module = name.substr(0, pos);
         if (module.rfind("base_model.model.", 0) == 0) module = module.substr(17);
+        if (!target_params.empty() && is_fused_experts(module)) {
+            std::string b_name = name;
+            b_name.replace(pos, 8, ".lora_B.");
+            const auto bit = file->tensors().find(b_name);
+            if (bit == file->tensors().end())
+                throw Error(weights.string() + ": '" + name + "' has no matching '" + b_name + "'");
+            split_fused_experts(cfg, target_params, module, t, bit->second, weights.string(), ad);
+            continue;
+        }
         std::string b_name = name;
         b_name.replace(pos, 8, ".lora_B.");
         const auto bit = file->tensors().find(b_name);

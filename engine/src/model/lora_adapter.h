@@ -18,14 +18,29 @@ struct LoraPair {
     bool alpha_is_scale = false;  // GGUF adapters without alpha: the scale is 1 (llama.cpp)
 };
 
+// PEFT's LoRA on a fused 3-D expert parameter (target_parameters, e.g. transformers 5's
+// experts.gate_up_proj [E, hidden, 2 * inter] and experts.down_proj [E, inter, hidden], both
+// [experts, in, out]): A [E * r, in] (rows e*r .. e*r+r-1 are expert e's), B [out, r * E]
+// (column ri * E + e is expert e's ri-th), delta[e] = scale * (B_e A_e)^T. Loading splits it
+// into per-expert pairs of the model's experts.N.gate_proj / up_proj (the first and second
+// half of gate_up's outputs, sharing A_e) / down_proj; this records how to put them back.
+struct FusedExpertLora {
+    std::string peft_module;  // e.g. model.layers.1.mlp.experts.base_layer
+    std::string experts;      // e.g. model.layers.1.mlp.experts
+    std::string param;        // gate_up_proj or down_proj
+    int64_t experts_count = 0, rank = 0, in = 0, out = 0;
+};
+
 struct LoraAdapter {
     std::string origin;
     bool use_rslora = false;                 // scale alpha / sqrt(r) instead of alpha / r
     std::map<std::string, LoraPair> layers;  // by module name, e.g. model.layers.0.self_attn.q_proj
+    std::vector<FusedExpertLora> fused;      // where `layers` came from fused expert tensors
 };
 
-// Reads a PEFT adapter folder. Throws moe::Error naming the file and the tensor on malformed
-// input, and for adapter kinds not supported yet (DoRA, routed-expert target_parameters).
+// Reads a PEFT adapter folder (target_modules, and target_parameters on fused experts).
+// Throws moe::Error naming the file and the tensor on malformed input, and for adapter kinds
+// not supported (DoRA, target_parameters other than gate_up_proj / down_proj).
 LoraAdapter load_peft_adapter(const std::string& dir);
 
 // Reads a llama.cpp LoRA adapter (GGUF with general.type = adapter, adapter.type = lora):
