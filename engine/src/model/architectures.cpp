@@ -151,6 +151,14 @@ void prepare_experts(DecoderModel& model, const std::string& format, const LoadP
             progress(0.1 + 0.9 * double(i) / double(blocks.size()),
                      "preparing the experts of MoE layer " + std::to_string(i + 1) + " of " +
                          std::to_string(blocks.size()));
+        // Adapters on routed experts (PEFT target_parameters): the fused operator reads plain
+        // weights, so each adapted expert gets an fp32 copy with its terms merged in. The
+        // reference path applies the terms as they are (training differentiates them there).
+        if (format != "reference") {
+            for (Expert& e : moe->experts)
+                for (Linear* l : {&e.gate, &e.up, &e.down})
+                    if (!l->lora.empty()) l->merge_lora();
+        }
         const std::string f = format == "auto" ? auto_expert_format(moe->experts) : format;
         moe->prepare_experts(f);
         if (f != "reference" && f != "gguf") release_expert_sources(moe->experts, f == "q4k");

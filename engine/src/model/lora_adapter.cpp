@@ -41,60 +41,6 @@ T pattern_value(const nlohmann::json& patterns, const std::string& param, T fall
     return fallback;
 }
 
-void split_fused_experts(const nlohmann::json& cfg, const std::vector<std::string>& params,
-                         const std::string& module, const TensorView& a, const TensorView& b,
-                         const std::string& file, LoraAdapter& ad) {
-    std::string experts = module;
-    size_t depth = 0;
-    while (experts.ends_with(".base_layer")) {
-        experts.resize(experts.size() - 11);
-        ++depth;
-    }
-    if (depth >= params.size())
-        throw Error(file + ": '" + module + "' is nested deeper than target_parameters lists");
-    const std::string param = params[params.size() - 1 - depth];
-    if (param != "gate_up_proj" && param != "down_proj")
-        throw Error(file + ": LoRA on the expert parameter '" + param +
-                    "' is not supported (gate_up_proj and down_proj are)");
-    const int64_t r = pattern_value<int64_t>(cfg.value("rank_pattern", nlohmann::json()), param,
-                                             cfg.value("r", int64_t(8)));
-    const float alpha = pattern_value<float>(cfg.value("alpha_pattern", nlohmann::json()), param,
-                                             cfg.value("lora_alpha", 8.0f));
-    if (a.shape.size() != 2 || b.shape.size() != 2 || a.shape[0] != b.shape[1] || r <= 0 ||
-        a.shape[0] % r != 0)
-        throw Error(file + ": " + a.describe() + " and " + b.describe() +
-                    " are not a fused expert LoRA pair of rank " + std::to_string(r));
-    FusedExpertLora f{module, experts, param, a.shape[0] / r, r, a.shape[1], b.shape[0]};
-    if (param == "gate_up_proj" && f.out % 2 != 0)
-        throw Error(file + ": " + b.describe() + ": gate_up_proj needs an even output width");
-    const std::vector<float> av = to_f32(a), bv = to_f32(b);
-    const int64_t E = f.experts_count;
-    for (int64_t e = 0; e < E; ++e) {
-        std::vector<float> ae(av.begin() + e * r * f.in, av.begin() + (e + 1) * r * f.in);
-        std::vector<float> be(static_cast<size_t>(f.out * r));
-        for (int64_t o = 0; o < f.out; ++o)
-            for (int64_t ri = 0; ri < r; ++ri)
-                be[size_t(o * r + ri)] = bv[size_t(o * r * E + ri * E + e)];
-        const auto add = [&](const std::string& name, int64_t row0, int64_t rows) {
-            LoraPair p;
-            p.rank = r;
-            p.in = f.in;
-            p.out = rows;
-            p.a = ae;
-            p.b.assign(be.begin() + row0 * r, be.begin() + (row0 + rows) * r);
-            p.alpha = alpha;
-            ad.layers[experts + "." + std::to_string(e) + "." + name] = std::move(p);
-        };
-        if (param == "down_proj") {
-            add("down_proj", 0, f.out);
-        } else {  // transformers chunks gate_up's output: gate first, then up
-            add("gate_proj", 0, f.out / 2);
-            add("up_proj", f.out / 2, f.out / 2);
-        }
-    }
-    ad.fused.push_back(std::move(f));
-}
-
 }  // namespace
 
 LoraAdapter load_peft_adapter(const std::string& dir) {
@@ -146,7 +92,27 @@ LoraAdapter load_peft_adapter(const std::string& dir) {
             const auto bit = file->tensors().find(b_name);
             if (bit == file->tensors().end())
                 throw Error(weights.string() + ": '" + name + "' has no matching '" + b_name + "'");
-            split_fused_experts(cfg, target_params, module, t, bit->second, weights.string(), ad);
+            const TensorView& b = bit->second;
+            if (t.shape.size() != 2 || b.shape.size() != 2 || t.shape[0] != b.shape[1])
+                throw Error(weights.string() + ": " + t.describe() + " and " + b.describe() +
+                            " are not a fused expert LoRA pair (A [E*r, in], B [out, r*E])");
+            FusedExpertPair f;
+            f.peft_module = module;
+            f.a = to_f32(t);
+            f.b = to_f32(b);
+            f.a_rows = t.shape[0];
+            f.a_cols = t.shape[1];
+            f.b_rows = b.shape[0];
+            f.b_cols = b.shape[1];
+            const auto ranks = cfg.value("rank_pattern", nlohmann::json());
+            const auto alphas = cfg.value("alpha_pattern", nlohmann::json());
+            const int64_t r = cfg.value("r", int64_t(8));
+            const float alpha = cfg.value("lora_alpha", 8.0f);
+            f.rank_gate_up = pattern_value<int64_t>(ranks, "gate_up_proj", r);
+            f.rank_down = pattern_value<int64_t>(ranks, "down_proj", r);
+            f.alpha_gate_up = pattern_value<float>(alphas, "gate_up_proj", alpha);
+            f.alpha_down = pattern_value<float>(alphas, "down_proj", alpha);
+            ad.fused_raw.push_back(std::move(f));
             continue;
         }
         std::string b_name = name;
@@ -173,7 +139,8 @@ LoraAdapter load_peft_adapter(const std::string& dir) {
         }
         ad.layers[module] = std::move(p);
     }
-    if (ad.layers.empty()) throw Error(weights.string() + ": holds no LoRA tensors");
+    if (ad.layers.empty() && ad.fused_raw.empty())
+        throw Error(weights.string() + ": holds no LoRA tensors");
     return ad;
 }
 
@@ -233,7 +200,78 @@ LoraAdapter load_lora_adapter(const std::string& path) {
     throw Error(path + ": expected a PEFT adapter folder or a GGUF LoRA adapter file");
 }
 
-void apply_lora(DecoderModel& model, const LoraAdapter& adapter, float scale) {
+void resolve_fused_experts(LoraAdapter& ad, const DecoderModel& model) {
+    std::map<std::string, const Linear*> by_name;
+    const_cast<DecoderModel&>(model).visit_linears([&](Linear& l) { by_name[l.name] = &l; });
+    for (FusedExpertPair& f : ad.fused_raw) {
+        std::string experts = f.peft_module;
+        while (experts.ends_with(".base_layer")) experts.resize(experts.size() - 11);
+        const auto gate = by_name.find(experts + ".0.gate_proj");
+        if (gate == by_name.end())
+            throw Error(ad.origin + ": fused expert adapter '" + f.peft_module +
+                        "' names no experts of " + model.info().path);
+        int64_t E = 0;
+        while (by_name.count(experts + "." + std::to_string(E) + ".gate_proj")) ++E;
+        const int64_t hidden = gate->second->in_features(), inter = gate->second->out_features();
+        // Which parameter: told by the shapes (A [E*r, in], B [out, E*r]).
+        std::string param;
+        int64_t r = 0;
+        float alpha = 0;
+        if (f.a_cols == hidden && f.b_rows == 2 * inter && f.a_rows == E * f.rank_gate_up) {
+            param = "gate_up_proj";
+            r = f.rank_gate_up;
+            alpha = f.alpha_gate_up;
+        } else if (f.a_cols == inter && f.b_rows == hidden && f.a_rows == E * f.rank_down) {
+            param = "down_proj";
+            r = f.rank_down;
+            alpha = f.alpha_down;
+        } else {
+            throw Error(ad.origin + ": fused expert adapter '" + f.peft_module + "' (A [" +
+                        std::to_string(f.a_rows) + " x " + std::to_string(f.a_cols) + "], B [" +
+                        std::to_string(f.b_rows) + " x " + std::to_string(f.b_cols) +
+                        "]) fits neither gate_up_proj nor down_proj of " + std::to_string(E) +
+                        " experts of hidden " + std::to_string(hidden) + " and width " +
+                        std::to_string(inter));
+        }
+        const FusedExpertLora info{f.peft_module, experts, param, E, r, f.a_cols, f.b_rows};
+        for (int64_t e = 0; e < E; ++e) {
+            std::vector<float> ae(f.a.begin() + e * r * f.a_cols,
+                                  f.a.begin() + (e + 1) * r * f.a_cols);
+            std::vector<float> be(static_cast<size_t>(f.b_rows * r));
+            for (int64_t o = 0; o < f.b_rows; ++o)
+                for (int64_t ri = 0; ri < r; ++ri)
+                    be[size_t(o * r + ri)] = f.b[size_t(o * r * E + ri * E + e)];
+            const auto add = [&](const std::string& name, int64_t row0, int64_t rows) {
+                LoraPair p;
+                p.rank = r;
+                p.in = f.a_cols;
+                p.out = rows;
+                p.a = ae;
+                p.b.assign(be.begin() + row0 * r, be.begin() + (row0 + rows) * r);
+                p.alpha = alpha;
+                ad.layers[experts + "." + std::to_string(e) + "." + name] = std::move(p);
+            };
+            if (param == "down_proj") {
+                add("down_proj", 0, f.b_rows);
+            } else {  // transformers chunks gate_up's output: gate first, then up
+                add("gate_proj", 0, inter);
+                add("up_proj", inter, inter);
+            }
+        }
+        ad.fused.push_back(info);
+    }
+    ad.fused_raw.clear();
+}
+
+void apply_lora(DecoderModel& model, const LoraAdapter& adapter_in, float scale) {
+    LoraAdapter resolved;
+    const LoraAdapter* adapter_ptr = &adapter_in;
+    if (!adapter_in.fused_raw.empty()) {
+        resolved = adapter_in;
+        resolve_fused_experts(resolved, model);
+        adapter_ptr = &resolved;
+    }
+    const LoraAdapter& adapter = *adapter_ptr;
     std::map<std::string, Linear*> by_name;
     model.visit_linears([&](Linear& l) { by_name[l.name] = &l; });
     for (const auto& [module, p] : adapter.layers) {

@@ -21,9 +21,18 @@ struct LoraPair {
 // PEFT's LoRA on a fused 3-D expert parameter (target_parameters, e.g. transformers 5's
 // experts.gate_up_proj [E, hidden, 2 * inter] and experts.down_proj [E, inter, hidden], both
 // [experts, in, out]): A [E * r, in] (rows e*r .. e*r+r-1 are expert e's), B [out, r * E]
-// (column ri * E + e is expert e's ri-th), delta[e] = scale * (B_e A_e)^T. Loading splits it
-// into per-expert pairs of the model's experts.N.gate_proj / up_proj (the first and second
-// half of gate_up's outputs, sharing A_e) / down_proj; this records how to put them back.
+// (column ri * E + e is expert e's ri-th), delta[e] = scale * (B_e A_e)^T. Which parameter a
+// pair adapts is told by its shapes (the saved target_parameters list does not give PEFT's
+// nesting order), so the pairs stay raw until resolve_fused_experts() sees the model; it
+// splits them into per-expert pairs of experts.N.gate_proj / up_proj (the first and second
+// half of gate_up's outputs, sharing A_e) / down_proj, and records how to put them back.
+struct FusedExpertPair {
+    std::string peft_module;  // e.g. model.layers.1.mlp.experts.base_layer
+    std::vector<float> a, b;
+    int64_t a_rows = 0, a_cols = 0, b_rows = 0, b_cols = 0;
+    int64_t rank_gate_up = 0, rank_down = 0;  // rank_pattern, else r
+    float alpha_gate_up = 0, alpha_down = 0;  // alpha_pattern, else lora_alpha
+};
 struct FusedExpertLora {
     std::string peft_module;  // e.g. model.layers.1.mlp.experts.base_layer
     std::string experts;      // e.g. model.layers.1.mlp.experts
@@ -35,7 +44,8 @@ struct LoraAdapter {
     std::string origin;
     bool use_rslora = false;                 // scale alpha / sqrt(r) instead of alpha / r
     std::map<std::string, LoraPair> layers;  // by module name, e.g. model.layers.0.self_attn.q_proj
-    std::vector<FusedExpertLora> fused;      // where `layers` came from fused expert tensors
+    std::vector<FusedExpertPair> fused_raw;  // until resolve_fused_experts()
+    std::vector<FusedExpertLora> fused;      // which `layers` came from fused pairs
 };
 
 // Reads a PEFT adapter folder (target_modules, and target_parameters on fused experts).
@@ -50,8 +60,14 @@ LoraAdapter load_gguf_adapter(const std::string& path);
 // A PEFT folder or a GGUF adapter file.
 LoraAdapter load_lora_adapter(const std::string& path);
 
-// Adds the adapter's terms to the model's layers at `scale` (the user's multiplier). Every
-// adapter layer must match a model layer of the same shape, or moe::Error names it.
+// Splits the adapter's fused expert pairs into per-expert layers of `model` (see
+// FusedExpertLora). Throws moe::Error naming the tensor when a pair fits neither gate_up_proj
+// nor down_proj of the model's experts.
+void resolve_fused_experts(LoraAdapter& adapter, const DecoderModel& model);
+
+// Adds the adapter's terms to the model's layers at `scale` (the user's multiplier), fused
+// expert pairs resolved first. Every adapter layer must match a model layer of the same shape,
+// or moe::Error names it.
 void apply_lora(DecoderModel& model, const LoraAdapter& adapter, float scale);
 
 }  // namespace moe
