@@ -287,9 +287,9 @@ class GpuMla : public GpuAttention {
                     a.v_b_proj.w.row_to_f32(h * vd + d, uv.data() + (h * vd + d) * R);
             } else {  // kv_b [H * (nope + vd), R]
                 for (int64_t n = 0; n < nope; ++n)
-                    a.kv_b_proj.w.row_to_f32(h * (nope + vd) + n, uk.data() + (h * nope + n) * R);
+                    a.kv_b_effective().w.row_to_f32(h * (nope + vd) + n, uk.data() + (h * nope + n) * R);
                 for (int64_t d = 0; d < vd; ++d)
-                    a.kv_b_proj.w.row_to_f32(h * (nope + vd) + nope + d,
+                    a.kv_b_effective().w.row_to_f32(h * (nope + vd) + nope + d,
                                              uv.data() + (h * vd + d) * R);
             }
         }

@@ -158,6 +158,16 @@ void GqaAttention::visit_linears(const LinearVisitor& f) {
     for (Linear* l : {&q_proj, &k_proj, &v_proj, &o_proj}) f(*l);
 }
 
+const Linear& MlaAttention::kv_b_effective() const {
+    if (kv_b_proj.lora.empty()) return kv_b_proj;
+    if (kv_b_merged_version_ != kv_b_proj.lora_version) {
+        kv_b_merged_ = kv_b_proj;
+        kv_b_merged_.merge_lora();
+        kv_b_merged_version_ = kv_b_proj.lora_version;
+    }
+    return kv_b_merged_;
+}
+
 void MlaAttention::visit_linears(const LinearVisitor& f) {
     if (cfg.q_lora_rank > 0) {
         f(q_a_proj);
@@ -207,6 +217,7 @@ void MlaAttention::forward(const float* x, int64_t T, int64_t pos0, LayerKvCache
             rope.apply(q.data() + (t * H + h) * qk + nope, 1, rope_d, pos0 + t);
     }
 
+    const Linear& kv_b = kv_b_effective();
     // Absorb W_UK into the query: q_lat[t,h] = W_UK_h^T q_nope[t,h]  ([R] per head), and
     // append the roped part so one dot product against [c_kv, k_pe] gives the score.
     const int64_t qw = R + rope_d;
@@ -221,7 +232,7 @@ void MlaAttention::forward(const float* x, int64_t T, int64_t pos0, LayerKvCache
             if (split_kv_b) {
                 gemm_xwt(qn.data(), T, k_b_proj.w.row_slice(h * R, R), ql.data());
             } else {
-                gemm_xw(qn.data(), T, kv_b_proj.w.row_slice(h * (nope + vd), nope), ql.data());
+                gemm_xw(qn.data(), T, kv_b.w.row_slice(h * (nope + vd), nope), ql.data());
             }
             for (int64_t t = 0; t < T; ++t) {
                 float* dst = qcat.data() + (t * H + h) * qw;
@@ -254,7 +265,7 @@ void MlaAttention::forward(const float* x, int64_t T, int64_t pos0, LayerKvCache
                 std::copy(src, src + R, ol.data() + t * R);
             }
             const WeightMatrix wuv = split_kv_b ? v_b_proj.w.row_slice(h * vd, vd)
-                                                : kv_b_proj.w.row_slice(h * (nope + vd) + nope, vd);
+                                                : kv_b.w.row_slice(h * (nope + vd) + nope, vd);
             gemm_xwt(ol.data(), T, wuv, oh.data());
             for (int64_t t = 0; t < T; ++t) {
                 std::copy(oh.data() + t * vd, oh.data() + (t + 1) * vd,

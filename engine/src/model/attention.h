@@ -95,6 +95,14 @@ class MlaAttention : public AttentionBlock {
                  float* out) const override;
     LayerKvCache make_cache() const override;
     void visit_linears(const LinearVisitor& f) override;
+    // kv_b_proj as the absorbed forward reads it: the layer itself, or, while it carries adapter
+    // terms (kept separate so that training can differentiate them), an fp32 copy with the
+    // terms merged in, remade when the terms change (Linear::lora_version).
+    const Linear& kv_b_effective() const;
+
+  private:
+    mutable Linear kv_b_merged_;
+    mutable uint64_t kv_b_merged_version_ = ~uint64_t(0);
 };
 
 }  // namespace moe

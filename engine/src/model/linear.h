@@ -26,6 +26,8 @@ struct Linear {
     std::vector<float> bias;            // empty = no bias
     std::shared_ptr<const void> owner;  // keeps repacked or scale data alive
     std::vector<LoraTerm> lora;         // adapters applied on top of w
+    // Bumped by whoever adds or changes adapter terms (copies merged from them go stale).
+    uint64_t lora_version = 0;
     // Set by blocks that read `w` directly instead of calling forward() (MLA's absorbed
     // kv_b_proj): adapters on such a layer are merged into an fp32 copy of the weight.
     bool reads_weight_directly = false;

@@ -294,6 +294,7 @@ void apply_lora(DecoderModel& model, const LoraAdapter& adapter_in, float scale)
         const float denom = adapter.use_rslora ? std::sqrt(float(p.rank)) : float(p.rank);
         term.scale = p.alpha_is_scale ? scale : scale * p.alpha / denom;
         l.lora.push_back(std::move(term));
+        ++l.lora_version;
         if (l.reads_weight_directly) l.merge_lora();
     }
 }

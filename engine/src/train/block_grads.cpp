@@ -99,6 +99,114 @@ void gqa_backward(const GqaAttention& a, WeightCache& wc, const GqaTape& tp, con
     linear_backward(a.v_proj, wc, tp.x.data(), dv.data(), T, dx, grads);
 }
 
+void mla_forward(const MlaAttention& a, const float* x, int64_t T, float* out, MlaTape& tp) {
+    const MlaAttentionConfig& c = a.cfg;
+    require(!a.split_kv_b,
+            "training: MLA with llama.cpp's split k_b/v_b weights (GGUF) has no "
+            "backward pass; train from the Hugging Face checkpoint");
+    const int64_t H = c.heads, nope = c.qk_nope_dim, rd = c.qk_rope_dim, R = c.kv_lora_rank;
+    const int64_t qk = nope + rd, vd = c.v_head_dim, in = a.kv_a_proj.in_features();
+    tp.x.assign(x, x + T * in);
+    tp.q.resize(size_t(T * H * qk));
+    if (c.q_lora_rank > 0) {
+        tp.qa.resize(size_t(T * c.q_lora_rank));
+        a.q_a_proj.forward(x, T, tp.qa.data());
+        tp.qan.resize(tp.qa.size());
+        a.q_a_norm.apply(tp.qa.data(), T, tp.qan.data());
+        a.q_b_proj.forward(tp.qan.data(), T, tp.q.data());
+    } else {
+        a.q_proj.forward(x, T, tp.q.data());
+    }
+    tp.kva.resize(size_t(T * (R + rd)));
+    a.kv_a_proj.forward(x, T, tp.kva.data());
+    tp.c.resize(size_t(T * R));
+    std::vector<float> normed = tp.kva;
+    a.kv_a_norm.apply(tp.kva.data(), T, normed.data(), R + rd);
+    for (int64_t t = 0; t < T; ++t)
+        std::copy(normed.begin() + t * (R + rd), normed.begin() + t * (R + rd) + R,
+                  tp.c.begin() + t * R);
+    std::vector<float> kv(size_t(T * H * (nope + vd)));
+    a.kv_b_proj.forward(tp.c.data(), T, kv.data());
+    tp.k.resize(size_t(T * H * qk));
+    tp.v.resize(size_t(T * H * vd));
+    std::vector<float> kpe(static_cast<size_t>(rd));
+    for (int64_t t = 0; t < T; ++t) {
+        std::copy(tp.kva.begin() + t * (R + rd) + R, tp.kva.begin() + (t + 1) * (R + rd),
+                  kpe.begin());
+        a.rope.apply(kpe.data(), 1, rd, t);
+        for (int64_t h = 0; h < H; ++h) {
+            float* q = tp.q.data() + (t * H + h) * qk;
+            a.rope.apply(q + nope, 1, rd, t);
+            const float* src = kv.data() + (t * H + h) * (nope + vd);
+            float* k = tp.k.data() + (t * H + h) * qk;
+            std::copy(src, src + nope, k);
+            std::copy(kpe.begin(), kpe.end(), k + nope);
+            std::copy(src + nope, src + nope + vd, tp.v.data() + (t * H + h) * vd);
+        }
+    }
+    AttentionGeometry g;
+    g.heads = g.kv_heads = H;
+    g.dim_qk = qk;
+    g.dim_v = vd;
+    g.scale = c.scale;
+    tp.attn.resize(size_t(T * H * vd));
+    attention_forward(g, tp.q.data(), tp.k.data(), tp.v.data(), T, nullptr, tp.attn.data(),
+                      tp.probs);
+    a.o_proj.forward(tp.attn.data(), T, out);
+}
+
+void mla_backward(const MlaAttention& a, WeightCache& wc, const MlaTape& tp, const float* dout,
+                  int64_t T, float* dx, LoraGrads& grads) {
+    const MlaAttentionConfig& c = a.cfg;
+    const int64_t H = c.heads, nope = c.qk_nope_dim, rd = c.qk_rope_dim, R = c.kv_lora_rank;
+    const int64_t qk = nope + rd, vd = c.v_head_dim, in = a.kv_a_proj.in_features();
+    std::vector<float> dattn(static_cast<size_t>(T * H * vd), 0.0f);
+    linear_backward(a.o_proj, wc, tp.attn.data(), dout, T, dattn.data(), grads);
+    AttentionGeometry g;
+    g.heads = g.kv_heads = H;
+    g.dim_qk = qk;
+    g.dim_v = vd;
+    g.scale = c.scale;
+    std::vector<float> dq(tp.q.size()), dk(tp.k.size()), dv(tp.v.size());
+    attention_backward(g, tp.q.data(), tp.k.data(), tp.v.data(), tp.probs, dattn.data(), T,
+                       dq.data(), dk.data(), dv.data());
+    // Keys and values back to kv_b_proj's output, and the shared roped key.
+    std::vector<float> dkv(static_cast<size_t>(T * H * (nope + vd)));
+    std::vector<float> dkva(static_cast<size_t>(T * (R + rd)), 0.0f);
+    for (int64_t t = 0; t < T; ++t) {
+        float* dpe = dkva.data() + t * (R + rd) + R;
+        for (int64_t h = 0; h < H; ++h) {
+            const float* gk = dk.data() + (t * H + h) * qk;
+            float* dst = dkv.data() + (t * H + h) * (nope + vd);
+            std::copy(gk, gk + nope, dst);
+            std::copy(dv.begin() + (t * H + h) * vd, dv.begin() + (t * H + h + 1) * vd, dst + nope);
+            for (int64_t i = 0; i < rd; ++i) dpe[i] += gk[nope + i];
+            rope_backward(a.rope, dq.data() + (t * H + h) * qk + nope, 1, rd, t);
+        }
+        rope_backward(a.rope, dpe, 1, rd, t);
+    }
+    std::vector<float> dc(static_cast<size_t>(T * R), 0.0f);
+    linear_backward(a.kv_b_proj, wc, tp.c.data(), dkv.data(), T, dc.data(), grads);
+    std::vector<float> dcs(dkva.size(), 0.0f);  // dc laid out with the kv_a rows' stride
+    for (int64_t t = 0; t < T; ++t)
+        std::copy(dc.begin() + t * R, dc.begin() + (t + 1) * R, dcs.begin() + t * (R + rd));
+    std::vector<float> dnorm(dkva.size(), 0.0f);
+    rms_norm_backward(a.kv_a_norm, tp.kva.data(), dcs.data(), T, R + rd, dnorm.data());
+    for (int64_t t = 0; t < T; ++t)
+        for (int64_t i = 0; i < R; ++i)
+            dkva[size_t(t * (R + rd) + i)] = dnorm[size_t(t * (R + rd) + i)];
+    std::fill(dx, dx + T * in, 0.0f);
+    linear_backward(a.kv_a_proj, wc, tp.x.data(), dkva.data(), T, dx, grads);
+    if (c.q_lora_rank > 0) {
+        std::vector<float> dqan(tp.qan.size(), 0.0f), dqa(tp.qa.size());
+        linear_backward(a.q_b_proj, wc, tp.qan.data(), dq.data(), T, dqan.data(), grads);
+        rms_norm_backward(a.q_a_norm, tp.qa.data(), dqan.data(), T, c.q_lora_rank, dqa.data());
+        linear_backward(a.q_a_proj, wc, tp.x.data(), dqa.data(), T, dx, grads);
+    } else {
+        linear_backward(a.q_proj, wc, tp.x.data(), dq.data(), T, dx, grads);
+    }
+}
+
 void mlp_forward(const Linear& gate, const Linear& up, const Linear& down,
                  const ExpertActivation& act, const float* x, int64_t T, float* out, MlpTape& tp) {
     const int64_t inter = gate.out_features();

@@ -26,6 +26,20 @@ void gqa_forward(const GqaAttention& a, const float* x, int64_t T, float* out, G
 void gqa_backward(const GqaAttention& a, WeightCache& wc, const GqaTape& tape, const float* dout,
                   int64_t T, float* dx, LoraGrads& grads);
 
+// DeepSeek's MLA, trained without the absorption the inference path uses: per-head keys and
+// values come from kv_b_proj (its adapter terms differentiated like any layer's).
+struct MlaTape {
+    std::vector<float> x;        // block input
+    std::vector<float> qa, qan;  // q_a_proj output, its norm (q-LoRA models)
+    std::vector<float> kva, c;   // kv_a_proj output [T, R + rope], the normalised latent [T, R]
+    std::vector<float> q, k, v;  // attention inputs [T, H, qk], [T, H, qk], [T, H, vd]
+    std::vector<float> probs, attn;
+};
+void mla_forward(const MlaAttention& a, const float* x, int64_t T, float* out, MlaTape& tape);
+// dx (overwritten) from dout.
+void mla_backward(const MlaAttention& a, WeightCache& wc, const MlaTape& tape, const float* dout,
+                  int64_t T, float* dx, LoraGrads& grads);
+
 struct MlpTape {
     std::vector<float> x, g, u, h;  // input, gate and up projections, activation
 };

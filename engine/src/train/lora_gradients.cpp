@@ -13,6 +13,7 @@ namespace {
 struct LayerTape {
     std::vector<float> x_in, x_mid;  // residual stream before the attention and the FFN
     GqaTape attention;
+    MlaTape mla;
     MlpTape mlp;
     MoeTape moe;
 };
@@ -38,11 +39,14 @@ LossAndGrads lora_loss_and_grads(const DecoderModel& m, std::span<const int32_t>
         LayerTape& tp = tapes[li];
         tp.x_in = x;
         L.input_norm.apply(x.data(), T, h.data());
-        const auto* gqa = dynamic_cast<const GqaAttention*>(L.attention.get());
-        if (!gqa)
+        if (const auto* gqa = dynamic_cast<const GqaAttention*>(L.attention.get())) {
+            gqa_forward(*gqa, h.data(), T, y.data(), tp.attention);
+        } else if (const auto* mla = dynamic_cast<const MlaAttention*>(L.attention.get())) {
+            mla_forward(*mla, h.data(), T, y.data(), tp.mla);
+        } else {
             throw Error("training: layer " + std::to_string(li) +
-                        "'s attention (MLA) has no backward pass yet");
-        gqa_forward(*gqa, h.data(), T, y.data(), tp.attention);
+                        "'s attention block has no backward pass");
+        }
         for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
         tp.x_mid = x;
         L.post_attention_norm.apply(x.data(), T, h.data());
@@ -83,8 +87,12 @@ LossAndGrads lora_loss_and_grads(const DecoderModel& m, std::span<const int32_t>
         rms_norm_backward(L.post_attention_norm, tp.x_mid.data(), dh.data(), T, H, d.data());
         for (size_t i = 0; i < dx.size(); ++i) dx[i] += d[i];
         // x_mid = x_in + attn(norm1(x_in))
-        gqa_backward(static_cast<const GqaAttention&>(*L.attention), wc, tp.attention, dx.data(), T,
-                     dh.data(), out.grads);
+        if (const auto* mla = dynamic_cast<const MlaAttention*>(L.attention.get())) {
+            mla_backward(*mla, wc, tp.mla, dx.data(), T, dh.data(), out.grads);
+        } else {
+            gqa_backward(static_cast<const GqaAttention&>(*L.attention), wc, tp.attention,
+                         dx.data(), T, dh.data(), out.grads);
+        }
         rms_norm_backward(L.input_norm, tp.x_in.data(), dh.data(), T, H, d.data());
         for (size_t i = 0; i < dx.size(); ++i) dx[i] += d[i];
     }

@@ -17,7 +17,8 @@ struct LossAndGrads {
 
 // Mean next-token cross-entropy over the positions whose next label is not -100 (labels as
 // transformers takes them: same length as tokens, shifted inside). Throws moe::Error for blocks
-// without a backward pass yet (MLA attention), expert deferral, or mismatched lengths.
+// without a backward pass (MLA over GGUF's split k_b/v_b), expert deferral, or mismatched
+// lengths.
 LossAndGrads lora_loss_and_grads(const DecoderModel& model, std::span<const int32_t> tokens,
                                  std::span<const int32_t> labels);
 

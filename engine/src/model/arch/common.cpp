@@ -199,7 +199,8 @@ std::unique_ptr<MlaAttention> load_mla(const HfConfig& c, const WeightStore& ws,
     } else {
         a->kv_b_proj = load_linear(ws, prefix + "kv_b_proj.weight",
                                    g.heads * (g.qk_nope_dim + g.v_head_dim), g.kv_lora_rank);
-        a->kv_b_proj.reads_weight_directly = true;  // absorbed into q and o, see MlaAttention
+        // Absorbed into q and o: MlaAttention reads it through kv_b_effective(), which merges
+        // adapter terms itself (training keeps them separate).
     }
     a->o_proj = load_linear(ws, prefix + "o_proj.weight", g.hidden, g.heads * g.v_head_dim);
     const RopeConfig rope = c.rope();
