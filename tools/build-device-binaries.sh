@@ -4,7 +4,7 @@
 # checkers, with libstdc++/libgcc and the CUDA runtime linked statically. Engine only, no Qt,
 # no libnuma; CUDA for sm_90 when a toolkit is present.
 #   tools/build-device-binaries.sh            then on the device: tools/gpu-check.sh,
-#                                             tools/device_bench.sh
+#                                             tools/device_bench.sh, tools/device_train_check.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=build-static-cuda
@@ -29,6 +29,8 @@ g++ -O2 -std=c++20 -Iengine/src -Itests/engine bench/moe_kernel_check.cpp "${LIB
     "${CUDA_LIBS[@]}" -o .devbin/moe-kernel-check
 g++ -O2 -std=c++20 -Iengine/src bench/row_kernel_rate.cpp "${LIBS[@]}" "${CUDA_LIBS[@]}" \
     -o .devbin/row-kernel-rate
+g++ -O2 -std=c++20 -Iengine/src bench/lora_check.cpp "${LIBS[@]}" "${CUDA_LIBS[@]}" \
+    -L.devbin -l:libpcre2-8.so.0 -Wl,-rpath,'$ORIGIN' -o .devbin/lora-check
 if [ ${#CUDA_LIBS[@]} -gt 0 ]; then
     g++ -O2 -std=c++20 -Iengine/src -Itests -Itests/support bench/cuda_kernel_check.cpp \
         tests/support/random_blocks.cpp "${LIBS[@]}" "${CUDA_LIBS[@]}" \

@@ -92,7 +92,7 @@ class LoraGradients : public QObject {
         // PEFT's layout, fused expert tensors (target_parameters) included.
         auto adapter = moe::load_peft_adapter((dir + "/lora").toStdString());
         moe::resolve_fused_experts(adapter, *d);
-        const auto mine = moe::train::peft_layout(adapter, got.grads);
+        const auto mine = moe::train::peft_gradients(adapter, got.grads);
         int checked = 0;
         for (const auto& [name, t] : lg->tensors()) {
             const std::string prefix = "base_model.model.";
