@@ -52,6 +52,13 @@ commands:
                                      one MoE layer through the CPU expert kernels vs DRAM bandwidth
   bench e2e MODEL [--prompt-tokens N] [--gen-tokens N] [--repetitions R] [--threads N] [--json]
                                      whole-model pp/tg tok/s with llama-bench's semantics
+  train MODEL --data FILE --out DIR [--format auto|text|alpaca|messages|sharegpt]
+           [--targets q_proj,k_proj,v_proj,o_proj,...,experts] [--rank R] [--alpha A]
+           [--adapter PEFT_DIR] [--resume CHECKPOINT] [--lr LR] [--schedule cosine|linear|constant]
+           [--warmup N] [--epochs N] [--steps N] [--grad-accum N] [--max-grad-norm G]
+           [--cutoff N] [--packing] [--train-on-prompt] [--eval-fraction F] [--eval-every N]
+           [--save-every N] [--seed S]
+                                     LoRA fine-tuning; writes DIR/adapter (PEFT) and metrics
   make-demo --out DIR                write the built-in demo model (random weights)
 
 MODEL is a Hugging Face folder (config.json + *.safetensors) or a .gguf file;
@@ -76,6 +83,7 @@ int main(int argc, char** argv) {
     try {
         if (cmd == "info") return moecli::cmd_info(rest);
         if (cmd == "generate") return moecli::cmd_generate(rest);
+        if (cmd == "train") return moecli::cmd_train(rest);
         if (cmd == "logits") return moecli::cmd_logits(rest);
         if (cmd == "make-demo") return moecli::cmd_make_demo(rest);
         if (cmd == "tokenize") return moecli::cmd_tokenize(rest);

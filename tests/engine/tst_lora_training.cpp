@@ -15,6 +15,7 @@
 #include "model/model.h"
 #include "test_paths.h"
 #include "train/adamw.h"
+#include "train/lora_trainer.h"
 #include "train/peft_export.h"
 #include "train/peft_layout.h"
 #include "train/train_step.h"
@@ -116,6 +117,70 @@ class LoraTraining : public QObject {
         const auto reloaded = moe::train::peft_values(again.layout, *again.decoder);
         QCOMPARE(reloaded.size(), mine.size());
         for (const auto& [name, v] : mine) QCOMPARE(reloaded.at(name), v);
+    }
+
+    // A checkpoint resumes to the same subsequent losses (order of examples, adapter values,
+    // optimizer moments and step all restored).
+    void resumeReproducesLosses() {
+        const QString dir = moetest::data_dir() + "/hf-tiny/qwen3_moe-s1";
+        const auto golden = moe::SafetensorsFile::open((dir + "/golden.safetensors").toStdString());
+        const auto ids = tensor_values<int32_t>(*golden, "input_ids");
+        moe::train::Dataset data;
+        for (size_t start : {0, 4, 9}) {  // three overlapping windows of the golden prompt
+            moe::train::Example e;
+            e.ids.assign(ids.begin() + std::ptrdiff_t(start),
+                         ids.begin() + std::ptrdiff_t(start + 16));
+            e.labels = e.ids;
+            data.train.push_back(e);
+        }
+        const auto fresh = [&] {
+            moe::LoadOptions o;
+            o.bf16_rope_frequencies = true;
+            o.expert_format = "reference";
+            return moe::load_model(dir.toStdString(), o);
+        };
+        moe::train::NewAdapterOptions n;
+        n.targets = {"q_proj", "o_proj", "experts"};
+        n.rank = 4;
+        n.seed = 7;
+        moe::train::TrainConfig c;
+        c.adamw.lr = 5e-3;
+        c.max_steps = 6;
+        c.grad_accum = 2;
+        c.seed = 3;
+        c.save_every = 3;
+        QTemporaryDir tmp;
+        c.out_dir = tmp.filePath("run").toStdString();
+
+        auto m1 = fresh();
+        auto& d1 = dynamic_cast<moe::DecoderModel&>(*m1);
+        moe::train::LoraTrainer t1(d1, moe::train::add_new_adapter(d1, n), c);
+        std::vector<double> losses;
+        t1.run(data, [&](const moe::train::StepMetrics& m) {
+            losses.push_back(m.loss);
+            return true;
+        });
+        QCOMPARE(losses.size(), size_t(6));
+        QVERIFY(losses.back() < losses.front());
+
+        auto m2 = fresh();
+        auto& d2 = dynamic_cast<moe::DecoderModel&>(*m2);
+        c.out_dir = tmp.filePath("resumed").toStdString();
+        moe::train::LoraTrainer t2(d2, moe::train::add_new_adapter(d2, n), c);
+        t2.resume(tmp.filePath("run/checkpoint-3").toStdString());
+        QCOMPARE(t2.step(), int64_t(3));
+        std::vector<double> resumed;
+        t2.run(data, [&](const moe::train::StepMetrics& m) {
+            resumed.push_back(m.loss);
+            return true;
+        });
+        QCOMPARE(resumed.size(), size_t(3));
+        for (size_t i = 0; i < 3; ++i)
+            QVERIFY2(std::abs(resumed[i] - losses[3 + i]) <= 1e-9 * losses[3 + i],
+                     qPrintable(QString("step %1: %2 vs %3")
+                                    .arg(4 + i)
+                                    .arg(resumed[i], 0, 'g', 12)
+                                    .arg(losses[3 + i], 0, 'g', 12)));
     }
 
     void clippingFollowsTorch() {

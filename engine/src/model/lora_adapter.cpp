@@ -11,6 +11,7 @@
 #include "formats/safetensors.h"
 #include "model/decoder_model.h"
 #include "model/gguf_loader.h"
+#include "model/moe_block.h"
 
 namespace moe {
 
@@ -201,18 +202,29 @@ LoraAdapter load_lora_adapter(const std::string& path) {
 }
 
 void resolve_fused_experts(LoraAdapter& ad, const DecoderModel& model) {
-    std::map<std::string, const Linear*> by_name;
-    const_cast<DecoderModel&>(model).visit_linears([&](Linear& l) { by_name[l.name] = &l; });
     for (FusedExpertPair& f : ad.fused_raw) {
-        std::string experts = f.peft_module;
-        while (experts.ends_with(".base_layer")) experts.resize(experts.size() - 11);
-        const auto gate = by_name.find(experts + ".0.gate_proj");
-        if (gate == by_name.end())
+        // The layer: PEFT's module path names it (model.layers.<L>.mlp.experts[.base_layer]);
+        // the model's own expert names may differ (Mixtral's block_sparse_moe.experts.N.w1).
+        const std::string lead = "model.layers.";
+        const MoeBlock* moe = nullptr;
+        if (f.peft_module.rfind(lead, 0) == 0) {
+            const size_t li = size_t(std::stoll(f.peft_module.substr(lead.size())));
+            if (li < model.layers.size())
+                moe = dynamic_cast<const MoeBlock*>(model.layers[li].ffn.get());
+        }
+        if (!moe || moe->experts.empty())
             throw Error(ad.origin + ": fused expert adapter '" + f.peft_module +
                         "' names no experts of " + model.info().path);
-        int64_t E = 0;
-        while (by_name.count(experts + "." + std::to_string(E) + ".gate_proj")) ++E;
-        const int64_t hidden = gate->second->in_features(), inter = gate->second->out_features();
+        const auto component = [](const std::string& name) {
+            return name.substr(name.rfind('.') + 1);
+        };
+        const Expert& e0 = moe->experts.front();
+        const std::string gate_name = component(e0.gate.name), up_name = component(e0.up.name),
+                          down_name = component(e0.down.name);
+        const std::string experts =
+            e0.gate.name.substr(0, e0.gate.name.size() - gate_name.size() - 3);  // "...experts"
+        const int64_t E = int64_t(moe->experts.size());
+        const int64_t hidden = e0.gate.in_features(), inter = e0.gate.out_features();
         // Which parameter: told by the shapes (A [E*r, in], B [out, E*r]).
         std::string param;
         int64_t r = 0;
@@ -233,7 +245,8 @@ void resolve_fused_experts(LoraAdapter& ad, const DecoderModel& model) {
                         " experts of hidden " + std::to_string(hidden) + " and width " +
                         std::to_string(inter));
         }
-        const FusedExpertLora info{f.peft_module, experts, param, E, r, f.a_cols, f.b_rows};
+        const FusedExpertLora info{f.peft_module, experts,  param,     E,       r,
+                                   f.a_cols,      f.b_rows, gate_name, up_name, down_name};
         for (int64_t e = 0; e < E; ++e) {
             std::vector<float> ae(f.a.begin() + e * r * f.a_cols,
                                   f.a.begin() + (e + 1) * r * f.a_cols);
@@ -249,13 +262,13 @@ void resolve_fused_experts(LoraAdapter& ad, const DecoderModel& model) {
                 p.a = ae;
                 p.b.assign(be.begin() + row0 * r, be.begin() + (row0 + rows) * r);
                 p.alpha = alpha;
-                ad.layers[experts + "." + std::to_string(e) + "." + name] = std::move(p);
+                ad.layers[info.member(e, name)] = std::move(p);
             };
             if (param == "down_proj") {
-                add("down_proj", 0, f.b_rows);
+                add(down_name, 0, f.b_rows);
             } else {  // transformers chunks gate_up's output: gate first, then up
-                add("gate_proj", 0, inter);
-                add("up_proj", inter, inter);
+                add(gate_name, 0, inter);
+                add(up_name, inter, inter);
             }
         }
         ad.fused.push_back(info);

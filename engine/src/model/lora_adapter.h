@@ -35,9 +35,15 @@ struct FusedExpertPair {
 };
 struct FusedExpertLora {
     std::string peft_module;  // e.g. model.layers.1.mlp.experts.base_layer
-    std::string experts;      // e.g. model.layers.1.mlp.experts
+    std::string experts;      // the model's prefix of that layer's experts, e.g.
+                              // model.layers.1.mlp.experts (Mixtral: ...block_sparse_moe.experts)
     std::string param;        // gate_up_proj or down_proj
     int64_t experts_count = 0, rank = 0, in = 0, out = 0;
+    std::string gate = "gate_proj", up = "up_proj", down = "down_proj";  // the model's names
+    // The model's layer of expert e's part: experts.e.gate (or up, down).
+    std::string member(int64_t e, const std::string& part) const {
+        return experts + "." + std::to_string(e) + "." + part;
+    }
 };
 
 struct LoraAdapter {

@@ -31,15 +31,12 @@ void save_peft_adapter(const std::string& dir, const LoraAdapter& layout, const 
     std::map<std::string, std::pair<int64_t, float>> fused_rank_alpha;  // by parameter
     for (const FusedExpertLora& f : layout.fused) {
         target_params.insert(f.param);
-        const std::string stem = f.experts + ".0.";
-        const auto it =
-            layout.layers.find(stem + (f.param == "down_proj" ? "down_proj" : "gate_proj"));
+        const auto it = layout.layers.find(f.member(0, f.param == "down_proj" ? f.down : f.gate));
         require(it != layout.layers.end(), "adapter layout: fused pair without its expert terms");
         fused_rank_alpha[f.param] = {f.rank, it->second.alpha};
-        for (int64_t e = 0; e < f.experts_count; ++e) {
-            const std::string s = f.experts + "." + std::to_string(e) + ".";
-            for (const char* n : {"gate_proj", "up_proj", "down_proj"}) fused_members.insert(s + n);
-        }
+        for (int64_t e = 0; e < f.experts_count; ++e)
+            for (const std::string& n : {f.gate, f.up, f.down})
+                fused_members.insert(f.member(e, n));
     }
     // The most common rank and alpha become r and lora_alpha; the others go to the patterns.
     std::map<std::pair<int64_t, float>, int> votes;

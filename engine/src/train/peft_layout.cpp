@@ -8,9 +8,8 @@ namespace {
 
 // The per-layer parts of one fused pair: (module, first output row in the fused B).
 std::vector<std::pair<std::string, int64_t>> fused_parts(const FusedExpertLora& f, int64_t e) {
-    const std::string stem = f.experts + "." + std::to_string(e) + ".";
-    if (f.param == "down_proj") return {{stem + "down_proj", 0}};
-    return {{stem + "gate_proj", 0}, {stem + "up_proj", f.out / 2}};
+    if (f.param == "down_proj") return {{f.member(e, f.down), 0}};
+    return {{f.member(e, f.gate), 0}, {f.member(e, f.up), f.out / 2}};
 }
 
 std::map<std::string, bool> fused_members(const LoraAdapter& layout) {
