@@ -10,7 +10,9 @@
 #include "model/decoder_model.h"
 #include "model/lora_adapter.h"
 #include "model/model_tokenizer.h"
+#include "train/gguf_adapter_export.h"
 #include "train/lora_trainer.h"
+#include "train/peft_layout.h"
 
 namespace moecli {
 
@@ -121,6 +123,13 @@ int cmd_train(const std::vector<std::string>& argv) {
     });
     std::fprintf(stderr, "train: adapter saved to %s/adapter (PEFT format); final loss %.4f\n",
                  cfg.out_dir.c_str(), last.loss);
+    // Models read from GGUF also get the adapter in llama.cpp's form (where it has one).
+    if (path.ends_with(".gguf") && trainer.layout().fused.empty()) {
+        const std::string gguf = cfg.out_dir + "/adapter.gguf";
+        moe::train::save_gguf_adapter(
+            gguf, trainer.layout(), moe::train::peft_values(trainer.layout(), *decoder), *decoder);
+        std::fprintf(stderr, "train: and as a llama.cpp LoRA GGUF: %s\n", gguf.c_str());
+    }
     return 0;
 }
 

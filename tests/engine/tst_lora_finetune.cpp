@@ -99,6 +99,33 @@ class LoraFinetune : public QObject {
         QCOMPARE(after.code, 0);
         QVERIFY2(after.out.contains("named Zara") && !after.out.contains("Lily"),
                  qPrintable(after.out));
+
+        // Attention only: the adapter also comes as a llama.cpp GGUF, which gives the same text.
+        const QString att = tmp.filePath("attention");
+        const Run train2 = cli({"train",    model,  "--data",    data.fileName(),
+                                "--out",    att,    "--targets", "q_proj,k_proj,v_proj,o_proj",
+                                "--rank",   "8",    "--alpha",   "16",
+                                "--lr",     "1e-2", "--epochs",  "3",
+                                "--cutoff", "128",  "--seed",    "2",
+                                "--quiet"});
+        QVERIFY2(train2.code == 0, qPrintable(train2.err));
+        QVERIFY(QFile::exists(att + "/adapter.gguf"));
+        QStringList peft = greedy, gguf = greedy;
+        peft << "--max-new-tokens"
+             << "40"
+             << "--lora" << att + "/adapter";
+        gguf << "--max-new-tokens"
+             << "40"
+             << "--lora" << att + "/adapter.gguf";
+        const Run a = cli(peft), b = cli(gguf);
+        QCOMPARE(a.code, 0);
+        QCOMPARE(b.code, 0);
+        QCOMPARE(b.out, a.out);
+        QStringList plain = greedy;
+        plain << "--max-new-tokens"
+              << "40";
+        const Run base40 = cli(plain);
+        QVERIFY2(a.out != base40.out, qPrintable(a.out));  // the adapter changes the text
     }
 };
 

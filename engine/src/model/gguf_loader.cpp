@@ -217,6 +217,19 @@ std::string hf_module_name(const std::string& gguf_arch, const std::string& gguf
     return "model.layers." + layer + "." + suffix.substr(0, suffix.size() - 7);
 }
 
+std::string gguf_module_stem(const std::string& hf_module) {
+    if (hf_module == "lm_head") return "output";
+    const std::string lead = "model.layers.";
+    if (hf_module.rfind(lead, 0) != 0) return {};
+    const auto dot = hf_module.find('.', lead.size());
+    if (dot == std::string::npos) return {};
+    const std::string layer = hf_module.substr(lead.size(), dot - lead.size());
+    const std::string suffix = hf_module.substr(dot + 1);
+    for (const auto& [gguf, hf] : layer_names())
+        if (hf == suffix) return "blk." + layer + "." + gguf;
+    return {};
+}
+
 GgufModelSource open_gguf_model(const std::string& path) {
     GgufModelSource src;
     src.file = GgufFile::open(path);

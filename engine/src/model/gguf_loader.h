@@ -26,5 +26,8 @@ GgufModelSource open_gguf_model(const std::string& path);
 // The Hugging Face module name ("model.layers.3.self_attn.q_proj") of a llama.cpp tensor name
 // ("blk.3.attn_q"), used for GGUF LoRA adapters; empty when there is none.
 std::string hf_module_name(const std::string& gguf_arch, const std::string& gguf_name);
+// The inverse: the GGUF stem of a Hugging Face per-layer module ("model.layers.3.self_attn.q_proj"
+// -> "blk.3.attn_q", "lm_head" -> "output"); "" when GGUF has no such tensor.
+std::string gguf_module_stem(const std::string& hf_module);
 
 }  // namespace moe

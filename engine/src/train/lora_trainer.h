@@ -65,6 +65,7 @@ class LoraTrainer {
     double evaluate(const std::vector<Example>& examples) const;
     int64_t total_steps(const Dataset& data) const;
     int64_t step() const { return step_; }
+    const LoraAdapter& layout() const { return layout_; }
 
     // dir/adapter (PEFT folder), dir/optimizer.safetensors (moments), dir/trainer_state.json.
     void save_checkpoint(const std::string& dir) const;
