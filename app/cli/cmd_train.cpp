@@ -4,12 +4,17 @@
 #include <memory>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
 #include "args.h"
 #include "commands.h"
+
+#include "api/system_status.h"
 #include "core/error.h"
+#include "core/parallel.h"
 #include "model/decoder_model.h"
 #include "model/lora_adapter.h"
 #include "model/model_tokenizer.h"
+#include "store/training_runs.h"
 #include "train/gguf_adapter_export.h"
 #include "train/lora_trainer.h"
 #include "train/peft_layout.h"
@@ -28,7 +33,8 @@ constexpr const char* kUsage =
     "[--steps N] [--grad-accum 1]\n"
     "       [--max-grad-norm 1] [--weight-decay 0] [--cutoff 1024] [--packing] "
     "[--train-on-prompt]\n"
-    "       [--eval-fraction 0] [--eval-every 0] [--save-every 0] [--seed 0] [--quiet]";
+    "       [--eval-fraction 0] [--eval-every 0] [--save-every 0] [--seed 0] [--quiet]\n"
+    "       [--store DB (the run and its metrics in MoE Studio's database)]";
 
 std::vector<std::string> split_list(const std::string& s) {
     std::vector<std::string> out;
@@ -47,10 +53,11 @@ int cmd_train(const std::vector<std::string>& argv) {
                      "alpha",        "adapter", "resume",        "lr",         "schedule",
                      "warmup",       "epochs",  "steps",         "grad-accum", "max-grad-norm",
                      "weight-decay", "cutoff",  "eval-fraction", "eval-every", "save-every",
-                     "seed",         "threads"});
+                     "seed",         "threads", "store"});
     if (args.positional().size() != 1 || !args.has("data") || !args.has("out"))
         throw moe::Error(kUsage);
     const std::string path = args.positional()[0];
+    if (args.has("threads")) moe::set_parallel_threads(int(args.get_int("threads", 0)));
     moe::LoadOptions lo;
     lo.bf16_rope_frequencies = args.flag("rope-freq-bf16");
     lo.expert_format = "reference";  // the trainer differentiates the experts' terms
@@ -109,18 +116,60 @@ int cmd_train(const std::vector<std::string>& argv) {
                  path.c_str(), (long long)data.records, moe::train::data_format_name(data.format),
                  (long long)data.truncated, (long long)dopt.cutoff, data.train.size(),
                  data.eval.size(), (long long)trainer.total_steps(data));
+    // --store DB: the run and every step's metrics in MoE Studio's database (the app's
+    // conversations.db, or any file), committed as they come.
+    std::unique_ptr<moe::TrainingRunStore> store;
+    int64_t run_id = 0;
+    if (args.has("store")) {
+        store = std::make_unique<moe::TrainingRunStore>(*args.get("store"));
+        const nlohmann::json config = {
+            {"lr", cfg.adamw.lr},
+            {"weight_decay", cfg.adamw.weight_decay},
+            {"schedule", args.get_or("schedule", "cosine")},
+            {"warmup", cfg.warmup_steps},
+            {"epochs", cfg.epochs},
+            {"steps", cfg.max_steps},
+            {"grad_accum", cfg.grad_accum},
+            {"max_grad_norm", cfg.max_grad_norm},
+            {"cutoff", dopt.cutoff},
+            {"seed", cfg.seed},
+            {"adapter", args.get_or("adapter", "")},
+            {"targets", args.get_or("targets", "q_proj,k_proj,v_proj,o_proj")},
+            {"rank", args.get_int("rank", 8)},
+            {"alpha", args.get_double("alpha", 16.0)}};
+        run_id = store->start_run(path, *args.get("data"), cfg.out_dir, config.dump());
+    }
     const bool quiet = args.flag("quiet");
-    const auto last = trainer.run(data, [&](const moe::train::StepMetrics& m) {
-        if (!quiet || m.step == m.total_steps) {
-            std::printf("step %lld/%lld loss %.4f lr %.3g grad-norm %.3f %.0f tok/s",
-                        (long long)m.step, (long long)m.total_steps, m.loss, m.lr, m.grad_norm,
-                        m.tokens_per_s);
-            if (!std::isnan(m.eval_loss)) std::printf(" eval-loss %.4f", m.eval_loss);
-            std::printf("\n");
-            std::fflush(stdout);
-        }
-        return true;
-    });
+    moe::train::StepMetrics last;
+    try {
+        last = trainer.run(data, [&](const moe::train::StepMetrics& m) {
+            if (store) {
+                moe::TrainingMetricsRow row;
+                row.step = m.step;
+                row.loss = m.loss;
+                row.lr = m.lr;
+                row.grad_norm = m.grad_norm;
+                row.tokens_per_s = m.tokens_per_s;
+                row.step_seconds = m.step_seconds;
+                if (!std::isnan(m.eval_loss)) row.eval_loss = m.eval_loss;
+                row.ram_bytes = int64_t(moe::system_status(false).resident_bytes);
+                store->add_metrics(run_id, row);
+            }
+            if (!quiet || m.step == m.total_steps) {
+                std::printf("step %lld/%lld loss %.4f lr %.3g grad-norm %.3f %.0f tok/s",
+                            (long long)m.step, (long long)m.total_steps, m.loss, m.lr, m.grad_norm,
+                            m.tokens_per_s);
+                if (!std::isnan(m.eval_loss)) std::printf(" eval-loss %.4f", m.eval_loss);
+                std::printf("\n");
+                std::fflush(stdout);
+            }
+            return true;
+        });
+    } catch (...) {
+        if (store) store->finish_run(run_id, "failed");
+        throw;
+    }
+    if (store) store->finish_run(run_id, "finished");
     std::fprintf(stderr, "train: adapter saved to %s/adapter (PEFT format); final loss %.4f\n",
                  cfg.out_dir.c_str(), last.loss);
     // Models read from GGUF also get the adapter in llama.cpp's form (where it has one).

@@ -57,7 +57,7 @@ commands:
            [--adapter PEFT_DIR] [--resume CHECKPOINT] [--lr LR] [--schedule cosine|linear|constant]
            [--warmup N] [--epochs N] [--steps N] [--grad-accum N] [--max-grad-norm G]
            [--cutoff N] [--packing] [--train-on-prompt] [--eval-fraction F] [--eval-every N]
-           [--save-every N] [--seed S]
+           [--save-every N] [--seed S] [--store DB]
                                      LoRA fine-tuning; writes DIR/adapter (PEFT) and metrics
   make-demo --out DIR                write the built-in demo model (random weights)
 

@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "store/conversation_store.h"
 #include "store/schema.h"
+#include "store/training_runs.h"
 #include "test_paths.h"
 
 namespace {
@@ -190,6 +191,48 @@ class TestStore : public QObject {
         moe::SqliteDb ref(db_path(("frozen-for-v" + std::to_string(version) + ".db").c_str()));
         ref.exec(read_file(frozen(moe::kSchemaVersion)));
         QCOMPARE(schema_of(st.db()), schema_of(ref));
+    }
+
+    // Fine-tuning runs: each step's metrics committed as it comes, read back after reopening
+    // (also from the conversation store's file: one database).
+    void trainingRunsAndMetrics() {
+        const std::string path = db_path("runs.db");
+        int64_t run = 0;
+        {
+            moe::ConversationStore chats(path);  // the same file the app keeps chats in
+            moe::TrainingRunStore st(path);
+            run = st.start_run("m.gguf", "data.jsonl", "/tmp/out", R"({"lr":0.001})");
+            for (int64_t step = 1; step <= 3; ++step) {
+                moe::TrainingMetricsRow m;
+                m.step = step;
+                m.loss = 3.0 - double(step);
+                m.lr = 1e-3;
+                m.grad_norm = 0.5;
+                m.tokens_per_s = 100;
+                m.step_seconds = 0.1;
+                m.ram_bytes = 1 << 20;
+                if (step == 3) m.eval_loss = 0.25;
+                st.add_metrics(run, m);
+            }
+            moe::TrainingMetricsRow again;  // step 3 run again after a resume
+            again.step = 3;
+            again.loss = 0.125;
+            st.add_metrics(run, again);
+            st.finish_run(run, "finished");
+        }
+        moe::TrainingRunStore st(path);
+        const auto runs = st.runs();
+        QCOMPARE(runs.size(), size_t(1));
+        QCOMPARE(runs[0].status, std::string("finished"));
+        QCOMPARE(runs[0].config, std::string(R"({"lr":0.001})"));
+        const auto m = st.metrics(run);
+        QCOMPARE(m.size(), size_t(3));
+        QCOMPARE(m[0].loss, 2.0);
+        QCOMPARE(m[0].ram_bytes, std::optional<int64_t>(1 << 20));
+        QVERIFY(!m[0].eval_loss);
+        QCOMPARE(m[2].loss, 0.125);
+        QVERIFY(!m[2].eval_loss);  // replaced by the re-run step's row
+        QVERIFY_THROWS_EXCEPTION(moe::Error, st.finish_run(run, "exploded"));  // CHECK constraint
     }
 
     void refusesNewerDatabase() {

@@ -44,6 +44,34 @@ CREATE TRIGGER message_search_update AFTER UPDATE OF content ON messages BEGIN
     INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
 END;
 )",
+        // 2 -> 3: fine-tuning runs and their metrics, one row per optimizer step.
+        R"(
+CREATE TABLE training_runs (
+    id INTEGER PRIMARY KEY,
+    model TEXT NOT NULL,
+    dataset TEXT NOT NULL,
+    out_dir TEXT NOT NULL,
+    config TEXT NOT NULL DEFAULT '{}',
+    status TEXT NOT NULL DEFAULT 'running'
+        CHECK (status IN ('running', 'finished', 'stopped', 'failed')),
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
+CREATE TABLE training_metrics (
+    run_id INTEGER NOT NULL REFERENCES training_runs(id) ON DELETE CASCADE,
+    step INTEGER NOT NULL,
+    loss REAL NOT NULL,
+    eval_loss REAL,
+    lr REAL NOT NULL,
+    grad_norm REAL NOT NULL,
+    tokens_per_s REAL NOT NULL,
+    step_seconds REAL NOT NULL,
+    ram_bytes INTEGER,
+    vram_bytes INTEGER,
+    created_ms INTEGER NOT NULL,
+    PRIMARY KEY (run_id, step)
+);
+)",
     };
     return steps;
 }
