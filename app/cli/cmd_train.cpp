@@ -34,7 +34,8 @@ constexpr const char* kUsage =
     "       [--max-grad-norm 1] [--weight-decay 0] [--cutoff 1024] [--packing] "
     "[--train-on-prompt]\n"
     "       [--eval-fraction 0] [--eval-every 0] [--save-every 0] [--seed 0] [--quiet]\n"
-    "       [--store DB (the run and its metrics in MoE Studio's database)]";
+    "       [--store DB (the run and its metrics in MoE Studio's database)] "
+    "[--gradient-checkpointing]";
 
 std::vector<std::string> split_list(const std::string& s) {
     std::vector<std::string> out;
@@ -48,12 +49,13 @@ std::vector<std::string> split_list(const std::string& s) {
 }  // namespace
 
 int cmd_train(const std::vector<std::string>& argv) {
-    const Args args(argv, {"packing", "train-on-prompt", "quiet", "rope-freq-bf16"},
-                    {"data",         "out",     "format",        "targets",    "rank",
-                     "alpha",        "adapter", "resume",        "lr",         "schedule",
-                     "warmup",       "epochs",  "steps",         "grad-accum", "max-grad-norm",
-                     "weight-decay", "cutoff",  "eval-fraction", "eval-every", "save-every",
-                     "seed",         "threads", "store"});
+    const Args args(
+        argv, {"packing", "train-on-prompt", "quiet", "rope-freq-bf16", "gradient-checkpointing"},
+        {"data",         "out",     "format",        "targets",    "rank",
+         "alpha",        "adapter", "resume",        "lr",         "schedule",
+         "warmup",       "epochs",  "steps",         "grad-accum", "max-grad-norm",
+         "weight-decay", "cutoff",  "eval-fraction", "eval-every", "save-every",
+         "seed",         "threads", "store"});
     if (args.positional().size() != 1 || !args.has("data") || !args.has("out"))
         throw moe::Error(kUsage);
     const std::string path = args.positional()[0];
@@ -105,6 +107,7 @@ int cmd_train(const std::vector<std::string>& argv) {
     cfg.grad_accum = args.get_int("grad-accum", 1);
     cfg.max_grad_norm = args.get_double("max-grad-norm", 1.0);
     cfg.seed = dopt.seed;
+    cfg.gradient_checkpointing = args.flag("gradient-checkpointing");
     cfg.eval_every = args.get_int("eval-every", 0);
     cfg.save_every = args.get_int("save-every", 0);
     cfg.out_dir = *args.get("out");

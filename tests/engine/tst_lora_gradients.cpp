@@ -116,6 +116,13 @@ class LoraGradients : public QObject {
         qInfo("%s: loss %.6f (PEFT %.6f), %d gradient tensors within 1e-3", qPrintable(fixture),
               got.loss, want_loss, checked);
         QCOMPARE(size_t(checked), mine.size());  // every adapter tensor was checked
+        // Gradient checkpointing (each layer run again in the backward pass): the same numbers.
+        const auto again = moe::train::lora_loss_and_grads(*d, ids, labels, true);
+        QCOMPARE(again.loss, got.loss);
+        for (const auto& [module, g] : got.grads) {
+            QCOMPARE(again.grads.at(module).a, g.a);
+            QCOMPARE(again.grads.at(module).b, g.b);
+        }
         QVERIFY(checked > 0);
     }
 };

@@ -5,6 +5,8 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/parallel.h"
+#include "cpu/gemm.h"
 
 namespace moe::train {
 
@@ -19,17 +21,19 @@ const std::vector<float>& WeightCache::dense(const WeightMatrix& w) {
 void linear_backward(const Linear& l, WeightCache& wc, const float* x, const float* dy, int64_t T,
                      float* dx, LoraGrads& grads) {
     const int64_t in = l.in_features(), out = l.out_features();
-    const std::vector<float>& W = wc.dense(l.w);
-    for (int64_t t = 0; t < T; ++t) {
-        const float* g = dy + t * out;
-        float* d = dx + t * in;
-        for (int64_t o = 0; o < out; ++o) {
-            const float go = g[o];
-            if (go == 0.0f) continue;
-            const float* w = W.data() + o * in;
-            for (int64_t i = 0; i < in; ++i) d[i] += go * w[i];
-        }
+    // dx += dy W: the frozen weight as stored (plain types), or an fp32 copy made once
+    // (GGUF blocks span whole rows, which the column-blocked product would decode repeatedly).
+    WeightMatrix w = l.w;
+    if (w.ggml) {
+        const std::vector<float>& dense = wc.dense(l.w);
+        w = WeightMatrix{};
+        w.rows = out;
+        w.cols = in;
+        w.data = dense.data();
     }
+    std::vector<float> part(static_cast<size_t>(T * in));
+    gemm_xw(dy, T, w, part.data());
+    for (size_t i = 0; i < part.size(); ++i) dx[i] += part[i];
     for (const LoraTerm& term : l.lora) {
         const int64_t r = term.rank;
         LoraGrad& lg = grads[l.name];
@@ -115,34 +119,37 @@ void attention_forward(const AttentionGeometry& g, const float* q, const float* 
                        int64_t T, const float* sinks, float* out, std::vector<float>& probs) {
     const int64_t H = g.heads, group = g.heads / g.kv_heads, dq = g.dim_qk, dv = g.dim_v;
     probs.assign(size_t(H * T * T), 0.0f);
-    std::vector<float> s(static_cast<size_t>(T));
-    for (int64_t h = 0; h < H; ++h) {
-        const int64_t kvh = h / group;
-        for (int64_t t = 0; t < T; ++t) {
-            const float* qt = q + (t * H + h) * dq;
-            const int64_t f = first_key(g, t);
-            float mx = -FLT_MAX;
-            for (int64_t j = f; j <= t; ++j) {
-                const float* kj = k + (j * g.kv_heads + kvh) * dq;
-                float dot = 0.0f;
-                for (int64_t d = 0; d < dq; ++d) dot += qt[d] * kj[d];
-                s[size_t(j)] = dot * g.scale;
-                mx = std::max(mx, s[size_t(j)]);
-            }
-            if (sinks) mx = std::max(mx, sinks[h]);
-            double sum = sinks ? std::exp(double(sinks[h]) - mx) : 0.0;
-            for (int64_t j = f; j <= t; ++j) sum += std::exp(double(s[size_t(j)]) - mx);
-            float* p = probs.data() + (h * T + t) * T;
-            for (int64_t j = f; j <= t; ++j)
-                p[j] = float(std::exp(double(s[size_t(j)]) - mx) / sum);
-            float* o = out + (t * H + h) * dv;
-            for (int64_t d = 0; d < dv; ++d) {
-                float acc = 0.0f;
-                for (int64_t j = f; j <= t; ++j) acc += p[j] * v[(j * g.kv_heads + kvh) * dv + d];
-                o[d] = acc;
+    parallel_for(H, 1, [&](int64_t h0, int64_t h1) {
+        std::vector<float> s(static_cast<size_t>(T));
+        for (int64_t h = h0; h < h1; ++h) {
+            const int64_t kvh = h / group;
+            for (int64_t t = 0; t < T; ++t) {
+                const float* qt = q + (t * H + h) * dq;
+                const int64_t f = first_key(g, t);
+                float mx = -FLT_MAX;
+                for (int64_t j = f; j <= t; ++j) {
+                    const float* kj = k + (j * g.kv_heads + kvh) * dq;
+                    float dot = 0.0f;
+                    for (int64_t d = 0; d < dq; ++d) dot += qt[d] * kj[d];
+                    s[size_t(j)] = dot * g.scale;
+                    mx = std::max(mx, s[size_t(j)]);
+                }
+                if (sinks) mx = std::max(mx, sinks[h]);
+                double sum = sinks ? std::exp(double(sinks[h]) - mx) : 0.0;
+                for (int64_t j = f; j <= t; ++j) sum += std::exp(double(s[size_t(j)]) - mx);
+                float* p = probs.data() + (h * T + t) * T;
+                for (int64_t j = f; j <= t; ++j)
+                    p[j] = float(std::exp(double(s[size_t(j)]) - mx) / sum);
+                float* o = out + (t * H + h) * dv;
+                for (int64_t d = 0; d < dv; ++d) {
+                    float acc = 0.0f;
+                    for (int64_t j = f; j <= t; ++j)
+                        acc += p[j] * v[(j * g.kv_heads + kvh) * dv + d];
+                    o[d] = acc;
+                }
             }
         }
-    }
+    });
 }
 
 void attention_backward(const AttentionGeometry& g, const float* q, const float* k, const float* v,
@@ -152,40 +159,43 @@ void attention_backward(const AttentionGeometry& g, const float* q, const float*
     std::fill(dq, dq + T * H * dqk, 0.0f);
     std::fill(dk, dk + T * KV * dqk, 0.0f);
     std::fill(dv, dv + T * KV * dvd, 0.0f);
-    std::vector<float> dp(static_cast<size_t>(T));
-    for (int64_t h = 0; h < H; ++h) {
-        const int64_t kvh = h / group;
-        for (int64_t t = 0; t < T; ++t) {
-            const float* p = probs.data() + (h * T + t) * T;
-            const float* go = dout + (t * H + h) * dvd;
-            const int64_t f = first_key(g, t);
-            double pdp = 0;
-            for (int64_t j = f; j <= t; ++j) {
-                const float* vj = v + (j * KV + kvh) * dvd;
-                float* gv = dv + (j * KV + kvh) * dvd;
-                float d = 0.0f;
-                for (int64_t c = 0; c < dvd; ++c) {
-                    d += go[c] * vj[c];
-                    gv[c] += p[j] * go[c];
+    // One task per KV head: the query heads of a group add into the same dk and dv rows.
+    parallel_for(KV, 1, [&](int64_t k0, int64_t k1) {
+        std::vector<float> dp(static_cast<size_t>(T));
+        for (int64_t h = k0 * group; h < k1 * group; ++h) {
+            const int64_t kvh = h / group;
+            for (int64_t t = 0; t < T; ++t) {
+                const float* p = probs.data() + (h * T + t) * T;
+                const float* go = dout + (t * H + h) * dvd;
+                const int64_t f = first_key(g, t);
+                double pdp = 0;
+                for (int64_t j = f; j <= t; ++j) {
+                    const float* vj = v + (j * KV + kvh) * dvd;
+                    float* gv = dv + (j * KV + kvh) * dvd;
+                    float d = 0.0f;
+                    for (int64_t c = 0; c < dvd; ++c) {
+                        d += go[c] * vj[c];
+                        gv[c] += p[j] * go[c];
+                    }
+                    dp[size_t(j)] = d;
+                    pdp += double(p[j]) * d;
                 }
-                dp[size_t(j)] = d;
-                pdp += double(p[j]) * d;
-            }
-            // Softmax (a sink only adds to the denominator: same formula).
-            const float* qt = q + (t * H + h) * dqk;
-            float* gq = dq + (t * H + h) * dqk;
-            for (int64_t j = f; j <= t; ++j) {
-                const float ds = p[j] * (dp[size_t(j)] - float(pdp)) * g.scale;
-                if (ds == 0.0f) continue;
-                const float* kj = k + (j * KV + kvh) * dqk;
-                float* gk = dk + (j * KV + kvh) * dqk;
-                for (int64_t c = 0; c < dqk; ++c) {
-                    gq[c] += ds * kj[c];
-                    gk[c] += ds * qt[c];
+                // Softmax (a sink only adds to the denominator: same formula).
+                const float* qt = q + (t * H + h) * dqk;
+                float* gq = dq + (t * H + h) * dqk;
+                for (int64_t j = f; j <= t; ++j) {
+                    const float ds = p[j] * (dp[size_t(j)] - float(pdp)) * g.scale;
+                    if (ds == 0.0f) continue;
+                    const float* kj = k + (j * KV + kvh) * dqk;
+                    float* gk = dk + (j * KV + kvh) * dqk;
+                    for (int64_t c = 0; c < dqk; ++c) {
+                        gq[c] += ds * kj[c];
+                        gk[c] += ds * qt[c];
+                    }
                 }
             }
         }
-    }
+    });
 }
 
 void glu_backward(const ExpertActivation& act, const float* g, const float* u, const float* dh,

@@ -18,48 +18,56 @@ struct LayerTape {
     MoeTape moe;
 };
 
+// Runs layer `li` on x (updated in place to the layer's output), keeping its tape.
+void layer_forward(const DecoderModel& m, size_t li, std::vector<float>& x, int64_t T,
+                   LayerTape& tp) {
+    const DecoderLayer& L = m.layers[li];
+    std::vector<float> h(x.size()), y(x.size());
+    tp.x_in = x;
+    L.input_norm.apply(x.data(), T, h.data());
+    if (const auto* gqa = dynamic_cast<const GqaAttention*>(L.attention.get())) {
+        gqa_forward(*gqa, h.data(), T, y.data(), tp.attention);
+    } else if (const auto* mla = dynamic_cast<const MlaAttention*>(L.attention.get())) {
+        mla_forward(*mla, h.data(), T, y.data(), tp.mla);
+    } else {
+        throw Error("training: layer " + std::to_string(li) +
+                    "'s attention block has no backward pass");
+    }
+    for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
+    tp.x_mid = x;
+    L.post_attention_norm.apply(x.data(), T, h.data());
+    if (const auto* moe = dynamic_cast<const MoeBlock*>(L.ffn.get())) {
+        moe_forward(*moe, h.data(), T, y.data(), tp.moe);
+    } else if (const auto* mlp = dynamic_cast<const GatedMlp*>(L.ffn.get())) {
+        mlp_forward(mlp->gate, mlp->up, mlp->down, ExpertActivation{}, h.data(), T, y.data(),
+                    tp.mlp);
+    } else {
+        throw Error("training: layer " + std::to_string(li) +
+                    "'s feed-forward block has no backward pass");
+    }
+    for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
+}
+
 }  // namespace
 
 LossAndGrads lora_loss_and_grads(const DecoderModel& m, std::span<const int32_t> tokens,
-                                 std::span<const int32_t> labels) {
+                                 std::span<const int32_t> labels, bool checkpoint) {
     const int64_t T = int64_t(tokens.size()), H = m.hidden, V = m.vocab;
     require(T > 1, "training needs sequences of at least two tokens");
     require(labels.size() == tokens.size(), "labels and tokens differ in length");
     require(m.deferred_experts == 0, "training: expert deferral is an inference approximation");
-    std::vector<float> x(static_cast<size_t>(T * H)), h(static_cast<size_t>(T * H)),
-        y(static_cast<size_t>(T * H));
+    std::vector<float> x(static_cast<size_t>(T * H)), h(static_cast<size_t>(T * H));
     for (int64_t t = 0; t < T; ++t) {
         const int32_t id = tokens[size_t(t)];
         require(id >= 0 && id < V, "token id " + std::to_string(id) + " outside the vocabulary");
         m.embed.row_to_f32(id, x.data() + t * H);
     }
+    // Gradient checkpointing keeps only each layer's input and runs the layer again when the
+    // backward pass reaches it: activation memory of one layer instead of all.
     std::vector<LayerTape> tapes(m.layers.size());
     for (size_t li = 0; li < m.layers.size(); ++li) {
-        const DecoderLayer& L = m.layers[li];
-        LayerTape& tp = tapes[li];
-        tp.x_in = x;
-        L.input_norm.apply(x.data(), T, h.data());
-        if (const auto* gqa = dynamic_cast<const GqaAttention*>(L.attention.get())) {
-            gqa_forward(*gqa, h.data(), T, y.data(), tp.attention);
-        } else if (const auto* mla = dynamic_cast<const MlaAttention*>(L.attention.get())) {
-            mla_forward(*mla, h.data(), T, y.data(), tp.mla);
-        } else {
-            throw Error("training: layer " + std::to_string(li) +
-                        "'s attention block has no backward pass");
-        }
-        for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
-        tp.x_mid = x;
-        L.post_attention_norm.apply(x.data(), T, h.data());
-        if (const auto* moe = dynamic_cast<const MoeBlock*>(L.ffn.get())) {
-            moe_forward(*moe, h.data(), T, y.data(), tp.moe);
-        } else if (const auto* mlp = dynamic_cast<const GatedMlp*>(L.ffn.get())) {
-            mlp_forward(mlp->gate, mlp->up, mlp->down, ExpertActivation{}, h.data(), T, y.data(),
-                        tp.mlp);
-        } else {
-            throw Error("training: layer " + std::to_string(li) +
-                        "'s feed-forward block has no backward pass");
-        }
-        for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
+        layer_forward(m, li, x, T, tapes[li]);
+        if (checkpoint) tapes[li] = LayerTape{tapes[li].x_in, {}, {}, {}, {}, {}};
     }
     m.final_norm.apply(x.data(), T, h.data());
     std::vector<float> logits(static_cast<size_t>(T * V)), dlogits;
@@ -74,6 +82,10 @@ LossAndGrads lora_loss_and_grads(const DecoderModel& m, std::span<const int32_t>
     rms_norm_backward(m.final_norm, x.data(), dh.data(), T, H, dx.data());
     for (size_t li = m.layers.size(); li-- > 0;) {
         const DecoderLayer& L = m.layers[li];
+        if (checkpoint) {
+            std::vector<float> again = tapes[li].x_in;
+            layer_forward(m, li, again, T, tapes[li]);
+        }
         const LayerTape& tp = tapes[li];
         // x_out = x_mid + ffn(norm2(x_mid))
         std::fill(dh.begin(), dh.end(), 0.0f);

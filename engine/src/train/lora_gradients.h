@@ -19,7 +19,9 @@ struct LossAndGrads {
 // transformers takes them: same length as tokens, shifted inside). Throws moe::Error for blocks
 // without a backward pass (MLA over GGUF's split k_b/v_b), expert deferral, or mismatched
 // lengths.
+// `checkpoint`: gradient checkpointing (each layer run again in the backward pass; activation
+// memory of one layer; the same gradients).
 LossAndGrads lora_loss_and_grads(const DecoderModel& model, std::span<const int32_t> tokens,
-                                 std::span<const int32_t> labels);
+                                 std::span<const int32_t> labels, bool checkpoint = false);
 
 }  // namespace moe::train

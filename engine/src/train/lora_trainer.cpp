@@ -149,7 +149,8 @@ StepMetrics LoraTrainer::run(const Dataset& data,
         int64_t tokens = 0;
         for (int64_t j = 0; j < cfg_.grad_accum; ++j) {
             const Example& ex = example_at(data, step_ * cfg_.grad_accum + j);
-            const LossAndGrads lg = lora_loss_and_grads(model_, ex.ids, ex.labels);
+            const LossAndGrads lg =
+                lora_loss_and_grads(model_, ex.ids, ex.labels, cfg_.gradient_checkpointing);
             loss += lg.loss / double(cfg_.grad_accum);
             tokens += int64_t(ex.ids.size());
             PeftTensors g = peft_gradients(layout_, lg.grads);

@@ -41,9 +41,10 @@ struct TrainConfig {
     int64_t grad_accum = 1;
     double max_grad_norm = 1.0;  // 0: no clipping
     uint64_t seed = 0;
-    int64_t eval_every = 0;  // steps; 0: at the end only (when there is eval data)
-    int64_t save_every = 0;  // steps; 0: the final adapter only
-    std::string out_dir;     // checkpoints, metrics.jsonl and the final adapter/
+    bool gradient_checkpointing = false;  // recompute each layer in the backward pass
+    int64_t eval_every = 0;               // steps; 0: at the end only (when there is eval data)
+    int64_t save_every = 0;               // steps; 0: the final adapter only
+    std::string out_dir;                  // checkpoints, metrics.jsonl and the final adapter/
 };
 
 struct StepMetrics {
