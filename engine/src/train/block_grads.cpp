@@ -239,17 +239,29 @@ void moe_forward(const MoeBlock& m, const float* x, int64_t T, float* out, MoeTa
     m.router.gate.forward(x, T, tp.logits.data());
     tp.routing = m.router.route_logits(tp.logits.data(), T);
     const int64_t k = tp.routing.k;
-    tp.experts.assign(size_t(T * k), MlpTape{});
+    tp.routed.assign(size_t(E), {});
+    for (int64_t i = 0; i < T * k; ++i) tp.routed[size_t(tp.routing.ids[size_t(i)])].push_back(i);
+    tp.experts.assign(size_t(E), MlpTape{});
     tp.expert_out.assign(size_t(T * k * H), 0.0f);
     std::fill(out, out + T * H, 0.0f);
-    for (int64_t t = 0; t < T; ++t) {
-        for (int64_t j = 0; j < k; ++j) {
-            const size_t s = size_t(t * k + j);
-            const Expert& e = m.experts[size_t(tp.routing.ids[s])];
-            float* y = tp.expert_out.data() + s * size_t(H);
-            mlp_forward(e.gate, e.up, e.down, m.activation, x + t * H, 1, y, tp.experts[s]);
-            const float w = tp.routing.weights[s];
-            for (int64_t d = 0; d < H; ++d) out[t * H + d] += w * y[d];
+    std::vector<float> xe, ye;
+    for (int64_t e = 0; e < E; ++e) {
+        const std::vector<int64_t>& sl = tp.routed[size_t(e)];
+        if (sl.empty()) continue;
+        const int64_t n = int64_t(sl.size());
+        xe.resize(size_t(n * H));
+        ye.resize(size_t(n * H));
+        for (int64_t r = 0; r < n; ++r)
+            std::copy(x + (sl[size_t(r)] / k) * H, x + (sl[size_t(r)] / k + 1) * H,
+                      xe.begin() + r * H);
+        const Expert& ex = m.experts[size_t(e)];
+        mlp_forward(ex.gate, ex.up, ex.down, m.activation, xe.data(), n, ye.data(),
+                    tp.experts[size_t(e)]);
+        for (int64_t r = 0; r < n; ++r) {
+            const int64_t s = sl[size_t(r)], t = s / k;
+            std::copy(ye.begin() + r * H, ye.begin() + (r + 1) * H, tp.expert_out.begin() + s * H);
+            const float w = tp.routing.weights[size_t(s)];
+            for (int64_t d = 0; d < H; ++d) out[t * H + d] += w * ye[size_t(r * H + d)];
         }
     }
     if (!m.shared) return;
@@ -270,26 +282,37 @@ void moe_backward(const MoeBlock& m, WeightCache& wc, const MoeTape& tp, const f
     const int64_t H = m.hidden, E = m.router.cfg.experts, k = tp.routing.k;
     const RouterConfig& rc = m.router.cfg;
     std::fill(dx, dx + T * H, 0.0f);
-    std::vector<float> dlogits(static_cast<size_t>(T * E), 0.0f), dy(static_cast<size_t>(H));
+    std::vector<float> dlogits(static_cast<size_t>(T * E), 0.0f);
     std::vector<float> scores(static_cast<size_t>(E)), dscore(static_cast<size_t>(E));
-    for (int64_t t = 0; t < T; ++t) {
-        const float* g = dout + t * H;
-        // Experts: their input gradient, and the gradient of each routing weight.
-        std::vector<double> dw(static_cast<size_t>(k));
-        for (int64_t j = 0; j < k; ++j) {
-            const size_t s = size_t(t * k + j);
-            const Expert& e = m.experts[size_t(tp.routing.ids[s])];
-            const float w = tp.routing.weights[s];
-            const float* y = tp.expert_out.data() + s * size_t(H);
+    // Experts, one batched pass each: their input gradient, and each slot's routing weight's.
+    std::vector<double> dw(static_cast<size_t>(T * k), 0.0);
+    std::vector<float> dye, dxe;
+    for (int64_t e = 0; e < E; ++e) {
+        const std::vector<int64_t>& sl = tp.routed[size_t(e)];
+        if (sl.empty()) continue;
+        const int64_t n = int64_t(sl.size());
+        dye.resize(size_t(n * H));
+        dxe.assign(size_t(n * H), 0.0f);
+        for (int64_t r = 0; r < n; ++r) {
+            const int64_t s = sl[size_t(r)], t = s / k;
+            const float w = tp.routing.weights[size_t(s)];
+            const float* y = tp.expert_out.data() + s * H;
             double d = 0;
             for (int64_t c = 0; c < H; ++c) {
-                dy[size_t(c)] = w * g[c];
-                d += double(g[c]) * y[c];
+                dye[size_t(r * H + c)] = w * dout[t * H + c];
+                d += double(dout[t * H + c]) * y[c];
             }
-            dw[size_t(j)] = d;
-            mlp_backward(e.gate, e.up, e.down, m.activation, wc, tp.experts[s], dy.data(), 1,
-                         dx + t * H, grads);
+            dw[size_t(s)] = d;
         }
+        const Expert& ex = m.experts[size_t(e)];
+        mlp_backward(ex.gate, ex.up, ex.down, m.activation, wc, tp.experts[size_t(e)], dye.data(),
+                     n, dxe.data(), grads);
+        for (int64_t r = 0; r < n; ++r) {
+            const int64_t t = sl[size_t(r)] / k;
+            for (int64_t c = 0; c < H; ++c) dx[t * H + c] += dxe[size_t(r * H + c)];
+        }
+    }
+    for (int64_t t = 0; t < T; ++t) {
         // Routing weights -> scores -> router logits (the selection itself is piecewise
         // constant). w_j = factor · s_j (/ sum of the chosen s when norm_topk_prob).
         const float* l = tp.logits.data() + t * E;
@@ -306,14 +329,14 @@ void moe_backward(const MoeBlock& m, WeightCache& wc, const MoeTape& tp, const f
         for (int64_t j = 0; j < k; ++j) {
             const float s = scores[size_t(tp.routing.ids[size_t(t * k + j)])];
             chosen += s;
-            dw_s += dw[size_t(j)] * s;
+            dw_s += dw[size_t(t * k + j)] * s;
         }
         for (int64_t j = 0; j < k; ++j) {
             const int32_t id = tp.routing.ids[size_t(t * k + j)];
-            double d = dw[size_t(j)] * rc.routed_scaling_factor;
+            double d = dw[size_t(t * k + j)] * rc.routed_scaling_factor;
             if (rc.norm_topk_prob) {
                 const double S = chosen + 1e-20;
-                d = rc.routed_scaling_factor * (dw[size_t(j)] / S - dw_s / (S * S));
+                d = rc.routed_scaling_factor * (dw[size_t(t * k + j)] / S - dw_s / (S * S));
             }
             dscore[size_t(id)] += float(d);
         }

@@ -53,8 +53,11 @@ void mlp_backward(const Linear& gate, const Linear& up, const Linear& down,
 struct MoeTape {
     std::vector<float> x, logits;  // input, router logits [T, experts]
     Routing routing;
-    std::vector<MlpTape> experts;   // per (t, j): the expert's tape on token t's row
-    std::vector<float> expert_out;  // per (t, j): the expert's output row [hidden]
+    // Per expert: the slots s = t * k + j routed to it (in token order), and its tape over
+    // those tokens' rows (one batched pass per expert, not one per token).
+    std::vector<std::vector<int64_t>> routed;
+    std::vector<MlpTape> experts;
+    std::vector<float> expert_out;  // per slot: the expert's output row [hidden]
     MlpTape shared;
     std::vector<float> shared_out, shared_gate;  // [T, hidden], [T] (pre-sigmoid)
 };
