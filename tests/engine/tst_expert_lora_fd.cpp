@@ -4,7 +4,8 @@
 // for a random input and a random output cotangent g, the engine's backward pass (fp32) gives
 // the gradient of  L = sum g . moe(x)  for each term's A and B, and a double-precision
 // re-computation of L with one weight moved by +-h gives the same within 1e-3. The routing is
-// held fixed (it depends on x only, which does not move).
+// held fixed (it depends on x only, which does not move). A trainable router's LoRA gradient
+// is checked the same way.
 #include <QtTest>
 #include <cmath>
 #include <random>
@@ -166,6 +167,106 @@ class ExpertLoraFiniteDifferences : public QObject {
         }
         QVERIFY(checked >= 6);
         qInfo("%s: %d expert LoRA tensors checked", qPrintable(fixture), checked);
+    }
+
+    // A trainable router: its LoRA gradient flows through the routing weights (softmax or
+    // sigmoid, renormalised top-k, scaling); the selection stays as the forward pass made it.
+    void routerMatchesFiniteDifferences_data() {
+        QTest::addColumn<QString>("fixture");
+        for (const char* f : {"mixtral-s1", "qwen2_moe-s1", "glm4_moe-s1"}) QTest::newRow(f) << f;
+    }
+
+    void routerMatchesFiniteDifferences() {
+        QFETCH(QString, fixture);
+        moe::LoadOptions o;
+        o.expert_format = "reference";
+        auto model =
+            moe::load_model((moetest::data_dir() + "/hf-tiny/" + fixture).toStdString(), o);
+        auto& d = dynamic_cast<moe::DecoderModel&>(*model);
+        moe::MoeBlock* moe = nullptr;
+        for (auto& L : d.layers)
+            if (!moe) moe = dynamic_cast<moe::MoeBlock*>(L.ffn.get());
+        QVERIFY(moe);
+        std::mt19937 rng(5);
+        std::normal_distribution<float> n(0.0f, 0.3f);
+        moe::Linear& gate = moe->router.gate;
+        moe::LoraTerm term;
+        term.rank = 2;
+        term.scale = 0.5f;
+        term.a.resize(size_t(2 * gate.in_features()));
+        term.b.resize(size_t(gate.out_features() * 2));
+        for (float& v : term.a) v = n(rng);
+        for (float& v : term.b) v = n(rng);
+        gate.lora = {term};
+        const int64_t T = 6, H = moe->hidden, E = gate.out_features();
+        std::vector<float> x(size_t(T * H)), g(size_t(T * H));
+        for (float& v : x) v = n(rng) * 3.0f;
+        for (float& v : g) v = n(rng);
+        moe::train::MoeTape tape;
+        std::vector<float> out(x.size()), dx(x.size());
+        moe::train::moe_forward(*moe, x.data(), T, out.data(), tape);
+        moe::train::WeightCache wc;
+        moe::train::LoraGrads grads;
+        moe::train::moe_backward(*moe, wc, tape, g.data(), T, dx.data(), grads);
+        const auto& mine = grads.at(gate.name);
+
+        // L(router) in double: the experts' outputs as the forward pass made them, weighted by
+        // the routing weights the perturbed router gives for the same choice of experts.
+        const moe::Routing& r = tape.routing;
+        const Mat w = dense(gate.w);
+        const moe::RouterConfig& rc = moe->router.cfg;
+        const auto loss = [&] {
+            double L = 0;
+            for (int64_t t = 0; t < T; ++t) {
+                std::vector<double> xt(x.begin() + t * H, x.begin() + (t + 1) * H);
+                const auto z = linear(gate, w, gate.lora[0], xt);
+                std::vector<double> sc(static_cast<size_t>(E));
+                if (rc.scoring == moe::RouterConfig::Scoring::Softmax) {
+                    const double mx = *std::max_element(z.begin(), z.end());
+                    double sum = 0;
+                    for (int64_t e = 0; e < E; ++e)
+                        sum += (sc[size_t(e)] = std::exp(z[size_t(e)] - mx));
+                    for (double& v : sc) v /= sum;
+                } else {
+                    for (int64_t e = 0; e < E; ++e)
+                        sc[size_t(e)] = 1.0 / (1.0 + std::exp(-z[size_t(e)]));
+                }
+                double chosen = 0;
+                for (int64_t j = 0; j < r.k; ++j) chosen += sc[size_t(r.ids[size_t(t * r.k + j)])];
+                for (int64_t j = 0; j < r.k; ++j) {
+                    double wt = sc[size_t(r.ids[size_t(t * r.k + j)])];
+                    if (rc.norm_topk_prob) wt /= chosen + 1e-20;
+                    wt *= rc.routed_scaling_factor;
+                    const float* y = tape.expert_out.data() + (t * r.k + j) * H;
+                    double dot = 0;
+                    for (int64_t c = 0; c < H; ++c) dot += double(g[size_t(t * H + c)]) * y[c];
+                    L += wt * dot;
+                }
+            }
+            return L;
+        };
+        for (const bool is_a : {true, false}) {
+            std::vector<float>& p = is_a ? gate.lora[0].a : gate.lora[0].b;
+            const std::vector<float>& got = is_a ? mine.a : mine.b;
+            double max_fd = 0, max_diff = 0;
+            for (size_t i = 0; i < p.size(); i += std::max<size_t>(1, p.size() / 40)) {
+                const float keep = p[i];
+                const double h = 1e-3;
+                p[i] = float(keep + h);
+                const double up = loss();
+                p[i] = float(keep - h);
+                const double down = loss();
+                p[i] = keep;
+                const double fd = (up - down) / (double(float(keep + h)) - double(float(keep - h)));
+                max_fd = std::max(max_fd, std::abs(fd));
+                max_diff = std::max(max_diff, std::abs(fd - double(got[i])));
+            }
+            QVERIFY2(max_fd > 0 && max_diff <= 1e-3 * max_fd,
+                     qPrintable(QString("router %1: max |fd| %2, max |diff| %3")
+                                    .arg(is_a ? "A" : "B")
+                                    .arg(max_fd)
+                                    .arg(max_diff)));
+        }
     }
 };
 

@@ -64,6 +64,22 @@ LoraAdapter add_new_adapter(DecoderModel& model, const NewAdapterOptions& o) {
         p.alpha = o.alpha;
         ad.layers[l.name] = std::move(p);
     });
+    if (targets.count("router")) {  // routers are frozen unless asked for
+        for (auto& layer : model.layers) {
+            auto* moe = dynamic_cast<MoeBlock*>(layer.ffn.get());
+            if (!moe || moe->experts.empty()) continue;
+            matched.insert("router");
+            const Linear& l = moe->router.gate;
+            LoraPair p;
+            p.rank = o.rank;
+            p.in = l.in_features();
+            p.out = l.out_features();
+            p.a = uniform(rng, size_t(p.rank * p.in), 1.0 / std::sqrt(double(p.in)));
+            p.b.assign(size_t(p.out * p.rank), 0.0f);
+            p.alpha = o.alpha;
+            ad.layers[l.name] = std::move(p);
+        }
+    }
     if (targets.count("experts")) {
         for (size_t li = 0; li < model.layers.size(); ++li) {
             auto* moe = dynamic_cast<MoeBlock*>(model.layers[li].ffn.get());

@@ -20,7 +20,8 @@ namespace moe::train {
 struct NewAdapterOptions {
     // Last name components of the linear layers to adapt (q_proj, k_proj, v_proj, o_proj,
     // gate_proj, up_proj, down_proj, MLA's q_a_proj, q_b_proj, kv_a_proj_with_mqa, kv_b_proj);
-    // "experts" adapts the routed experts in PEFT's fused layout (gate_up_proj, down_proj).
+    // "experts" adapts the routed experts in PEFT's fused layout (gate_up_proj, down_proj);
+    // "router" the MoE routers (frozen otherwise).
     std::vector<std::string> targets = {"q_proj", "k_proj", "v_proj", "o_proj"};
     int64_t rank = 8;
     float alpha = 16.0f;
