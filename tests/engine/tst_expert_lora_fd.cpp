@@ -54,6 +54,18 @@ double act(const moe::ExpertActivation& a, double g, double u) {
     return (uc + 1.0) * (gc / (1.0 + std::exp(-double(a.alpha) * gc)));
 }
 
+std::unique_ptr<moe::Model> load_reference(const QString& fixture) {
+    moe::LoadOptions o;
+    o.expert_format = "reference";
+    return moe::load_model((moetest::data_dir() + "/hf-tiny/" + fixture).toStdString(), o);
+}
+
+moe::MoeBlock* first_moe(moe::Model& model) {
+    for (auto& L : dynamic_cast<moe::DecoderModel&>(model).layers)
+        if (auto* m = dynamic_cast<moe::MoeBlock*>(L.ffn.get())) return m;
+    return nullptr;
+}
+
 }  // namespace
 
 class ExpertLoraFiniteDifferences : public QObject {
@@ -67,14 +79,8 @@ class ExpertLoraFiniteDifferences : public QObject {
 
     void matchesFiniteDifferences() {
         QFETCH(QString, fixture);
-        moe::LoadOptions o;
-        o.expert_format = "reference";
-        auto model =
-            moe::load_model((moetest::data_dir() + "/hf-tiny/" + fixture).toStdString(), o);
-        auto& d = dynamic_cast<moe::DecoderModel&>(*model);
-        moe::MoeBlock* moe = nullptr;
-        for (auto& L : d.layers)
-            if (!moe) moe = dynamic_cast<moe::MoeBlock*>(L.ffn.get());
+        auto model = load_reference(fixture);
+        moe::MoeBlock* moe = first_moe(*model);
         QVERIFY(moe && !moe->experts.empty());
         std::mt19937 rng(11);
         std::normal_distribution<float> n(0.0f, 0.3f);
@@ -178,14 +184,8 @@ class ExpertLoraFiniteDifferences : public QObject {
 
     void routerMatchesFiniteDifferences() {
         QFETCH(QString, fixture);
-        moe::LoadOptions o;
-        o.expert_format = "reference";
-        auto model =
-            moe::load_model((moetest::data_dir() + "/hf-tiny/" + fixture).toStdString(), o);
-        auto& d = dynamic_cast<moe::DecoderModel&>(*model);
-        moe::MoeBlock* moe = nullptr;
-        for (auto& L : d.layers)
-            if (!moe) moe = dynamic_cast<moe::MoeBlock*>(L.ffn.get());
+        auto model = load_reference(fixture);
+        moe::MoeBlock* moe = first_moe(*model);
         QVERIFY(moe);
         std::mt19937 rng(5);
         std::normal_distribution<float> n(0.0f, 0.3f);

@@ -15,16 +15,7 @@
 #include "train/lora_gradients.h"
 #include "train/peft_layout.h"
 
-namespace {
-
-template <class T>
-std::vector<T> tensor_values(const moe::SafetensorsFile& f, const std::string& name) {
-    const auto& t = f.tensors().at(name);
-    const T* p = reinterpret_cast<const T*>(t.data);
-    return std::vector<T>(p, p + t.numel());
-}
-
-}  // namespace
+namespace {}  // namespace
 
 class LoraGradients : public QObject {
     Q_OBJECT
@@ -44,12 +35,10 @@ class LoraGradients : public QObject {
     void inferenceLossMatchesPeft() {
         QFETCH(QString, fixture);
         const QString dir = moetest::data_dir() + "/hf-tiny/" + fixture;
-        const auto golden = moe::SafetensorsFile::open((dir + "/golden.safetensors").toStdString());
-        const auto lg =
-            moe::SafetensorsFile::open((dir + "/lora_golden.safetensors").toStdString());
-        const auto ids = tensor_values<int32_t>(*golden, "input_ids");
-        const auto labels = tensor_values<int32_t>(*lg, "labels");
-        const double want_loss = tensor_values<float>(*lg, "loss").at(0);
+        const moetest::LoraGolden lgd = moetest::read_lora_golden(dir.toStdString());
+        const auto& ids = lgd.ids;
+        const auto& labels = lgd.labels;
+        const double want_loss = lgd.loss;
         moe::LoadOptions o;
         o.bf16_rope_frequencies = true;
         o.lora_path = (dir + "/lora").toStdString();
@@ -71,12 +60,11 @@ class LoraGradients : public QObject {
     void matchesPeft() {
         QFETCH(QString, fixture);
         const QString dir = moetest::data_dir() + "/hf-tiny/" + fixture;
-        const auto golden = moe::SafetensorsFile::open((dir + "/golden.safetensors").toStdString());
-        const auto lg =
-            moe::SafetensorsFile::open((dir + "/lora_golden.safetensors").toStdString());
-        const auto ids = tensor_values<int32_t>(*golden, "input_ids");
-        const auto labels = tensor_values<int32_t>(*lg, "labels");
-        const double want_loss = tensor_values<float>(*lg, "loss").at(0);
+        const moetest::LoraGolden lgd = moetest::read_lora_golden(dir.toStdString());
+        const auto& ids = lgd.ids;
+        const auto& labels = lgd.labels;
+        const double want_loss = lgd.loss;
+        const auto& lg = lgd.file;
 
         moe::LoadOptions o;
         o.bf16_rope_frequencies = true;  // as the goldens (tests/data/README.md)
@@ -104,7 +92,7 @@ class LoraGradients : public QObject {
                 (a != std::string::npos ? ".lora_A" : ".lora_B");
             const auto it = mine.find(key);
             QVERIFY2(it != mine.end(), qPrintable(QString::fromStdString(key)));
-            const auto want = tensor_values<float>(*lg, name);
+            const auto want = moetest::tensor_values<float>(*lg, name);
             QCOMPARE(it->second.size(), want.size());
             const double rel = moetest::relative_max_error(it->second, want);
             QVERIFY2(

@@ -22,13 +22,6 @@
 
 namespace {
 
-template <class T>
-std::vector<T> tensor_values(const moe::SafetensorsFile& f, const std::string& name) {
-    const auto& t = f.tensors().at(name);
-    const T* p = reinterpret_cast<const T*>(t.data);
-    return std::vector<T>(p, p + t.numel());
-}
-
 struct Loaded {
     std::unique_ptr<moe::Model> model;
     moe::DecoderModel* decoder = nullptr;
@@ -62,13 +55,11 @@ class LoraTraining : public QObject {
     void adamwMatchesTorch() {
         QFETCH(QString, fixture);
         const QString dir = moetest::data_dir() + "/hf-tiny/" + fixture;
-        const auto golden = moe::SafetensorsFile::open((dir + "/golden.safetensors").toStdString());
-        const auto lg =
-            moe::SafetensorsFile::open((dir + "/lora_golden.safetensors").toStdString());
+        const moetest::LoraGolden lgd = moetest::read_lora_golden(dir.toStdString());
+        const auto& ids = lgd.ids;
+        const auto& labels = lgd.labels;
         const auto want = moe::SafetensorsFile::open(
             (moetest::data_dir() + "/train-goldens/" + fixture + ".safetensors").toStdString());
-        const auto ids = tensor_values<int32_t>(*golden, "input_ids");
-        const auto labels = tensor_values<int32_t>(*lg, "labels");
 
         Loaded l = load(dir, dir + "/lora");
         moe::train::AdamWConfig c;
@@ -78,7 +69,7 @@ class LoraTraining : public QObject {
         for (int step = 0; step < 2; ++step) {
             const auto r = moe::train::train_step(*l.decoder, l.layout, opt, ids, labels, c.lr);
             const double torch_loss =
-                tensor_values<float>(*want, "loss" + std::to_string(step)).at(0);
+                moetest::tensor_values<float>(*want, "loss" + std::to_string(step)).at(0);
             QVERIFY2(
                 std::abs(r.loss - torch_loss) <= 1e-5 * torch_loss,
                 qPrintable(
@@ -94,7 +85,7 @@ class LoraTraining : public QObject {
             const auto it = mine.find(key);
             QVERIFY2(it != mine.end(), qPrintable(QString::fromStdString(key)));
             const double rel =
-                moetest::relative_max_error(it->second, tensor_values<float>(*want, name));
+                moetest::relative_max_error(it->second, moetest::tensor_values<float>(*want, name));
             // 1e-3: Adam's first steps move a weight by about lr * g / (|g| + eps) whatever |g|
             // is, so for the experts a token barely reached (gradients near eps = 1e-8) float
             // rounding in g shows in the update (up to 7.5e-4 here; llama-s1 within 1e-4).
@@ -124,7 +115,7 @@ class LoraTraining : public QObject {
     void resumeReproducesLosses() {
         const QString dir = moetest::data_dir() + "/hf-tiny/qwen3_moe-s1";
         const auto golden = moe::SafetensorsFile::open((dir + "/golden.safetensors").toStdString());
-        const auto ids = tensor_values<int32_t>(*golden, "input_ids");
+        const auto ids = moetest::tensor_values<int32_t>(*golden, "input_ids");
         moe::train::Dataset data;
         for (size_t start : {0, 4, 9}) {  // three overlapping windows of the golden prompt
             moe::train::Example e;

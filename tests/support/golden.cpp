@@ -71,4 +71,14 @@ std::vector<std::string> fixture_dirs(const std::string& root) {
     return out;
 }
 
+LoraGolden read_lora_golden(const std::string& dir) {
+    LoraGolden g;
+    const auto golden = moe::SafetensorsFile::open(dir + "/golden.safetensors");
+    g.file = moe::SafetensorsFile::open(dir + "/lora_golden.safetensors");
+    g.ids = tensor_values<int32_t>(*golden, "input_ids");
+    g.labels = tensor_values<int32_t>(*g.file, "labels");
+    g.loss = tensor_values<float>(*g.file, "loss").at(0);
+    return g;
+}
+
 }  // namespace moetest

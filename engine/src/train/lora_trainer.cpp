@@ -41,6 +41,17 @@ LoraAdapter add_new_adapter(DecoderModel& model, const NewAdapterOptions& o) {
     LoraAdapter ad;
     ad.origin = "new adapter";
     std::set<std::string> matched;
+    // PEFT's initialisation: A kaiming-uniform (bound 1/sqrt(in)), B zero.
+    const auto new_pair = [&](const Linear& l) {
+        LoraPair p;
+        p.rank = o.rank;
+        p.in = l.in_features();
+        p.out = l.out_features();
+        p.a = uniform(rng, size_t(p.rank * p.in), 1.0 / std::sqrt(double(p.in)));
+        p.b.assign(size_t(p.out * p.rank), 0.0f);
+        p.alpha = o.alpha;
+        return p;
+    };
     // Attention, dense and shared-expert layers (not routers, not the output head, not routed
     // experts: those go through "experts").
     std::set<const Linear*> routed;
@@ -55,29 +66,14 @@ LoraAdapter add_new_adapter(DecoderModel& model, const NewAdapterOptions& o) {
         const std::string c = last_component(l.name);
         if (!targets.count(c)) return;
         matched.insert(c);
-        LoraPair p;
-        p.rank = o.rank;
-        p.in = l.in_features();
-        p.out = l.out_features();
-        p.a = uniform(rng, size_t(p.rank * p.in), 1.0 / std::sqrt(double(p.in)));
-        p.b.assign(size_t(p.out * p.rank), 0.0f);
-        p.alpha = o.alpha;
-        ad.layers[l.name] = std::move(p);
+        ad.layers[l.name] = new_pair(l);
     });
     if (targets.count("router")) {  // routers are frozen unless asked for
         for (auto& layer : model.layers) {
             auto* moe = dynamic_cast<MoeBlock*>(layer.ffn.get());
             if (!moe || moe->experts.empty()) continue;
             matched.insert("router");
-            const Linear& l = moe->router.gate;
-            LoraPair p;
-            p.rank = o.rank;
-            p.in = l.in_features();
-            p.out = l.out_features();
-            p.a = uniform(rng, size_t(p.rank * p.in), 1.0 / std::sqrt(double(p.in)));
-            p.b.assign(size_t(p.out * p.rank), 0.0f);
-            p.alpha = o.alpha;
-            ad.layers[l.name] = std::move(p);
+            ad.layers[moe->router.gate.name] = new_pair(moe->router.gate);
         }
     }
     if (targets.count("experts")) {
