@@ -1,6 +1,7 @@
 // moestudio-cli placement: plan where a model's weights live for a GPU budget, and show or
 // check saved placements (hybrid/placement.h).
 #include <cstdio>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "args.h"
@@ -8,6 +9,7 @@
 #include "core/error.h"
 #include "hybrid/hybrid_model.h"
 #include "hybrid/placement.h"
+#include "hybrid/placement_export.h"
 #include "hybrid/placement_planner.h"
 #include "model/decoder_model.h"
 #include "model/expert_usage.h"
@@ -21,7 +23,9 @@ constexpr const char* kUsage =
     "usage: moestudio-cli placement plan MODEL [--gpu-budget GiB] [--cpu-experts all|none|auto] "
     "[--usage USAGE.json] "
     "[--context N] [--out FILE.json] [--json]\n"
-    "       moestudio-cli placement show FILE.json [--model MODEL]";
+    "       moestudio-cli placement show FILE.json [--model MODEL]\n"
+    "       moestudio-cli placement export FILE.json --format llama.cpp|sglang-kt [--frequency] "
+    "[--out FILE]";
 
 std::unique_ptr<moe::Model> load_for_placement(const std::string& path) {
     moe::LoadOptions o;
@@ -137,6 +141,37 @@ int cmd_placement(const std::vector<std::string>& argv) {
             p.require_model(moe::measure_footprint(decoder(*model)).identity, file);
         }
         std::printf("%s\n", p.summary().c_str());
+        return 0;
+    }
+    if (verb == "export") {
+        // Another engine's options for this placement (approximated where it cannot say as
+        // much; the note says how). sglang-kt also gets the exact per-layer GPU experts.
+        const Args args(rest, {"frequency"}, {"format", "out"});
+        if (args.positional().size() != 1 || !args.has("format")) throw moe::Error(kUsage);
+        const moe::Placement p = moe::Placement::load(args.positional()[0]);
+        const std::string format = *args.get("format");
+        moe::ExportedPlacement e;
+        if (format == "llama.cpp") {
+            e = moe::export_llama_cpp(p);
+        } else if (format == "sglang-kt") {
+            e = moe::export_sglang_kt(p, args.flag("frequency"));
+            if (args.has("out")) {
+                nlohmann::json experts = nlohmann::json::array();
+                for (size_t i = 0; i < p.layers.size(); ++i) {
+                    nlohmann::json ids = nlohmann::json::array();
+                    for (size_t x = 0; x < p.layers[i].experts.size(); ++x)
+                        if (p.layers[i].experts[x] == moe::Device::Gpu) ids.push_back(x);
+                    experts.push_back(ids);
+                }
+                std::ofstream f(*args.get("out"));
+                f << nlohmann::json{{"gpu_experts_per_layer", experts}}.dump() << "\n";
+                if (!f) throw moe::Error(*args.get("out") + ": cannot write");
+            }
+        } else {
+            throw moe::Error("--format: expected llama.cpp or sglang-kt, got '" + format + "'");
+        }
+        std::printf("%s\n", e.options.c_str());
+        std::fprintf(stderr, "%s\n", e.note.c_str());
         return 0;
     }
     throw moe::Error("unknown placement command '" + verb + "'\n" + kUsage);

@@ -46,6 +46,9 @@ commands:
            [--out FILE.json] [--json]    plan where each layer's weights and experts live
   placement show FILE.json [--model MODEL]
                                      summarize a saved placement (and check it fits MODEL)
+  placement export FILE.json --format llama.cpp|sglang-kt [--frequency] [--out FILE]
+                                     the placement as llama.cpp -ot overrides (whole expert
+                                     tensors: approximated per layer) or sglang-kt options
   bench moe --shape qwen3-30b-a3b|deepseek-v3|mixtral-8x7b
            --format bf16|bf16-exact|int8|int4|q4k|q4_k|q8_0
            --tokens N [--threads N] [--json] [--memory-gib G] [--layers L] [--iterations I]

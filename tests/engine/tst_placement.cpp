@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "hybrid/placement.h"
+#include "hybrid/placement_export.h"
 #include "hybrid/placement_planner.h"
 #include "model/decoder_model.h"
 #include "model/expert_usage.h"
@@ -235,6 +236,35 @@ class TestPlacement : public QObject {
     }
 
     // The footprint of a real checkpoint: expert bytes from its config (bf16 weights).
+    // Other engines' options: llama.cpp's whole-tensor overrides (a layer's experts to the CPU
+    // when fewer than half are on the GPU; attention, dense parts and head as placed) and
+    // sglang-kt's per-layer GPU expert count.
+    void exportsForOtherEngines() {
+        moe::ModelIdentity id{"qwen3_moe", 4, 8, "f"};
+        moe::Placement p = moe::Placement::all_cpu(id, {false, true, true, true});
+        p.head = moe::Device::Gpu;
+        for (auto& l : p.layers) {
+            l.attention = moe::Device::Gpu;
+            l.dense = moe::Device::Gpu;
+        }
+        p.layers[0].dense = moe::Device::Cpu;  // a dense layer's MLP
+        for (int e = 0; e < 5; ++e) p.layers[1].experts[size_t(e)] = moe::Device::Gpu;  // 5/8
+        for (int e = 0; e < 3; ++e) p.layers[2].experts[size_t(e)] = moe::Device::Gpu;  // 3/8
+        p.layers[3].attention = moe::Device::Cpu;  // 0/8 experts
+        const moe::ExportedPlacement l = moe::export_llama_cpp(p);
+        QCOMPARE(QString::fromStdString(l.options),
+                 QString(R"(-ngl 999 -ot "blk\.(2|3)\.ffn_.*_exps\.=CPU" -ot "blk\.3\.attn_=CPU" )"
+                         R"(-ot "blk\.0\.ffn_(gate|up|down|gate_inp)(_shexp)?\.=CPU")"));
+        QCOMPARE(l.gpu_experts, int64_t(8));
+        QCOMPARE(l.gpu_experts_kept, int64_t(5));
+        QVERIFY(l.note.find("2 of 3 MoE layers") != std::string::npos);
+        const moe::ExportedPlacement k = moe::export_sglang_kt(p, true);
+        QCOMPARE(k.options,
+                 std::string("--kt-num-gpu-experts 3 --kt-expert-placement-strategy frequency"));
+        QCOMPARE(moe::export_sglang_kt(p, false).options,
+                 std::string("--kt-num-gpu-experts 3 --kt-expert-placement-strategy uniform"));
+    }
+
     void footprintOfFixture() {
         const std::string dir = (moetest::data_dir() + "/hf-tiny/qwen3_moe-s1").toStdString();
         LoadOptions o;
