@@ -224,18 +224,40 @@ class TestPlacement : public QObject {
             QCOMPARE(n, moe_layer ? uint64_t(prompt.size() * model->info().experts_per_token)
                                   : uint64_t(0));
         }
+        QCOMPARE(u.prefill(), u.counts);  // a prompt only: nothing was decoded yet
+        // Three decode steps: k more per MoE layer each, counted as decode; the prompt's stay
+        // prefill.
+        for (int32_t id : {8, 9, 10}) {
+            model->forward(std::vector<int32_t>{id}, cache, logits, false);
+        }
+        const ExpertUsage after = collect_expert_usage(dm);
+        const auto prefill = after.prefill();
+        for (size_t i = 0; i < after.counts.size(); ++i) {
+            if (after.counts[i].empty()) continue;
+            uint64_t dec = 0, pre = 0;
+            for (uint64_t c : after.decode[i]) dec += c;
+            for (uint64_t c : prefill[i]) pre += c;
+            QCOMPARE(dec, uint64_t(3 * model->info().experts_per_token));
+            QCOMPARE(pre, uint64_t(prompt.size() * model->info().experts_per_token));
+        }
         QTemporaryDir tmp;
         const std::string file = tmp.filePath("usage.json").toStdString();
-        u.save(file);
-        QCOMPARE(ExpertUsage::load(file).counts, u.counts);
+        after.save(file);
+        QCOMPARE(ExpertUsage::load(file).counts, after.counts);
+        QCOMPARE(ExpertUsage::load(file).decode, after.decode);
+        // A version 1 file still reads (decode unknown: zero).
+        nlohmann::json old_file = {{"version", 1}, {"model", "x"}};
+        old_file["layers"] =
+            nlohmann::json::array({nlohmann::json::array({1, 2}), nlohmann::json::array()});
+        const ExpertUsage v1 = ExpertUsage::from_json(old_file, "v1");
+        QCOMPARE(v1.decode, (std::vector<std::vector<uint64_t>>{{0, 0}, {}}));
         reset_expert_usage(dm);
         QCOMPARE(collect_expert_usage(dm).total(), uint64_t(0));
         QVERIFY(!error_of([] {
-                     ExpertUsage::from_json(nlohmann::json{{"version", 2}}, "x");
+                     ExpertUsage::from_json(nlohmann::json{{"version", 3}}, "x");
                  }).isEmpty());
     }
 
-    // The footprint of a real checkpoint: expert bytes from its config (bf16 weights).
     // Other engines' options: llama.cpp's whole-tensor overrides (a layer's experts to the CPU
     // when fewer than half are on the GPU; attention, dense parts and head as placed) and
     // sglang-kt's per-layer GPU expert count.
@@ -265,6 +287,7 @@ class TestPlacement : public QObject {
                  std::string("--kt-num-gpu-experts 3 --kt-expert-placement-strategy uniform"));
     }
 
+    // The footprint of a real checkpoint: expert bytes from its config (bf16 weights).
     void footprintOfFixture() {
         const std::string dir = (moetest::data_dir() + "/hf-tiny/qwen3_moe-s1").toStdString();
         LoadOptions o;

@@ -17,26 +17,56 @@ uint64_t ExpertUsage::total() const {
     return n;
 }
 
+std::vector<std::vector<uint64_t>> ExpertUsage::prefill() const {
+    std::vector<std::vector<uint64_t>> p = counts;
+    for (size_t l = 0; l < p.size() && l < decode.size(); ++l)
+        for (size_t e = 0; e < p[l].size() && e < decode[l].size(); ++e) p[l][e] -= decode[l][e];
+    return p;
+}
+
 nlohmann::json ExpertUsage::to_json() const {
-    return {{"version", 1}, {"model", architecture}, {"layers", counts}};
+    return {{"version", 2}, {"model", architecture}, {"layers", counts}, {"decode", decode}};
 }
 
 ExpertUsage ExpertUsage::from_json(const nlohmann::json& j, const std::string& where) {
-    if (!j.is_object() || j.value("version", 0) != 1)
-        throw Error(where + ": not an expert usage file (expected \"version\": 1)");
-    if (!j.contains("layers") || !j["layers"].is_array())
-        throw Error(where + ": \"layers\" must be a list of count lists");
+    const int version = j.is_object() ? j.value("version", 0) : 0;
+    if (version != 1 && version != 2)
+        throw Error(where + ": not an expert usage file (expected \"version\": 1 or 2)");
+    const auto read = [&](const char* key) {
+        if (!j.contains(key) || !j[key].is_array())
+            throw Error(where + ": \"" + key + "\" must be a list of count lists");
+        std::vector<std::vector<uint64_t>> out;
+        for (const auto& l : j[key]) {
+            if (!l.is_array())
+                throw Error(where + ": every entry of \"" + key + "\" must be a list");
+            std::vector<uint64_t> c;
+            for (const auto& v : l) {
+                if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<int64_t>() >= 0))
+                    throw Error(where + ": counts must be non-negative integers");
+                c.push_back(v.get<uint64_t>());
+            }
+            out.push_back(std::move(c));
+        }
+        return out;
+    };
     ExpertUsage u;
     u.architecture = j.value("model", std::string());
-    for (const auto& l : j["layers"]) {
-        if (!l.is_array()) throw Error(where + ": every entry of \"layers\" must be a list");
-        std::vector<uint64_t> c;
-        for (const auto& v : l) {
-            if (!v.is_number_unsigned() && !(v.is_number_integer() && v.get<int64_t>() >= 0))
-                throw Error(where + ": counts must be non-negative integers");
-            c.push_back(v.get<uint64_t>());
+    u.counts = read("layers");
+    if (version >= 2) {
+        u.decode = read("decode");
+        bool fits = u.decode.size() == u.counts.size();
+        for (size_t l = 0; fits && l < u.counts.size(); ++l) {
+            fits = u.decode[l].size() == u.counts[l].size();
+            for (size_t e = 0; fits && e < u.counts[l].size(); ++e)
+                fits = u.decode[l][e] <= u.counts[l][e];
         }
-        u.counts.push_back(std::move(c));
+        if (!fits)
+            throw Error(where +
+                        ": \"decode\" must have the shape of \"layers\" and counts "
+                        "no larger");
+    } else {
+        u.decode.resize(u.counts.size());
+        for (size_t l = 0; l < u.counts.size(); ++l) u.decode[l].assign(u.counts[l].size(), 0);
     }
     return u;
 }
@@ -64,12 +94,15 @@ ExpertUsage collect_expert_usage(const DecoderModel& model) {
     u.architecture = model.info().architecture;
     for (const DecoderLayer& l : model.layers) {
         const auto* m = dynamic_cast<const MoeBlock*>(l.ffn.get());
-        std::vector<uint64_t> c;
+        std::vector<uint64_t> c, d;
         if (m && !m->experts.empty()) {
             c = m->router.usage();
+            d = m->router.decode_usage();
             c.resize(m->experts.size(), 0);  // a router that has not run yet
+            d.resize(m->experts.size(), 0);
         }
         u.counts.push_back(std::move(c));
+        u.decode.push_back(std::move(d));
     }
     return u;
 }

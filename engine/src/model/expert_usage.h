@@ -3,8 +3,10 @@
 // routers (Router::usage) over whatever the model ran. The placement planner puts the most
 // used experts on the GPU first; the placement editor shows the counts as a heat map.
 //
-// JSON form: {"version": 1, "model": "<architecture>",
-//             "layers": [[count per expert], ...]} (an empty list for a dense layer).
+// JSON form: {"version": 2, "model": "<architecture>",
+//             "layers": [[count per expert], ...],   (an empty list for a dense layer)
+//             "decode": [[count per expert], ...]}   (the part routed in decode steps)
+// Version 1 files (no "decode") still read, with the decode counts unknown (zero).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -18,6 +20,9 @@ class DecoderModel;
 struct ExpertUsage {
     std::string architecture;
     std::vector<std::vector<uint64_t>> counts;  // [layer][expert]; empty for dense layers
+    std::vector<std::vector<uint64_t>> decode;  // the part of counts routed one token at a time
+    // counts - decode: what prompts (prefill batches) routed.
+    std::vector<std::vector<uint64_t>> prefill() const;
 
     uint64_t total() const;
     nlohmann::json to_json() const;

@@ -86,7 +86,10 @@ Routing Router::route_logits(const float* logits, int64_t T) const {
         }
     }
     if (usage_.size() != size_t(E)) usage_.assign(size_t(E), 0);
+    if (decode_usage_.size() != size_t(E)) decode_usage_.assign(size_t(E), 0);
     for (const int32_t id : r.ids) ++usage_[size_t(id)];
+    if (T == 1)
+        for (const int32_t id : r.ids) ++decode_usage_[size_t(id)];
     return r;
 }
 

@@ -42,10 +42,15 @@ class Router {
     // routing through this router counts, whichever device then runs the experts). One model
     // runs one forward pass at a time, so plain counters suffice.
     const std::vector<uint64_t>& usage() const { return usage_; }
-    void reset_usage() const { usage_.assign(usage_.size(), 0); }
+    // The part of usage() routed one token at a time (decode steps; the rest is prefill).
+    const std::vector<uint64_t>& decode_usage() const { return decode_usage_; }
+    void reset_usage() const {
+        usage_.assign(usage_.size(), 0);
+        decode_usage_.assign(decode_usage_.size(), 0);
+    }
 
   private:
-    mutable std::vector<uint64_t> usage_;
+    mutable std::vector<uint64_t> usage_, decode_usage_;
 };
 
 }  // namespace moe
