@@ -1,5 +1,6 @@
 // moestudio-cli placement: plan where a model's weights live for a GPU budget, and show or
 // check saved placements (hybrid/placement.h).
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -7,6 +8,7 @@
 #include "args.h"
 #include "commands.h"
 #include "core/error.h"
+#include "hybrid/expert_cache_sim.h"
 #include "hybrid/hybrid_model.h"
 #include "hybrid/placement.h"
 #include "hybrid/placement_export.h"
@@ -14,6 +16,8 @@
 #include "model/decoder_model.h"
 #include "model/expert_usage.h"
 #include "model/model.h"
+#include "model/model_tokenizer.h"
+#include "model/routing_trace.h"
 
 namespace moecli {
 
@@ -25,7 +29,11 @@ constexpr const char* kUsage =
     "[--context N] [--out FILE.json] [--json]\n"
     "       moestudio-cli placement show FILE.json [--model MODEL]\n"
     "       moestudio-cli placement export FILE.json --format llama.cpp|sglang-kt [--frequency] "
-    "[--out FILE]";
+    "[--out FILE]\n"
+    "       moestudio-cli placement record MODEL --prompts FILE --out TRACE.jsonl "
+    "[--max-new-tokens N] [--usage-out USAGE.json]\n"
+    "       moestudio-cli placement replay TRACE.jsonl [--placement FILE.json] [--slots N "
+    "--policy lru|lfu]";
 
 std::unique_ptr<moe::Model> load_for_placement(const std::string& path) {
     moe::LoadOptions o;
@@ -141,6 +149,65 @@ int cmd_placement(const std::vector<std::string>& argv) {
             p.require_model(moe::measure_footprint(decoder(*model)).identity, file);
         }
         std::printf("%s\n", p.summary().c_str());
+        return 0;
+    }
+    if (verb == "record") {
+        // A workload's routing: each prompt (one per line) run and continued greedily.
+        const Args args(rest, {}, {"prompts", "out", "max-new-tokens", "usage-out"});
+        if (args.positional().size() != 1 || !args.has("prompts") || !args.has("out"))
+            throw moe::Error(kUsage);
+        const std::string path = args.positional()[0];
+        auto model = moe::load_model(path, moe::LoadOptions{});
+        const auto tokenizer = moe::load_model_tokenizer(path);
+        auto* d = dynamic_cast<moe::DecoderModel*>(model.get());
+        if (!d) throw moe::Error(path + ": not a per-layer decoder model");
+        std::ifstream in(*args.get("prompts"));
+        if (!in) throw moe::Error(*args.get("prompts") + ": cannot read");
+        const int64_t gen = args.get_int("max-new-tokens", 32);
+        moe::RoutingTrace trace;
+        moe::reset_expert_usage(*d);
+        moe::start_routing_trace(*d, trace);
+        std::string line;
+        int prompts = 0;
+        while (std::getline(in, line)) {
+            if (line.empty()) continue;
+            ++prompts;
+            moe::KvCache cache = model->new_cache();
+            std::vector<float> logits;
+            std::vector<int32_t> ids = tokenizer->encode(line, true);
+            for (int64_t i = 0; i <= gen && !ids.empty(); ++i) {
+                model->forward(ids, cache, logits, false);
+                const auto best =
+                    std::max_element(logits.end() - model->info().vocab_size, logits.end());
+                ids = {int32_t(best - (logits.end() - model->info().vocab_size))};
+            }
+        }
+        moe::stop_routing_trace(*d);
+        trace.save(*args.get("out"));
+        if (args.has("usage-out")) moe::collect_expert_usage(*d).save(*args.get("usage-out"));
+        std::fprintf(stderr, "recorded %zu routing decisions of %d prompts to %s\n",
+                     trace.steps.size(), prompts, args.get("out")->c_str());
+        return 0;
+    }
+    if (verb == "replay") {
+        // What a placement and expert caches would serve from the GPU on a recorded workload.
+        const Args args(rest, {}, {"slots", "policy", "placement"});
+        if (args.positional().size() != 1) throw moe::Error(kUsage);
+        const moe::RoutingTrace trace = moe::RoutingTrace::load(args.positional()[0]);
+        if (args.has("placement")) {
+            const auto h =
+                moe::placement_hit_rate(trace, moe::Placement::load(*args.get("placement")));
+            std::printf("placement: %.1f %% of %llu routed experts on the GPU\n", 100.0 * h.rate(),
+                        (unsigned long long)h.lookups);
+        }
+        const int64_t slots = args.get_int("slots", 0);
+        if (slots > 0) {
+            const auto policy = moe::parse_cache_policy(args.get_or("policy", "lru"));
+            const auto h = moe::simulate_expert_cache(trace, slots, policy);
+            std::printf("cache of %lld slots per layer (%s): %.1f %% hits of %llu\n",
+                        (long long)slots, args.get_or("policy", "lru").c_str(), 100.0 * h.rate(),
+                        (unsigned long long)h.lookups);
+        }
         return 0;
     }
     if (verb == "export") {

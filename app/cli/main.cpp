@@ -46,6 +46,10 @@ commands:
            [--out FILE.json] [--json]    plan where each layer's weights and experts live
   placement show FILE.json [--model MODEL]
                                      summarize a saved placement (and check it fits MODEL)
+  placement record MODEL --prompts FILE --out TRACE.jsonl [--max-new-tokens N]
+                                     record a workload's routing decisions
+  placement replay TRACE.jsonl [--placement FILE.json] [--slots N --policy lru|lfu]
+                                     GPU hit rates of a placement or an expert cache on it
   placement export FILE.json --format llama.cpp|sglang-kt [--frequency] [--out FILE]
                                      the placement as llama.cpp -ot overrides (whole expert
                                      tensors: approximated per layer) or sglang-kt options

@@ -8,12 +8,14 @@
 #include <random>
 
 #include "core/error.h"
+#include "hybrid/expert_cache_sim.h"
 #include "hybrid/placement.h"
 #include "hybrid/placement_export.h"
 #include "hybrid/placement_planner.h"
 #include "model/decoder_model.h"
 #include "model/expert_usage.h"
 #include "model/model.h"
+#include "model/routing_trace.h"
 #include "test_paths.h"
 
 namespace {
@@ -285,6 +287,66 @@ class TestPlacement : public QObject {
                  std::string("--kt-num-gpu-experts 3 --kt-expert-placement-strategy frequency"));
         QCOMPARE(moe::export_sglang_kt(p, false).options,
                  std::string("--kt-num-gpu-experts 3 --kt-expert-placement-strategy uniform"));
+    }
+
+    // A routing trace holds exactly what the routers counted; it survives its file; replayed
+    // through placements and caches it gives the hit rates worked out by hand.
+    void routingTraceAndCacheSimulation() {
+        const std::string dir = (moetest::data_dir() + "/hf-tiny/qwen3_moe-s1").toStdString();
+        auto model = load_model(dir);
+        auto& dm = dynamic_cast<DecoderModel&>(*model);
+        moe::RoutingTrace trace;
+        moe::start_routing_trace(dm, trace);
+        KvCache cache = model->new_cache();
+        std::vector<float> logits;
+        model->forward(std::vector<int32_t>{1, 2, 3, 4, 5}, cache, logits, false);
+        for (int32_t id : {6, 7}) model->forward(std::vector<int32_t>{id}, cache, logits, false);
+        moe::stop_routing_trace(dm);
+        // The trace holds exactly what the routers counted, expert by expert.
+        const ExpertUsage usage = collect_expert_usage(dm);
+        const auto traced = trace.counts();
+        for (size_t l = 0; l < usage.counts.size(); ++l) {
+            if (usage.counts[l].empty()) {
+                QVERIFY(traced[l].empty());
+            } else {
+                QCOMPARE(traced[l], usage.counts[l]);
+            }
+        }
+        const size_t steps = trace.steps.size();
+        model->forward(std::vector<int32_t>{8}, cache, logits, false);  // no longer recorded
+        QCOMPARE(trace.steps.size(), steps);
+        QVERIFY(trace.steps.size() >= 3);
+        QCOMPARE(trace.steps.front().tokens, 5);
+        QCOMPARE(trace.steps.back().tokens, 1);
+
+        QTemporaryDir tmp;
+        const std::string file = tmp.filePath("trace.jsonl").toStdString();
+        trace.save(file);
+        const moe::RoutingTrace back = moe::RoutingTrace::load(file);
+        QCOMPARE(back.steps.size(), trace.steps.size());
+        QCOMPARE(back.counts(), trace.counts());
+        const moe::HitRate lru = moe::simulate_expert_cache(trace, 2, moe::CachePolicy::Lru);
+        QCOMPARE(moe::simulate_expert_cache(back, 2, moe::CachePolicy::Lru).hits, lru.hits);
+
+        // By hand: one layer, 4 experts, k = 1, ids 0 1 0 2 0 1.
+        moe::RoutingTrace t;
+        t.layers = 1;
+        t.experts = 4;
+        t.k = 1;
+        for (int32_t id : {0, 1, 0, 2, 0, 1}) t.steps.push_back({0, 1, {id}});
+        QCOMPARE(moe::simulate_expert_cache(t, 0, moe::CachePolicy::Lru).hits, uint64_t(0));
+        QCOMPARE(moe::simulate_expert_cache(t, 4, moe::CachePolicy::Lru).hits, uint64_t(3));
+        // 2 slots, LRU: 0m 1m 0h 2m(evicts 1) 0h 1m -> 2 hits; LFU: same evictions here.
+        QCOMPARE(moe::simulate_expert_cache(t, 2, moe::CachePolicy::Lru).hits, uint64_t(2));
+        // 1 slot: only repeats in a row hit (none).
+        QCOMPARE(moe::simulate_expert_cache(t, 1, moe::CachePolicy::Lfu).hits, uint64_t(0));
+        moe::Placement p = moe::Placement::all_cpu({"x", 1, 4, "f"}, {true});
+        QCOMPARE(moe::placement_hit_rate(t, p).hits, uint64_t(0));
+        p.layers[0].experts[0] = moe::Device::Gpu;
+        const moe::HitRate ph = moe::placement_hit_rate(t, p);
+        QCOMPARE(ph.hits, uint64_t(3));
+        QCOMPARE(ph.lookups, uint64_t(6));
+        QCOMPARE(ph.rate(), 0.5);
     }
 
     // The footprint of a real checkpoint: expert bytes from its config (bf16 weights).

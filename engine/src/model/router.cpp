@@ -90,6 +90,7 @@ Routing Router::route_logits(const float* logits, int64_t T) const {
     for (const int32_t id : r.ids) ++usage_[size_t(id)];
     if (T == 1)
         for (const int32_t id : r.ids) ++decode_usage_[size_t(id)];
+    if (trace_) trace_->steps.push_back({trace_layer_, int32_t(T), r.ids});
     return r;
 }
 

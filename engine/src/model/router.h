@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "model/linear.h"
+#include "model/routing_trace.h"
 
 namespace moe {
 
@@ -44,6 +45,11 @@ class Router {
     const std::vector<uint64_t>& usage() const { return usage_; }
     // The part of usage() routed one token at a time (decode steps; the rest is prefill).
     const std::vector<uint64_t>& decode_usage() const { return decode_usage_; }
+    // Appends every routing decision to `trace` as layer `layer` (null: stop).
+    void trace(RoutingTrace* trace, int32_t layer) const {
+        trace_ = trace;
+        trace_layer_ = layer;
+    }
     void reset_usage() const {
         usage_.assign(usage_.size(), 0);
         decode_usage_.assign(decode_usage_.size(), 0);
@@ -51,6 +57,8 @@ class Router {
 
   private:
     mutable std::vector<uint64_t> usage_, decode_usage_;
+    mutable RoutingTrace* trace_ = nullptr;
+    mutable int32_t trace_layer_ = 0;
 };
 
 }  // namespace moe
