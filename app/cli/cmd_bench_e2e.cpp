@@ -72,10 +72,13 @@ double run_tg(moe::Model& model, int64_t n, std::mt19937& rng) {
 
 int bench_e2e(const std::vector<std::string>& argv) {
     const Args args(argv, {"json", "rope-freq-bf16", "llamacpp-attention", "gpu-exact"},
-                    {"prompt-tokens", "gen-tokens", "repetitions", "threads", "expert-format",
-                     "defer-experts", "lora", "lora-scale", "gpu-budget", "cpu-experts",
-                     "placement", "context", "seed", "prefill-chunk", "stream-experts",
-                     "cuda-graphs", "signalled-steps", "usage", "usage-out"});
+                    {"prompt-tokens", "gen-tokens",      "repetitions",
+                     "threads",       "expert-format",   "defer-experts",
+                     "lora",          "lora-scale",      "gpu-budget",
+                     "cpu-experts",   "placement",       "context",
+                     "seed",          "prefill-chunk",   "stream-experts",
+                     "cuda-graphs",   "signalled-steps", "usage",
+                     "usage-out",     "strategy"});
     if (args.positional().size() != 1) {
         throw moe::Error(
             "usage: moestudio-cli bench e2e MODEL [--prompt-tokens N] [--gen-tokens N] "

@@ -69,7 +69,7 @@ int cmd_generate(const std::vector<std::string>& argv) {
          "top-k",       "min-p",           "seed",           "repetition-penalty", "threads",
          "lora",        "lora-scale",      "expert-format",  "defer-experts",      "gpu-budget",
          "cpu-experts", "placement",       "context",        "prefill-chunk",      "stream-experts",
-         "cuda-graphs", "signalled-steps", "usage",          "usage-out"});
+         "cuda-graphs", "signalled-steps", "usage",          "usage-out",          "strategy"});
     if (args.positional().size() != 1 || args.has("prompt") == args.has("prompt-ids")) {
         throw moe::Error(
             "usage: moestudio-cli generate MODEL (--prompt TEXT | --prompt-ids 1,2,3) "

@@ -25,7 +25,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: moestudio-cli placement plan MODEL [--gpu-budget GiB] [--cpu-experts all|none|auto] "
-    "[--usage USAGE.json] "
+    "[--usage USAGE.json] [--strategy uniform|frequency|front|back|balanced] "
     "[--context N] [--out FILE.json] [--json]\n"
     "       moestudio-cli placement show FILE.json [--model MODEL]\n"
     "       moestudio-cli placement export FILE.json --format llama.cpp|sglang-kt [--frequency] "
@@ -76,6 +76,7 @@ moe::Placement placement_for(const Args& args, moe::Model& model) {
         usage = moe::ExpertUsage::load(*args.get("usage"));
         o.usage = &usage;
     }
+    if (args.has("strategy")) o.strategy = moe::parse_expert_strategy(*args.get("strategy"));
     const moe::PlanResult r = moe::plan_placement(f, o);
     for (const std::string& n : r.notes) std::fprintf(stderr, "placement: %s\n", n.c_str());
     return r.placement;
@@ -128,7 +129,8 @@ int cmd_placement(const std::vector<std::string>& argv) {
     const std::string verb = argv[0];
     const std::vector<std::string> rest(argv.begin() + 1, argv.end());
     if (verb == "plan") {
-        const Args args(rest, {"json"}, {"gpu-budget", "cpu-experts", "context", "out", "usage"});
+        const Args args(rest, {"json"},
+                        {"gpu-budget", "cpu-experts", "context", "out", "usage", "strategy"});
         if (args.positional().size() != 1) throw moe::Error(kUsage);
         auto model = load_for_placement(args.positional()[0]);
         const moe::Placement p = placement_for(args, *model);

@@ -43,6 +43,7 @@ commands:
   convert HF_DIR --out FILE.gguf [--type bf16|f16|f32|q8_0|q4_0|q4_k|q5_k|q6_k|iq4_nl|mxfp4|...]
                                      write a GGUF that MoE Studio and llama.cpp load
   placement plan MODEL [--gpu-budget GiB] [--cpu-experts all|none|auto] [--context N]
+           [--usage USAGE.json] [--strategy uniform|frequency|front|back|balanced]
            [--out FILE.json] [--json]    plan where each layer's weights and experts live
   placement show FILE.json [--model MODEL]
                                      summarize a saved placement (and check it fits MODEL)

@@ -289,6 +289,44 @@ class TestPlacement : public QObject {
                  std::string("--kt-num-gpu-experts 3 --kt-expert-placement-strategy uniform"));
     }
 
+    // The planner's strategies on the synthetic model (4 MoE layers of 8 experts of 3 bytes;
+    // 12 experts fit): which experts get the GPU in which order.
+    void strategiesOrderExperts() {
+        ExpertUsage u;
+        u.counts.resize(5);
+        for (size_t i = 1; i < 5; ++i) {
+            u.counts[i].assign(8, 0);
+            for (size_t e = 0; e < 8; ++e) u.counts[i][e] = (i == 4 ? 100 : 1) * (8 - e) + e % 2;
+        }
+        u.counts[4][7] = 1000;  // the hottest expert: the last of the last layer
+        const auto gpu_of = [&](moe::ExpertStrategy s, const ExpertUsage* usage) {
+            // Everything but the experts, then room for 12 experts.
+            const uint64_t base =
+                plan_placement(synthetic(), budget(1000, CpuExperts::All)).gpu_bytes;
+            PlanOptions o = budget(base + 12 * 3);
+            o.strategy = s;
+            o.usage = usage;
+            const Placement p = plan_placement(synthetic(), o).placement;
+            std::vector<int64_t> per_layer;
+            for (size_t i = 1; i < 5; ++i) per_layer.push_back(p.gpu_expert_count(int64_t(i)));
+            return std::make_pair(per_layer, p);
+        };
+        using V = std::vector<int64_t>;
+        QCOMPARE(gpu_of(moe::ExpertStrategy::Uniform, &u).first, (V{3, 3, 3, 3}));
+        QCOMPARE(gpu_of(moe::ExpertStrategy::Uniform, &u).second.layers[4].experts[7],
+                 Device::Cpu);  // uniform ignores the telemetry: experts 0..2
+        QCOMPARE(gpu_of(moe::ExpertStrategy::LayerBalanced, &u).first, (V{3, 3, 3, 3}));
+        QCOMPARE(gpu_of(moe::ExpertStrategy::LayerBalanced, &u).second.layers[4].experts[7],
+                 Device::Gpu);  // ... balanced takes each layer's most used
+        QCOMPARE(gpu_of(moe::ExpertStrategy::FrontLoading, nullptr).first, (V{8, 4, 0, 0}));
+        QCOMPARE(gpu_of(moe::ExpertStrategy::BackLoading, nullptr).first, (V{0, 0, 4, 8}));
+        QCOMPARE(gpu_of(moe::ExpertStrategy::Frequency, &u).first,
+                 (V{2, 2, 0, 8}));  // ties: layer order
+        QVERIFY(!error_of([&] { gpu_of(moe::ExpertStrategy::Frequency, nullptr); }).isEmpty());
+        QCOMPARE(moe::parse_expert_strategy("balanced"), moe::ExpertStrategy::LayerBalanced);
+        QVERIFY(error_of([] { moe::parse_expert_strategy("random"); }).contains("uniform"));
+    }
+
     // A routing trace holds exactly what the routers counted; it survives its file; replayed
     // through placements and caches it gives the hit rates worked out by hand.
     void routingTraceAndCacheSimulation() {

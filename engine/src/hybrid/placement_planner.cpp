@@ -67,6 +67,70 @@ CpuExperts parse_cpu_experts(const std::string& s) {
     throw Error("--cpu-experts: expected all, none or auto, got '" + s + "'");
 }
 
+ExpertStrategy parse_expert_strategy(const std::string& s) {
+    if (s == "uniform") return ExpertStrategy::Uniform;
+    if (s == "frequency") return ExpertStrategy::Frequency;
+    if (s == "front") return ExpertStrategy::FrontLoading;
+    if (s == "back") return ExpertStrategy::BackLoading;
+    if (s == "balanced") return ExpertStrategy::LayerBalanced;
+    throw Error("placement strategy '" + s +
+                "': expected uniform, frequency, front, back or balanced");
+}
+
+namespace {
+
+// The order in which `strategy` gives (layer, expert) pairs the GPU. Within a layer experts go
+// by use when there is telemetry (ties and no telemetry: by index).
+std::vector<std::pair<size_t, size_t>> expert_order(const ModelFootprint& model,
+                                                    const ExpertUsage* usage,
+                                                    ExpertStrategy strategy) {
+    const size_t L = model.layers.size();
+    std::vector<std::vector<size_t>> by_use(L);  // per layer, experts most used first
+    for (size_t i = 0; i < L; ++i) {
+        auto& v = by_use[i];
+        v.resize(model.layers[i].experts.size());
+        for (size_t e = 0; e < v.size(); ++e) v[e] = e;
+        if (usage)
+            std::stable_sort(v.begin(), v.end(), [&](size_t a, size_t b) {
+                return usage->counts[i][a] > usage->counts[i][b];
+            });
+    }
+    std::vector<std::pair<size_t, size_t>> order;
+    switch (strategy) {
+        case ExpertStrategy::Frequency: {
+            std::vector<std::tuple<uint64_t, size_t, size_t>> all;  // (count, layer, expert)
+            for (size_t i = 0; i < L; ++i)
+                for (size_t e = 0; e < model.layers[i].experts.size(); ++e)
+                    all.emplace_back(usage->counts[i][e], i, e);
+            std::stable_sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
+                return std::get<0>(a) > std::get<0>(b);
+            });
+            for (const auto& [count, i, e] : all) order.emplace_back(i, e);
+            break;
+        }
+        case ExpertStrategy::FrontLoading:
+        case ExpertStrategy::BackLoading:
+            for (size_t n = 0; n < L; ++n) {
+                const size_t i = strategy == ExpertStrategy::FrontLoading ? n : L - 1 - n;
+                for (size_t e : by_use[i]) order.emplace_back(i, e);
+            }
+            break;
+        default: {  // Uniform and LayerBalanced: round-robin over layers, rank by rank
+            size_t ranks = 0;
+            for (const auto& v : by_use) ranks = std::max(ranks, v.size());
+            for (size_t rank = 0; rank < ranks; ++rank)
+                for (size_t i = 0; i < L; ++i)
+                    if (rank < by_use[i].size())
+                        order.emplace_back(
+                            i, strategy == ExpertStrategy::Uniform ? rank : by_use[i][rank]);
+            break;
+        }
+    }
+    return order;
+}
+
+}  // namespace
+
 PlanResult plan_placement(const ModelFootprint& model, const PlanOptions& o) {
     std::vector<bool> moe_layers;
     for (const auto& l : model.layers) moe_layers.push_back(!l.experts.empty());
@@ -129,44 +193,27 @@ PlanResult plan_placement(const ModelFootprint& model, const PlanOptions& o) {
         take(all_experts);
         return r;
     }
-    // Auto with expert telemetry: the most used (layer, expert) pairs first, while they fit.
+    // Auto: the strategy's order of (layer, expert) pairs, taken while they fit.
     if (o.usage) {
         const auto& c = o.usage->counts;
         if (c.size() != model.layers.size())
             throw Error("expert usage: recorded for " + std::to_string(c.size()) +
                         " layers, the model has " + std::to_string(model.layers.size()));
-        std::vector<std::tuple<uint64_t, size_t, size_t>> order;  // (count, layer, expert)
-        for (size_t i = 0; i < model.layers.size(); ++i) {
+        for (size_t i = 0; i < model.layers.size(); ++i)
             if (c[i].size() != model.layers[i].experts.size())
                 throw Error("expert usage: layer " + std::to_string(i) + " lists " +
                             std::to_string(c[i].size()) + " experts, the model has " +
                             std::to_string(model.layers[i].experts.size()));
-            for (size_t e = 0; e < c[i].size(); ++e) order.emplace_back(c[i][e], i, e);
-        }
-        std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
-            return std::get<0>(a) > std::get<0>(b);
-        });
-        for (const auto& [count, i, e] : order) {
-            if (!take(model.layers[i].experts[e])) break;
-            p.layers[i].experts[e] = Device::Gpu;
-        }
-        return r;
     }
-    // Auto: round-robin over MoE layers, expert index by expert index, while they fit — the
-    // same count per layer (one more in the first layers when the budget runs out mid-round).
-    size_t max_experts = 0;
-    for (const auto& l : model.layers) max_experts = std::max(max_experts, l.experts.size());
-    for (size_t e = 0; e < max_experts; ++e) {
-        bool any = false;
-        for (size_t i = 0; i < model.layers.size(); ++i) {
-            if (e >= model.layers[i].experts.size()) continue;
-            if (!take(model.layers[i].experts[e])) goto done;
-            p.layers[i].experts[e] = Device::Gpu;
-            any = true;
-        }
-        if (!any) break;
+    ExpertStrategy strategy = o.strategy;
+    if (strategy == ExpertStrategy::Default)
+        strategy = o.usage ? ExpertStrategy::Frequency : ExpertStrategy::Uniform;
+    if (strategy == ExpertStrategy::Frequency && !o.usage)
+        throw Error("the frequency strategy needs expert telemetry (--usage FILE)");
+    for (const auto& [i, e] : expert_order(model, o.usage, strategy)) {
+        if (!take(model.layers[i].experts[e])) break;
+        p.layers[i].experts[e] = Device::Gpu;
     }
-done:
     return r;
 }
 

@@ -38,6 +38,16 @@ enum class CpuExperts { All, None, Auto };
 // "all", "none", "auto"; throws moe::Error naming the value otherwise.
 CpuExperts parse_cpu_experts(const std::string& s);
 
+// Which routed experts get the GPU once the other weights are placed (issue 8's strategies):
+// Uniform — the same number in every MoE layer (experts by index, or by use with telemetry);
+// Frequency — the most used (layer, expert) pairs first, whatever their layer (needs
+// telemetry); FrontLoading / BackLoading — whole layers from the first / the last;
+// LayerBalanced — round-robin over layers, each layer's most used next. Default: Frequency with
+// telemetry, Uniform without.
+enum class ExpertStrategy { Default, Uniform, Frequency, FrontLoading, BackLoading, LayerBalanced };
+// "uniform", "frequency", "front", "back", "balanced"; throws moe::Error otherwise.
+ExpertStrategy parse_expert_strategy(const std::string& s);
+
 struct PlanOptions {
     uint64_t gpu_budget = 0;  // bytes of GPU memory the model may use
     CpuExperts cpu_experts = CpuExperts::Auto;
@@ -46,6 +56,7 @@ struct PlanOptions {
     // Expert telemetry (model/expert_usage.h): with it, Auto puts the most used experts on the
     // GPU first, whatever their layer; without it, the same number of experts per layer.
     const ExpertUsage* usage = nullptr;
+    ExpertStrategy strategy = ExpertStrategy::Default;
 };
 
 struct PlanResult {
