@@ -18,6 +18,7 @@
 #include "model/model.h"
 #include "model/model_tokenizer.h"
 #include "model/routing_trace.h"
+#include "store/usage_store.h"
 
 namespace moecli {
 
@@ -25,13 +26,14 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: moestudio-cli placement plan MODEL [--gpu-budget GiB] [--cpu-experts all|none|auto] "
-    "[--usage USAGE.json] [--strategy uniform|frequency|front|back|balanced] "
+    "[--usage USAGE.json | --workload NAME --store DB] "
+    "[--strategy uniform|frequency|front|back|balanced] "
     "[--context N] [--out FILE.json] [--json]\n"
     "       moestudio-cli placement show FILE.json [--model MODEL]\n"
     "       moestudio-cli placement export FILE.json --format llama.cpp|sglang-kt [--frequency] "
     "[--out FILE]\n"
-    "       moestudio-cli placement record MODEL --prompts FILE --out TRACE.jsonl "
-    "[--max-new-tokens N] [--usage-out USAGE.json]\n"
+    "       moestudio-cli placement record MODEL --prompts FILE [--out TRACE.jsonl] "
+    "[--max-new-tokens N] [--usage-out USAGE.json] [--workload NAME --store DB]\n"
     "       moestudio-cli placement replay TRACE.jsonl [--placement FILE.json] [--slots N "
     "--policy lru|lfu]";
 
@@ -45,6 +47,12 @@ const moe::DecoderModel& decoder_of(const moe::Model& m) {
     if (const auto* d = dynamic_cast<const moe::DecoderModel*>(&m)) return *d;
     if (const auto* p = dynamic_cast<const moe::PlacedModel*>(&m)) return p->decoder();
     throw moe::Error("this model type records no expert usage");
+}
+
+// The model's key in the telemetry store: its placement identity's fingerprint.
+std::string usage_key(const moe::DecoderModel& d) {
+    const moe::ModelIdentity id = moe::model_identity(d);
+    return id.architecture + ":" + id.fingerprint;
 }
 
 moe::DecoderModel& decoder(moe::Model& m) {
@@ -74,6 +82,20 @@ moe::Placement placement_for(const Args& args, moe::Model& model) {
     moe::ExpertUsage usage;
     if (args.has("usage")) {
         usage = moe::ExpertUsage::load(*args.get("usage"));
+        o.usage = &usage;
+    } else if (args.has("workload")) {  // a workload's telemetry from the database
+        if (!args.has("store")) throw moe::Error("--workload needs --store DB");
+        const auto& d = decoder_of(model);
+        std::vector<int64_t> shape;
+        for (const auto& l : f.layers) shape.push_back(int64_t(l.experts.size()));
+        moe::UsageStore st(*args.get("store"));
+        const moe::StoredUsage su = st.load(usage_key(d), *args.get("workload"), shape);
+        usage.architecture = d.info().architecture;
+        usage.decode = su.decode;
+        usage.counts = su.prefill;
+        for (size_t l = 0; l < usage.counts.size(); ++l)
+            for (size_t e = 0; e < usage.counts[l].size(); ++e)
+                usage.counts[l][e] += su.decode[l][e];
         o.usage = &usage;
     }
     if (args.has("strategy")) o.strategy = moe::parse_expert_strategy(*args.get("strategy"));
@@ -130,7 +152,8 @@ int cmd_placement(const std::vector<std::string>& argv) {
     const std::vector<std::string> rest(argv.begin() + 1, argv.end());
     if (verb == "plan") {
         const Args args(rest, {"json"},
-                        {"gpu-budget", "cpu-experts", "context", "out", "usage", "strategy"});
+                        {"gpu-budget", "cpu-experts", "context", "out", "usage", "strategy",
+                         "workload", "store"});
         if (args.positional().size() != 1) throw moe::Error(kUsage);
         auto model = load_for_placement(args.positional()[0]);
         const moe::Placement p = placement_for(args, *model);
@@ -155,9 +178,13 @@ int cmd_placement(const std::vector<std::string>& argv) {
     }
     if (verb == "record") {
         // A workload's routing: each prompt (one per line) run and continued greedily.
-        const Args args(rest, {}, {"prompts", "out", "max-new-tokens", "usage-out"});
-        if (args.positional().size() != 1 || !args.has("prompts") || !args.has("out"))
+        const Args args(rest, {},
+                        {"prompts", "out", "max-new-tokens", "usage-out", "workload", "store"});
+        if (args.positional().size() != 1 || !args.has("prompts") ||
+            !(args.has("out") || args.has("store")))
             throw moe::Error(kUsage);
+        if (args.has("workload") != args.has("store"))
+            throw moe::Error("--workload and --store go together");
         const std::string path = args.positional()[0];
         auto model = moe::load_model(path, moe::LoadOptions{});
         const auto tokenizer = moe::load_model_tokenizer(path);
@@ -185,10 +212,17 @@ int cmd_placement(const std::vector<std::string>& argv) {
             }
         }
         moe::stop_routing_trace(*d);
-        trace.save(*args.get("out"));
-        if (args.has("usage-out")) moe::collect_expert_usage(*d).save(*args.get("usage-out"));
-        std::fprintf(stderr, "recorded %zu routing decisions of %d prompts to %s\n",
-                     trace.steps.size(), prompts, args.get("out")->c_str());
+        const moe::ExpertUsage usage = moe::collect_expert_usage(*d);
+        if (args.has("out")) trace.save(*args.get("out"));
+        if (args.has("usage-out")) usage.save(*args.get("usage-out"));
+        if (args.has("store")) {
+            moe::UsageStore st(*args.get("store"));
+            st.add(usage_key(*d), *args.get("workload"), {usage.prefill(), usage.decode});
+        }
+        std::fprintf(
+            stderr, "recorded %zu routing decisions of %d prompts%s%s\n", trace.steps.size(),
+            prompts, args.has("out") ? (" to " + *args.get("out")).c_str() : "",
+            args.has("store") ? (" into workload '" + *args.get("workload") + "'").c_str() : "");
         return 0;
     }
     if (verb == "replay") {

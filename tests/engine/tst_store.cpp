@@ -17,6 +17,7 @@
 #include "store/conversation_store.h"
 #include "store/schema.h"
 #include "store/training_runs.h"
+#include "store/usage_store.h"
 #include "test_paths.h"
 
 namespace {
@@ -233,6 +234,28 @@ class TestStore : public QObject {
         QCOMPARE(m[2].loss, 0.125);
         QVERIFY(!m[2].eval_loss);  // replaced by the re-run step's row
         QVERIFY_THROWS_EXCEPTION(moe::Error, st.finish_run(run, "exploded"));  // CHECK constraint
+    }
+
+    // Expert telemetry per model and workload: recordings add up, shapes come back as asked.
+    void expertUsageByWorkload() {
+        const std::string path = db_path("usage.db");
+        {
+            moe::UsageStore st(path);
+            moe::StoredUsage u;
+            u.prefill = {{}, {3, 0, 1}};
+            u.decode = {{}, {1, 2, 0}};
+            st.add("model-a", "coding", u);
+            st.add("model-a", "coding", u);
+            st.add("model-a", "chat", u);
+            st.add("model-b", "coding", u);
+        }
+        moe::UsageStore st(path);
+        const moe::StoredUsage got = st.load("model-a", "coding", {0, 3});
+        QCOMPARE(got.prefill, (std::vector<std::vector<uint64_t>>{{}, {6, 0, 2}}));
+        QCOMPARE(got.decode, (std::vector<std::vector<uint64_t>>{{}, {2, 4, 0}}));
+        QCOMPARE(st.workloads("model-a"), (std::vector<std::string>{"chat", "coding"}));
+        QCOMPARE(st.load("model-a", "nothing", {0, 3}).prefill[1],
+                 (std::vector<uint64_t>{0, 0, 0}));
     }
 
     void refusesNewerDatabase() {

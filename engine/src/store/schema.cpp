@@ -72,6 +72,19 @@ CREATE TABLE training_metrics (
     PRIMARY KEY (run_id, step)
 );
 )",
+        // 3 -> 4: expert telemetry per model and workload (a user's label: "coding", a chat).
+        R"(
+CREATE TABLE expert_usage (
+    model TEXT NOT NULL,
+    workload TEXT NOT NULL,
+    layer INTEGER NOT NULL,
+    expert INTEGER NOT NULL,
+    prefill INTEGER NOT NULL DEFAULT 0,
+    decode INTEGER NOT NULL DEFAULT 0,
+    updated_ms INTEGER NOT NULL,
+    PRIMARY KEY (model, workload, layer, expert)
+);
+)",
     };
     return steps;
 }
