@@ -33,7 +33,8 @@ constexpr const char* kUsage =
     "       moestudio-cli placement export FILE.json --format llama.cpp|sglang-kt [--frequency] "
     "[--out FILE]\n"
     "       moestudio-cli placement record MODEL --prompts FILE [--out TRACE.jsonl] "
-    "[--max-new-tokens N] [--usage-out USAGE.json] [--workload NAME --store DB]\n"
+    "[--max-new-tokens N] [--usage-out USAGE.json [--coactivation]] [--workload NAME --store "
+    "DB]\n"
     "       moestudio-cli placement replay TRACE.jsonl [--placement FILE.json] [--slots N "
     "--policy lru|lfu]";
 
@@ -178,7 +179,7 @@ int cmd_placement(const std::vector<std::string>& argv) {
     }
     if (verb == "record") {
         // A workload's routing: each prompt (one per line) run and continued greedily.
-        const Args args(rest, {},
+        const Args args(rest, {"coactivation"},
                         {"prompts", "out", "max-new-tokens", "usage-out", "workload", "store"});
         if (args.positional().size() != 1 || !args.has("prompts") ||
             !(args.has("out") || args.has("store")))
@@ -195,6 +196,7 @@ int cmd_placement(const std::vector<std::string>& argv) {
         const int64_t gen = args.get_int("max-new-tokens", 32);
         moe::RoutingTrace trace;
         moe::reset_expert_usage(*d);
+        if (args.flag("coactivation")) moe::count_expert_coactivation(*d, true);
         moe::start_routing_trace(*d, trace);
         std::string line;
         int prompts = 0;

@@ -334,6 +334,7 @@ class TestPlacement : public QObject {
         auto model = load_model(dir);
         auto& dm = dynamic_cast<DecoderModel&>(*model);
         moe::RoutingTrace trace;
+        moe::count_expert_coactivation(dm, true);
         moe::start_routing_trace(dm, trace);
         KvCache cache = model->new_cache();
         std::vector<float> logits;
@@ -350,6 +351,27 @@ class TestPlacement : public QObject {
                 QCOMPARE(traced[l], usage.counts[l]);
             }
         }
+        // Co-activation: every ordered pair of a token's experts, recounted from the trace.
+        QCOMPARE(usage.coactivation.size(), usage.counts.size());
+        for (size_t l = 0; l < usage.counts.size(); ++l) {
+            const size_t E = usage.counts[l].size();
+            std::vector<uint64_t> recount(E * E, 0);
+            for (const auto& st : trace.steps) {
+                if (size_t(st.layer) != l) continue;
+                for (int32_t t = 0; t < st.tokens; ++t)
+                    for (int64_t a = 0; a < trace.k; ++a)
+                        for (int64_t b = 0; b < trace.k; ++b)
+                            if (a != b)
+                                ++recount[size_t(st.ids[size_t(t * trace.k + a)]) * E +
+                                          size_t(st.ids[size_t(t * trace.k + b)])];
+            }
+            QCOMPARE(usage.coactivation[l], recount);
+        }
+        QTemporaryDir jtmp;
+        const std::string ufile = jtmp.filePath("usage.json").toStdString();
+        usage.save(ufile);
+        QCOMPARE(ExpertUsage::load(ufile).coactivation, usage.coactivation);
+        moe::count_expert_coactivation(dm, false);
         const size_t steps = trace.steps.size();
         model->forward(std::vector<int32_t>{8}, cache, logits, false);  // no longer recorded
         QCOMPARE(trace.steps.size(), steps);

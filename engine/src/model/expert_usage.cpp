@@ -25,7 +25,10 @@ std::vector<std::vector<uint64_t>> ExpertUsage::prefill() const {
 }
 
 nlohmann::json ExpertUsage::to_json() const {
-    return {{"version", 2}, {"model", architecture}, {"layers", counts}, {"decode", decode}};
+    nlohmann::json j = {
+        {"version", 2}, {"model", architecture}, {"layers", counts}, {"decode", decode}};
+    if (!coactivation.empty()) j["coactivation"] = coactivation;
+    return j;
 }
 
 ExpertUsage ExpertUsage::from_json(const nlohmann::json& j, const std::string& where) {
@@ -64,6 +67,16 @@ ExpertUsage ExpertUsage::from_json(const nlohmann::json& j, const std::string& w
             throw Error(where +
                         ": \"decode\" must have the shape of \"layers\" and counts "
                         "no larger");
+        if (j.contains("coactivation")) {
+            u.coactivation = read("coactivation");
+            bool fits = u.coactivation.size() == u.counts.size();
+            for (size_t l = 0; fits && l < u.counts.size(); ++l)
+                fits = u.coactivation[l].size() == u.counts[l].size() * u.counts[l].size();
+            if (!fits)
+                throw Error(where +
+                            ": \"coactivation\" must hold experts x experts counts per "
+                            "layer");
+        }
     } else {
         u.decode.resize(u.counts.size());
         for (size_t l = 0; l < u.counts.size(); ++l) u.decode[l].assign(u.counts[l].size(), 0);
@@ -104,7 +117,24 @@ ExpertUsage collect_expert_usage(const DecoderModel& model) {
         u.counts.push_back(std::move(c));
         u.decode.push_back(std::move(d));
     }
+    bool any = false;
+    for (const DecoderLayer& l : model.layers)
+        if (const auto* m = dynamic_cast<const MoeBlock*>(l.ffn.get()))
+            any |= !m->router.coactivation().empty();
+    if (any) {
+        for (const DecoderLayer& l : model.layers) {
+            const auto* m = dynamic_cast<const MoeBlock*>(l.ffn.get());
+            u.coactivation.push_back(m && !m->experts.empty() ? m->router.coactivation()
+                                                              : std::vector<uint64_t>{});
+        }
+    }
     return u;
+}
+
+void count_expert_coactivation(const DecoderModel& model, bool on) {
+    for (const DecoderLayer& l : model.layers)
+        if (const auto* m = dynamic_cast<const MoeBlock*>(l.ffn.get()))
+            if (!m->experts.empty()) m->router.count_coactivation(on);
 }
 
 void reset_expert_usage(const DecoderModel& model) {

@@ -5,7 +5,8 @@
 //
 // JSON form: {"version": 2, "model": "<architecture>",
 //             "layers": [[count per expert], ...],   (an empty list for a dense layer)
-//             "decode": [[count per expert], ...]}   (the part routed in decode steps)
+//             "decode": [[count per expert], ...],   (the part routed in decode steps)
+//             "coactivation": [[experts * experts counts], ...]}   (when counted)
 // Version 1 files (no "decode") still read, with the decode counts unknown (zero).
 #include <cstdint>
 #include <string>
@@ -21,6 +22,9 @@ struct ExpertUsage {
     std::string architecture;
     std::vector<std::vector<uint64_t>> counts;  // [layer][expert]; empty for dense layers
     std::vector<std::vector<uint64_t>> decode;  // the part of counts routed one token at a time
+    // Per layer, experts x experts: how often two experts served the same token (empty unless
+    // the routers counted it: count_expert_coactivation).
+    std::vector<std::vector<uint64_t>> coactivation;
     // counts - decode: what prompts (prefill batches) routed.
     std::vector<std::vector<uint64_t>> prefill() const;
 
@@ -36,5 +40,7 @@ struct ExpertUsage {
 // The counts of every MoE layer's router since the last reset.
 ExpertUsage collect_expert_usage(const DecoderModel& model);
 void reset_expert_usage(const DecoderModel& model);
+// Switches co-activation counting on or off in every router (off by default).
+void count_expert_coactivation(const DecoderModel& model, bool on);
 
 }  // namespace moe

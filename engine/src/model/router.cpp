@@ -90,6 +90,14 @@ Routing Router::route_logits(const float* logits, int64_t T) const {
     for (const int32_t id : r.ids) ++usage_[size_t(id)];
     if (T == 1)
         for (const int32_t id : r.ids) ++decode_usage_[size_t(id)];
+    if (!coactivation_.empty()) {
+        for (int64_t t = 0; t < T; ++t) {
+            const int32_t* ids = r.ids.data() + t * k;
+            for (int64_t a = 0; a < k; ++a)
+                for (int64_t b = 0; b < k; ++b)
+                    if (a != b) ++coactivation_[size_t(ids[a] * E + ids[b])];
+        }
+    }
     if (trace_) trace_->steps.push_back({trace_layer_, int32_t(T), r.ids});
     return r;
 }

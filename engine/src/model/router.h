@@ -45,6 +45,12 @@ class Router {
     const std::vector<uint64_t>& usage() const { return usage_; }
     // The part of usage() routed one token at a time (decode steps; the rest is prefill).
     const std::vector<uint64_t>& decode_usage() const { return decode_usage_; }
+    // Co-activation telemetry (off by default: experts² counters per layer): how often each
+    // pair of experts was chosen for the same token. [a * experts + b], symmetric.
+    void count_coactivation(bool on) const {
+        coactivation_.assign(on ? size_t(cfg.experts * cfg.experts) : 0, 0);
+    }
+    const std::vector<uint64_t>& coactivation() const { return coactivation_; }
     // Appends every routing decision to `trace` as layer `layer` (null: stop).
     void trace(RoutingTrace* trace, int32_t layer) const {
         trace_ = trace;
@@ -53,10 +59,11 @@ class Router {
     void reset_usage() const {
         usage_.assign(usage_.size(), 0);
         decode_usage_.assign(decode_usage_.size(), 0);
+        coactivation_.assign(coactivation_.size(), 0);
     }
 
   private:
-    mutable std::vector<uint64_t> usage_, decode_usage_;
+    mutable std::vector<uint64_t> usage_, decode_usage_, coactivation_;
     mutable RoutingTrace* trace_ = nullptr;
     mutable int32_t trace_layer_ = 0;
 };
