@@ -305,6 +305,7 @@ void EngineHost::requestModelMap() {
                                .arg(m->info.experts)
                                .arg(m->info.experts_per_token);
             d.title += " · " + QString::fromStdString(m->placement.summary());
+            d.placement_json = QString::fromStdString(m->placement.to_json().dump());
             for (size_t i = 0; i < m->placement.layers.size(); ++i) {
                 const moe::LayerPlacement& lp = m->placement.layers[i];
                 LayerMapRow row;
@@ -323,6 +324,21 @@ void EngineHost::requestModelMap() {
             d.title = tr("No model is loaded");
         }
         to_gui([this, d] { emit modelMapReady(d); });
+    });
+}
+
+void EngineHost::applyPlacement(const QString& placement_json) {
+    moe::Placement p;
+    try {
+        p = moe::Placement::from_json(nlohmann::json::parse(placement_json.toStdString()),
+                                      "placement");
+    } catch (const std::exception& e) {
+        emit placementApplied(QString::fromStdString(e.what()));
+        return;
+    }
+    engine_->apply_placement(std::move(p), [this](const std::string& error) {
+        const QString e = QString::fromStdString(error);
+        to_gui([this, e] { emit placementApplied(e); });
     });
 }
 

@@ -66,6 +66,8 @@ class EngineHost : public QObject {
     void saveSettings(qint64 conversation, const QString& json);
     // The loaded model's placement and expert telemetry (modelMapReady).
     void requestModelMap();
+    // Moves the loaded model's experts as `placement_json` says (placementApplied).
+    void applyPlacement(const QString& placement_json);
 
   signals:
     void modelLoading(const QString& path);
@@ -84,6 +86,7 @@ class EngineHost : public QObject {
     void exported(const QString& path);
     void settingsLoaded(qint64 conversation, const QString& json);
     void modelMapReady(const moeui::ModelMapData& data);
+    void placementApplied(const QString& error);  // "" = applied
 
   private:
     // Runs `fn` on the GUI thread (from an engine callback).

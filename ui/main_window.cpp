@@ -397,6 +397,11 @@ ModelMapDialog* MainWindow::showModelMap() {
     auto* d = new ModelMapDialog(this);
     d->setAttribute(Qt::WA_DeleteOnClose);
     connect(host_, &EngineHost::modelMapReady, d, &ModelMapDialog::set_data);
+    connect(d, &ModelMapDialog::applyRequested, host_, &EngineHost::applyPlacement);
+    connect(host_, &EngineHost::placementApplied, d, [this, d](const QString& error) {
+        d->applied(error);
+        if (error.isEmpty()) host_->requestModelMap();  // the experts as they are now
+    });
     host_->requestModelMap();
     d->show();
     return d;

@@ -1,12 +1,20 @@
 #include "model_map.h"
 
+#include <QFile>
+#include <QFileDialog>
+#include <QHBoxLayout>
 #include <QHelpEvent>
 #include <QLabel>
+#include <QMouseEvent>
 #include <QPainter>
+#include <QPushButton>
 #include <QScrollArea>
 #include <QToolTip>
 #include <QVBoxLayout>
 #include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "hybrid/placement.h"
 
 namespace moeui {
 
@@ -91,6 +99,41 @@ QString ModelMapView::describe(const QPoint& pos) const {
     return {};
 }
 
+QPair<int, int> ModelMapView::expert_at(const QPoint& pos) const {
+    for (int i = 0; i < data_.layers.size(); ++i)
+        for (int e = 0; e < data_.layers[i].expert_gpu.size(); ++e)
+            if (cell(i, 2 + e).contains(pos)) return {i, e};
+    return {-1, -1};
+}
+
+void ModelMapView::mousePressEvent(QMouseEvent* e) {
+    const auto at = expert_at(e->position().toPoint());
+    if (!editable_ || e->button() != Qt::LeftButton || at.first < 0) return;
+    drag_start_ = at;
+    before_drag_ = data_.layers;
+    drag_gpu_ = !data_.layers[at.first].expert_gpu[at.second];
+    drag_to(e->position().toPoint());
+}
+
+void ModelMapView::mouseMoveEvent(QMouseEvent* e) {
+    if (drag_start_.first >= 0 && (e->buttons() & Qt::LeftButton)) drag_to(e->position().toPoint());
+}
+
+void ModelMapView::drag_to(const QPoint& pos) {
+    const auto at = expert_at(pos);
+    if (at.first < 0) return;
+    data_.layers = before_drag_;
+    const int l0 = std::min(drag_start_.first, at.first),
+              l1 = std::max(drag_start_.first, at.first);
+    const int e0 = std::min(drag_start_.second, at.second),
+              e1 = std::max(drag_start_.second, at.second);
+    for (int l = l0; l <= l1; ++l)
+        for (int e = e0; e <= e1 && e < data_.layers[l].expert_gpu.size(); ++e)
+            data_.layers[l].expert_gpu[e] = drag_gpu_;
+    update();
+    emit edited();
+}
+
 bool ModelMapView::event(QEvent* e) {
     if (e->type() == QEvent::ToolTip) {
         auto* help = static_cast<QHelpEvent*>(e);
@@ -124,13 +167,90 @@ ModelMapDialog::ModelMapDialog(QWidget* parent) : QDialog(parent) {
            "less the router chose it"),
         this);
     v->addWidget(legend);
+    // Editing: click or drag over experts, then save the placement or apply it to the loaded
+    // model (experts move between CPU and GPU without reloading it).
+    view_->set_editable(true);
+    connect(view_, &ModelMapView::edited, this, [this] {
+        edited_ = true;
+        update_caption();
+    });
+    auto* buttons = new QHBoxLayout();
+    status_ = new QLabel(this);
+    status_->setObjectName("placementStatus");
+    auto* save = new QPushButton(tr("Save placement..."), this);
+    auto* apply = new QPushButton(tr("Apply"), this);
+    apply->setObjectName("applyPlacement");
+    buttons->addWidget(status_, 1);
+    buttons->addWidget(save);
+    buttons->addWidget(apply);
+    v->addLayout(buttons);
+    connect(save, &QPushButton::clicked, this, [this] {
+        const QString f =
+            QFileDialog::getSaveFileName(this, tr("Save placement"), {}, tr("Placement (*.json)"));
+        if (!f.isEmpty()) save_placement(f);
+    });
+    connect(apply, &QPushButton::clicked, this, [this] {
+        const QString json = edited_placement();
+        if (json.isEmpty()) return;
+        status_->setText(tr("Applying..."));
+        emit applyRequested(json);
+    });
+}
+
+QString ModelMapDialog::edited_placement() const {
+    const ModelMapData& d = view_->data();
+    if (d.placement_json.isEmpty()) return {};
+    try {
+        moe::Placement p = moe::Placement::from_json(
+            nlohmann::json::parse(d.placement_json.toStdString()), "placement");
+        for (int i = 0; i < d.layers.size() && size_t(i) < p.layers.size(); ++i)
+            for (int e = 0; e < d.layers[i].expert_gpu.size(); ++e)
+                if (size_t(e) < p.layers[size_t(i)].experts.size())
+                    p.layers[size_t(i)].experts[size_t(e)] =
+                        d.layers[i].expert_gpu[e] ? moe::Device::Gpu : moe::Device::Cpu;
+        return QString::fromStdString(p.to_json().dump(1));
+    } catch (const std::exception&) {
+        return {};
+    }
+}
+
+bool ModelMapDialog::save_placement(const QString& path) {
+    const QString json = edited_placement();
+    QFile f(path);
+    if (json.isEmpty() || !f.open(QIODevice::WriteOnly)) {
+        status_->setText(tr("Could not save %1").arg(path));
+        return false;
+    }
+    f.write(json.toUtf8());
+    status_->setText(tr("Saved to %1").arg(path));
+    return true;
+}
+
+void ModelMapDialog::applied(const QString& error) {
+    status_->setText(error.isEmpty() ? tr("Applied: the experts moved") : error);
+    if (error.isEmpty()) edited_ = false;
+    update_caption();
+}
+
+void ModelMapDialog::update_caption() {
+    const ModelMapData& d = view_->data();
+    int gpu = 0, all = 0;
+    for (const auto& l : d.layers) {
+        all += l.expert_gpu.size();
+        gpu += int(std::count(l.expert_gpu.begin(), l.expert_gpu.end(), true));
+    }
+    caption_->setText(d.title +
+                      (d.routed ? tr(" · %1 expert choices counted").arg(d.routed)
+                                : tr(" · no tokens routed yet")) +
+                      tr(" · %1 of %2 routed experts on the GPU").arg(gpu).arg(all) +
+                      (edited_ ? tr(" (edited, not applied)") : QString()));
 }
 
 void ModelMapDialog::set_data(const ModelMapData& d) {
     view_->set_data(d);
     view_->resize(view_->sizeHint());
-    caption_->setText(d.title + (d.routed ? tr(" · %1 expert choices counted").arg(d.routed)
-                                          : tr(" · no tokens routed yet")));
+    edited_ = false;
+    update_caption();
 }
 
 }  // namespace moeui

@@ -21,7 +21,8 @@ struct LayerMapRow {
 struct ModelMapData {
     QString title;  // "qwen3_moe · 48 layers · 128 experts, top-8"
     QVector<LayerMapRow> layers;
-    quint64 routed = 0;  // total (token, expert) choices counted
+    quint64 routed = 0;      // total (token, expert) choices counted
+    QString placement_json;  // the model's placement (moe::Placement JSON), edited in the map
 };
 
 class ModelMapView : public QWidget {
@@ -35,14 +36,30 @@ class ModelMapView : public QWidget {
     // The text of the cell under `pos` ("" outside the cells).
     QString describe(const QPoint& pos) const;
 
+    // Editing: a click moves an expert to the other device; dragging over a rectangle of
+    // experts moves them all the way the first one went.
+    void set_editable(bool on) { editable_ = on; }
+
+  signals:
+    void edited();
+
   protected:
     void paintEvent(QPaintEvent*) override;
     bool event(QEvent* e) override;
+    void mousePressEvent(QMouseEvent* e) override;
+    void mouseMoveEvent(QMouseEvent* e) override;
 
   private:
     QRect cell(int layer, int column) const;  // column 0: attention, 1: dense, 2+: experts
+    // The (layer, expert) under `pos`, or (-1, -1).
+    QPair<int, int> expert_at(const QPoint& pos) const;
+    void drag_to(const QPoint& pos);
     ModelMapData data_;
     int cell_ = 10;
+    bool editable_ = false;
+    QPair<int, int> drag_start_{-1, -1};
+    bool drag_gpu_ = false;
+    QVector<LayerMapRow> before_drag_;
 };
 
 class ModelMapDialog : public QDialog {
@@ -52,12 +69,26 @@ class ModelMapDialog : public QDialog {
     explicit ModelMapDialog(QWidget* parent = nullptr);
     ModelMapView* view() const { return view_; }
 
+    // The model's placement with the experts as edited in the map (JSON; "" when none).
+    QString edited_placement() const;
+    // Writes edited_placement() to `path` (a placement file for --placement, or to apply later).
+    bool save_placement(const QString& path);
+    QLabel* status() const { return status_; }
+
   public slots:
     void set_data(const ModelMapData& d);
+    // The engine's answer to an Apply ("" = applied).
+    void applied(const QString& error);
+
+  signals:
+    void applyRequested(const QString& placement_json);
 
   private:
+    void update_caption();
     ModelMapView* view_ = nullptr;
     QLabel* caption_ = nullptr;
+    QLabel* status_ = nullptr;
+    bool edited_ = false;
 };
 
 }  // namespace moeui

@@ -22,6 +22,7 @@
 
 #include "chat_view.h"
 #include "hardware_dialog.h"
+#include "hybrid/placement.h"
 #include "main_window.h"
 #include "model_library_dialog.h"
 #include "model_map.h"
@@ -128,6 +129,24 @@ class TestMainWindow : public QObject {
             QVERIFY(!mm.layers[0].attention_gpu);  // no GPU here: everything on the CPU
             const QString cell = map->view()->describe(QPoint(54 + 2 * 12 + 12 + 2, 6 + 2));
             QVERIFY2(cell.contains("expert 0") && cell.contains("chosen"), qPrintable(cell));
+            // Editing: a click moves expert 0 of layer 0 to the GPU; dragging over a rectangle
+            // moves a block; the placement saves as a file the CLI reads; Apply on this
+            // CPU-only model says why it cannot move experts, without changing anything.
+            QTest::mouseClick(map->view(), Qt::LeftButton, {}, QPoint(54 + 2 * 12 + 12 + 2, 8));
+            QVERIFY(map->view()->data().layers[0].expert_gpu[0]);
+            QTest::mousePress(map->view(), Qt::LeftButton, {}, QPoint(54 + 3 * 12 + 12 + 2, 8));
+            QTest::mouseMove(map->view(), QPoint(54 + 5 * 12 + 12 + 2, 12 + 8));
+            QTest::mouseRelease(map->view(), Qt::LeftButton, {}, QPoint(54 + 5 * 12 + 12 + 2, 20));
+            for (int l : {0, 1})
+                for (int e : {1, 2, 3}) QVERIFY(map->view()->data().layers[l].expert_gpu[e]);
+            QVERIFY(!map->view()->data().layers[1].expert_gpu[0]);
+            QVERIFY(map->findChild<QLabel*>()->text().contains("7 of 64 routed experts"));
+            const QString placement_file = tmp_.filePath("edited.json");
+            QVERIFY(map->save_placement(placement_file));
+            const moe::Placement edited = moe::Placement::load(placement_file.toStdString());
+            QCOMPARE(edited.gpu_expert_count(), int64_t(7));
+            QTest::mouseClick(map->findChild<QPushButton*>("applyPlacement"), Qt::LeftButton);
+            QTRY_VERIFY(map->status()->text().contains("CPU only"));
             map->close();
 
             // Edit the last question: a sibling question with its own answer.

@@ -58,6 +58,7 @@ class ChatSession {
 
     const ModelInfo& info() const { return model_->info(); }
     const Model& model() const { return *model_; }
+    Model& mutable_model() { return *model_; }
     const std::string& model_name() const { return model_name_; }
 
     // Adds `text` as a user message after the conversation's active leaf and answers it.

@@ -181,6 +181,23 @@ void Engine::model_map(std::function<void(const std::optional<ModelMap>&)> done)
     });
 }
 
+void Engine::apply_placement(Placement placement, std::function<void(const std::string&)> done) {
+    post([this, placement = std::move(placement), done = std::move(done)] {
+        try {
+            if (!session_) throw Error("no model is loaded");
+            auto* placed = dynamic_cast<PlacedModel*>(&session_->mutable_model());
+            if (!placed)
+                throw Error(
+                    "this model runs on the CPU only: load it with a GPU memory budget "
+                    "(a CUDA build with a GPU) to move experts to the GPU");
+            placed->apply_placement(placement);
+            done("");
+        } catch (const std::exception& e) {
+            done(e.what());
+        }
+    });
+}
+
 void Engine::with_store(std::function<void(ConversationStore&)> fn,
                         std::function<void(const std::string&)> on_error) {
     post([this, fn = std::move(fn), on_error = std::move(on_error)] {

@@ -67,6 +67,10 @@ class Engine {
         ExpertUsage usage;
     };
     void model_map(std::function<void(const std::optional<ModelMap>&)> done);
+    // Moves the loaded model's experts to match `placement` without reloading it (the GPU
+    // path); `done` gets "" or the reason it could not (no model, CPU-only model, another
+    // model's placement, too little GPU memory).
+    void apply_placement(Placement placement, std::function<void(const std::string&)> done);
     // Runs `fn` with the store on the engine thread (reads and writes off the caller's thread);
     // an exception it throws is passed to `on_error` (when given) as text.
     void with_store(std::function<void(ConversationStore&)> fn,
