@@ -306,6 +306,11 @@ void EngineHost::requestModelMap() {
                                .arg(m->info.experts_per_token);
             d.title += " · " + QString::fromStdString(m->placement.summary());
             d.placement_json = QString::fromStdString(m->placement.to_json().dump());
+            d.gpu_budget = m->gpu_budget;
+            moe::Placement fixed = m->placement;  // the non-expert part of the GPU weights
+            for (auto& l : fixed.layers)
+                for (auto& x : l.experts) x = moe::Device::Cpu;
+            d.fixed_gpu_bytes = moe::gpu_weight_bytes(m->footprint, fixed);
             for (size_t i = 0; i < m->placement.layers.size(); ++i) {
                 const moe::LayerPlacement& lp = m->placement.layers[i];
                 LayerMapRow row;
@@ -316,6 +321,8 @@ void EngineHost::requestModelMap() {
                 for (size_t e = 0; e < lp.experts.size(); ++e) {
                     row.expert_gpu.push_back(lp.experts[e] == moe::Device::Gpu);
                     row.expert_count.push_back(e < counts.size() ? counts[e] : 0);
+                    const auto& bytes = m->footprint.layers[i].experts;
+                    row.expert_bytes.push_back(e < bytes.size() ? bytes[e] : 0);
                     d.routed += e < counts.size() ? counts[e] : 0;
                 }
                 d.layers.push_back(row);

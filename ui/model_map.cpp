@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "format.h"
 #include "hybrid/placement.h"
 
 namespace moeui {
@@ -192,6 +193,12 @@ ModelMapDialog::ModelMapDialog(QWidget* parent) : QDialog(parent) {
     connect(apply, &QPushButton::clicked, this, [this] {
         const QString json = edited_placement();
         if (json.isEmpty()) return;
+        const ModelMapData& d = view_->data();
+        if (d.gpu_budget > 0 && gpu_bytes() > d.gpu_budget) {  // refused here, with the reason
+            status_->setText(tr("Does not fit: %1 of weights on the GPU, the budget is %2")
+                                 .arg(gib(gpu_bytes()), gib(d.gpu_budget)));
+            return;
+        }
         status_->setText(tr("Applying..."));
         emit applyRequested(json);
     });
@@ -232,6 +239,15 @@ void ModelMapDialog::applied(const QString& error) {
     update_caption();
 }
 
+quint64 ModelMapDialog::gpu_bytes() const {
+    const ModelMapData& d = view_->data();
+    quint64 b = d.fixed_gpu_bytes;
+    for (const auto& l : d.layers)
+        for (int e = 0; e < l.expert_gpu.size() && e < l.expert_bytes.size(); ++e)
+            if (l.expert_gpu[e]) b += l.expert_bytes[e];
+    return b;
+}
+
 void ModelMapDialog::update_caption() {
     const ModelMapData& d = view_->data();
     int gpu = 0, all = 0;
@@ -239,11 +255,18 @@ void ModelMapDialog::update_caption() {
         all += l.expert_gpu.size();
         gpu += int(std::count(l.expert_gpu.begin(), l.expert_gpu.end(), true));
     }
-    caption_->setText(d.title +
-                      (d.routed ? tr(" · %1 expert choices counted").arg(d.routed)
-                                : tr(" · no tokens routed yet")) +
-                      tr(" · %1 of %2 routed experts on the GPU").arg(gpu).arg(all) +
-                      (edited_ ? tr(" (edited, not applied)") : QString()));
+    caption_->setText(
+        d.title +
+        (d.routed ? tr(" · %1 expert choices counted").arg(d.routed)
+                  : tr(" · no tokens routed yet")) +
+        tr(" · %1 of %2 routed experts on the GPU").arg(gpu).arg(all) +
+        tr(" · GPU weights %1%2")
+            .arg(gib(gpu_bytes()))
+            .arg(d.gpu_budget ? tr(" of a %1 budget%2")
+                                    .arg(gib(d.gpu_budget))
+                                    .arg(gpu_bytes() > d.gpu_budget ? tr(", over it") : QString())
+                              : QString()) +
+        (edited_ ? tr(" (edited, not applied)") : QString()));
 }
 
 void ModelMapDialog::set_data(const ModelMapData& d) {

@@ -16,13 +16,16 @@ struct LayerMapRow {
     bool attention_gpu = false, dense_gpu = false;
     QVector<bool> expert_gpu;
     QVector<quint64> expert_count;
+    QVector<quint64> expert_bytes;  // each expert's weights on the GPU
 };
 
 struct ModelMapData {
     QString title;  // "qwen3_moe · 48 layers · 128 experts, top-8"
     QVector<LayerMapRow> layers;
-    quint64 routed = 0;      // total (token, expert) choices counted
-    QString placement_json;  // the model's placement (moe::Placement JSON), edited in the map
+    quint64 routed = 0;           // total (token, expert) choices counted
+    QString placement_json;       // the model's placement (moe::Placement JSON), edited in the map
+    quint64 fixed_gpu_bytes = 0;  // the non-expert weights the placement puts on the GPU
+    quint64 gpu_budget = 0;       // the budget the model was loaded with (0: CPU only)
 };
 
 class ModelMapView : public QWidget {
@@ -71,6 +74,8 @@ class ModelMapDialog : public QDialog {
 
     // The model's placement with the experts as edited in the map (JSON; "" when none).
     QString edited_placement() const;
+    // The weights the edited placement puts on the GPU.
+    quint64 gpu_bytes() const;
     // Writes edited_placement() to `path` (a placement file for --placement, or to apply later).
     bool save_placement(const QString& path);
     QLabel* status() const { return status_; }

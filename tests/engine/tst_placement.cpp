@@ -289,6 +289,20 @@ class TestPlacement : public QObject {
                  std::string("--kt-num-gpu-experts 3 --kt-expert-placement-strategy uniform"));
     }
 
+    // The GPU weight bytes of a placement: what the placement editor's budget bar adds up.
+    void gpuWeightBytes() {
+        const ModelFootprint f = synthetic();
+        Placement p = Placement::all_cpu(f.identity, {false, true, true, true, true});
+        QCOMPARE(moe::gpu_weight_bytes(f, p), uint64_t(0));
+        p.head = Device::Gpu;                  // 20
+        p.layers[0].attention = Device::Gpu;   // 10
+        p.layers[2].dense = Device::Gpu;       // 5
+        p.layers[3].experts[4] = Device::Gpu;  // 3
+        QCOMPARE(moe::gpu_weight_bytes(f, p), uint64_t(38));
+        p.layers.pop_back();
+        QVERIFY(!error_of([&] { moe::gpu_weight_bytes(f, p); }).isEmpty());
+    }
+
     // The planner's strategies on the synthetic model (4 MoE layers of 8 experts of 3 bytes;
     // 12 experts fit): which experts get the GPU in which order.
     void strategiesOrderExperts() {

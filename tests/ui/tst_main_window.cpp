@@ -141,6 +141,8 @@ class TestMainWindow : public QObject {
                 for (int e : {1, 2, 3}) QVERIFY(map->view()->data().layers[l].expert_gpu[e]);
             QVERIFY(!map->view()->data().layers[1].expert_gpu[0]);
             QVERIFY(map->findChild<QLabel*>()->text().contains("7 of 64 routed experts"));
+            QVERIFY(map->findChild<QLabel*>()->text().contains("GPU weights"));
+            QVERIFY(map->gpu_bytes() > 0);  // the 7 experts' weights
             const QString placement_file = tmp_.filePath("edited.json");
             QVERIFY(map->save_placement(placement_file));
             const moe::Placement edited = moe::Placement::load(placement_file.toStdString());

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/memory_info.h"
 #include "hybrid/hybrid_model.h"
 #include "hybrid/placement_planner.h"
 #include "model/decoder_model.h"
@@ -66,6 +67,7 @@ void Engine::load(std::string model_path, LoadOptions options, Placing placing, 
     post([this, path = std::move(model_path), options, placing, done = std::move(done)] {
         try {
             session_.reset();  // free the old model first: two may not fit
+            gpu_budget_ = 0;
             std::unique_ptr<Model> model = load_model(path, options);
             std::string placement = "everything on the CPU";
             if (placing.gpu_budget_gib > 0) {
@@ -78,6 +80,7 @@ void Engine::load(std::string model_path, LoadOptions options, Placing placing, 
                 if (p.uses_gpu()) {
                     placement = p.summary();
                     model = make_hybrid_model(std::move(model), p);
+                    gpu_budget_ = o.gpu_budget;
                 }
             }
             auto tokenizer = load_model_tokenizer(path);
@@ -170,6 +173,8 @@ void Engine::model_map(std::function<void(const std::optional<ModelMap>&)> done)
         ModelMap map;
         map.info = m.info();
         map.usage = collect_expert_usage(*d);
+        map.footprint = measure_footprint(const_cast<DecoderModel&>(*d));  // reads sizes only
+        map.gpu_budget = gpu_budget_;
         if (placed) {
             map.placement = placed->placement();
         } else {
@@ -190,6 +195,11 @@ void Engine::apply_placement(Placement placement, std::function<void(const std::
                 throw Error(
                     "this model runs on the CPU only: load it with a GPU memory budget "
                     "(a CUDA build with a GPU) to move experts to the GPU");
+            const uint64_t need = gpu_weight_bytes(
+                measure_footprint(const_cast<DecoderModel&>(placed->decoder())), placement);
+            if (need > gpu_budget_)
+                throw Error("the placement puts " + format_gib(need) +
+                            " of weights on the GPU; the budget is " + format_gib(gpu_budget_));
             placed->apply_placement(placement);
             done("");
         } catch (const std::exception& e) {

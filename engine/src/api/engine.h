@@ -16,6 +16,7 @@
 
 #include "api/chat_session.h"
 #include "hybrid/placement.h"
+#include "hybrid/placement_planner.h"
 #include "model/expert_usage.h"
 #include "model/model.h"
 #include "store/conversation_store.h"
@@ -65,6 +66,8 @@ class Engine {
         ModelInfo info;
         Placement placement;
         ExpertUsage usage;
+        ModelFootprint footprint;  // bytes of each part on the GPU
+        uint64_t gpu_budget = 0;   // the budget the model was loaded with (0: CPU only)
     };
     void model_map(std::function<void(const std::optional<ModelMap>&)> done);
     // Moves the loaded model's experts to match `placement` without reloading it (the GPU
@@ -89,6 +92,7 @@ class Engine {
     std::string store_path_;
     std::unique_ptr<ConversationStore> store_;
     std::unique_ptr<ChatSession> session_;
+    uint64_t gpu_budget_ = 0;  // of the loaded model
     std::atomic<bool> cancel_{false};
     std::mutex m_;
     std::condition_variable cv_;

@@ -67,6 +67,23 @@ CpuExperts parse_cpu_experts(const std::string& s) {
     throw Error("--cpu-experts: expected all, none or auto, got '" + s + "'");
 }
 
+uint64_t gpu_weight_bytes(const ModelFootprint& model, const Placement& p) {
+    require(p.layers.size() == model.layers.size(),
+            "placement: wrong number of layers for this model");
+    uint64_t b = 0;
+    if (p.embeddings == Device::Gpu) b += model.embedding_bytes;
+    if (p.head == Device::Gpu) b += model.head_bytes;
+    for (size_t i = 0; i < model.layers.size(); ++i) {
+        const auto& l = model.layers[i];
+        const auto& pl = p.layers[i];
+        if (pl.attention == Device::Gpu) b += l.attention;
+        if (pl.dense == Device::Gpu) b += l.dense;
+        for (size_t e = 0; e < l.experts.size() && e < pl.experts.size(); ++e)
+            if (pl.experts[e] == Device::Gpu) b += l.experts[e];
+    }
+    return b;
+}
+
 ExpertStrategy parse_expert_strategy(const std::string& s) {
     if (s == "uniform") return ExpertStrategy::Uniform;
     if (s == "frequency") return ExpertStrategy::Frequency;

@@ -65,6 +65,10 @@ struct PlanResult {
     std::vector<std::string> notes;  // what did not fit, in words
 };
 
+// The bytes of weights `placement` puts on the GPU (the KV cache and working memory come on
+// top; plan_placement budgets for them).
+uint64_t gpu_weight_bytes(const ModelFootprint& model, const Placement& placement);
+
 // Throws moe::Error when --cpu-experts none cannot be honoured (naming the bytes needed and
 // available).
 PlanResult plan_placement(const ModelFootprint& model, const PlanOptions& options);
