@@ -10,22 +10,12 @@
 #include <vector>
 
 #include "formats/safetensors.h"
+#include "golden.h"
 #include "model/decoder_model.h"
 #include "model/lora_adapter.h"
 #include "model/model.h"
 #include "train/peft_export.h"
 #include "train/train_step.h"
-
-namespace {
-
-template <class T>
-std::vector<T> values(const moe::SafetensorsFile& f, const std::string& name) {
-    const auto& t = f.tensors().at(name);
-    const T* p = reinterpret_cast<const T*>(t.data);
-    return std::vector<T>(p, p + t.numel());
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
     if (argc < 3) {
@@ -36,10 +26,9 @@ int main(int argc, char** argv) {
         for (int i = 2; i < argc; ++i) {
             const std::filesystem::path dir = argv[i];
             const std::string name = dir.filename().string();
-            const auto golden = moe::SafetensorsFile::open((dir / "golden.safetensors").string());
-            const auto lg = moe::SafetensorsFile::open((dir / "lora_golden.safetensors").string());
-            const auto ids = values<int32_t>(*golden, "input_ids");
-            const auto labels = values<int32_t>(*lg, "labels");
+            const moetest::LoraGolden lg = moetest::read_lora_golden(dir.string());
+            const auto& ids = lg.ids;
+            const auto& labels = lg.labels;
             moe::LoadOptions o;
             o.bf16_rope_frequencies = true;
             o.expert_format = "reference";

@@ -29,7 +29,8 @@ g++ -O2 -std=c++20 -Iengine/src -Itests/engine bench/moe_kernel_check.cpp "${LIB
     "${CUDA_LIBS[@]}" -o .devbin/moe-kernel-check
 g++ -O2 -std=c++20 -Iengine/src bench/row_kernel_rate.cpp "${LIBS[@]}" "${CUDA_LIBS[@]}" \
     -o .devbin/row-kernel-rate
-g++ -O2 -std=c++20 -Iengine/src bench/lora_check.cpp "${LIBS[@]}" "${CUDA_LIBS[@]}" \
+g++ -O2 -std=c++20 -Iengine/src -Itests/support bench/lora_check.cpp tests/support/golden.cpp \
+    "${LIBS[@]}" "${CUDA_LIBS[@]}" \
     -L.devbin -l:libpcre2-8.so.0 -Wl,-rpath,'$ORIGIN' -o .devbin/lora-check
 if [ ${#CUDA_LIBS[@]} -gt 0 ]; then
     g++ -O2 -std=c++20 -Iengine/src -Itests -Itests/support bench/cuda_kernel_check.cpp \

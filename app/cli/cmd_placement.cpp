@@ -1,6 +1,5 @@
 // moestudio-cli placement: plan where a model's weights live for a GPU budget, and show or
 // check saved placements (hybrid/placement.h).
-#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -15,6 +14,7 @@
 #include "hybrid/placement_planner.h"
 #include "model/decoder_model.h"
 #include "model/expert_usage.h"
+#include "model/generator.h"
 #include "model/model.h"
 #include "model/model_tokenizer.h"
 #include "model/routing_trace.h"
@@ -203,15 +203,15 @@ int cmd_placement(const std::vector<std::string>& argv) {
         while (std::getline(in, line)) {
             if (line.empty()) continue;
             ++prompts;
+            moe::GenerateRequest req;  // greedy, until the end of text or `gen` tokens
+            req.prompt = tokenizer->encode(line, true);
+            req.max_new_tokens = int(gen);
+            req.sampling.greedy = true;
+            for (const int64_t id : model->info().eos_token_ids)
+                req.stop_ids.push_back(int32_t(id));
+            if (req.prompt.empty()) continue;
             moe::KvCache cache = model->new_cache();
-            std::vector<float> logits;
-            std::vector<int32_t> ids = tokenizer->encode(line, true);
-            for (int64_t i = 0; i <= gen && !ids.empty(); ++i) {
-                model->forward(ids, cache, logits, false);
-                const auto best =
-                    std::max_element(logits.end() - model->info().vocab_size, logits.end());
-                ids = {int32_t(best - (logits.end() - model->info().vocab_size))};
-            }
+            moe::generate(*model, cache, req);
         }
         moe::stop_routing_trace(*d);
         const moe::ExpertUsage usage = moe::collect_expert_usage(*d);

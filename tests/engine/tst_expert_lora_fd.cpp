@@ -66,6 +66,40 @@ moe::MoeBlock* first_moe(moe::Model& model) {
     return nullptr;
 }
 
+// A random LoRA term of rank 2 (scale 0.5) on `l`, replacing any it had.
+void add_random_term(moe::Linear& l, std::mt19937& rng) {
+    std::normal_distribution<float> n(0.0f, 0.3f);
+    moe::LoraTerm t;
+    t.rank = 2;
+    t.scale = 0.5f;
+    t.a.resize(size_t(2 * l.in_features()));
+    t.b.resize(size_t(l.out_features() * 2));
+    for (float& v : t.a) v = n(rng);
+    for (float& v : t.b) v = n(rng);
+    l.lora = {t};
+}
+
+// The engine's forward and backward pass of `moe` for a random input x [T, hidden] and output
+// cotangent g (the gradient of L = sum g . moe(x)).
+struct BlockPass {
+    std::vector<float> x, g;
+    moe::train::MoeTape tape;
+    moe::train::LoraGrads grads;
+};
+BlockPass run_block(const moe::MoeBlock& moe, int64_t T, std::mt19937& rng) {
+    std::normal_distribution<float> n(0.0f, 0.3f);
+    BlockPass p;
+    p.x.resize(size_t(T * moe.hidden));
+    p.g.resize(p.x.size());
+    for (float& v : p.x) v = n(rng) * 3.0f;
+    for (float& v : p.g) v = n(rng);
+    std::vector<float> out(p.x.size()), dx(p.x.size());
+    moe::train::moe_forward(moe, p.x.data(), T, out.data(), p.tape);
+    moe::train::WeightCache wc;
+    moe::train::moe_backward(moe, wc, p.tape, p.g.data(), T, dx.data(), p.grads);
+    return p;
+}
+
 }  // namespace
 
 class ExpertLoraFiniteDifferences : public QObject {
@@ -83,30 +117,14 @@ class ExpertLoraFiniteDifferences : public QObject {
         moe::MoeBlock* moe = first_moe(*model);
         QVERIFY(moe && !moe->experts.empty());
         std::mt19937 rng(11);
-        std::normal_distribution<float> n(0.0f, 0.3f);
-        for (moe::Expert& e : moe->experts) {
-            for (moe::Linear* l : {&e.gate, &e.up, &e.down}) {
-                moe::LoraTerm t;
-                t.rank = 2;
-                t.scale = 0.5f;
-                t.a.resize(size_t(2 * l->in_features()));
-                t.b.resize(size_t(l->out_features() * 2));
-                for (float& v : t.a) v = n(rng);
-                for (float& v : t.b) v = n(rng);
-                l->lora = {t};
-            }
-        }
+        for (moe::Expert& e : moe->experts)
+            for (moe::Linear* l : {&e.gate, &e.up, &e.down}) add_random_term(*l, rng);
         const int64_t T = 5, H = moe->hidden;
-        std::vector<float> x(size_t(T * H)), g(size_t(T * H));
-        for (float& v : x) v = n(rng) * 3.0f;
-        for (float& v : g) v = n(rng);
-
-        moe::train::MoeTape tape;
-        std::vector<float> out(x.size()), dx(x.size());
-        moe::train::moe_forward(*moe, x.data(), T, out.data(), tape);
-        moe::train::WeightCache wc;
-        moe::train::LoraGrads grads;
-        moe::train::moe_backward(*moe, wc, tape, g.data(), T, dx.data(), grads);
+        const BlockPass pass = run_block(*moe, T, rng);
+        const std::vector<float>& x = pass.x;
+        const std::vector<float>& g = pass.g;
+        const moe::train::MoeTape& tape = pass.tape;
+        const moe::train::LoraGrads& grads = pass.grads;
 
         // L in double for the routing of the forward pass, experts' terms as they are now.
         const moe::Routing& r = tape.routing;
@@ -188,27 +206,14 @@ class ExpertLoraFiniteDifferences : public QObject {
         moe::MoeBlock* moe = first_moe(*model);
         QVERIFY(moe);
         std::mt19937 rng(5);
-        std::normal_distribution<float> n(0.0f, 0.3f);
         moe::Linear& gate = moe->router.gate;
-        moe::LoraTerm term;
-        term.rank = 2;
-        term.scale = 0.5f;
-        term.a.resize(size_t(2 * gate.in_features()));
-        term.b.resize(size_t(gate.out_features() * 2));
-        for (float& v : term.a) v = n(rng);
-        for (float& v : term.b) v = n(rng);
-        gate.lora = {term};
+        add_random_term(gate, rng);
         const int64_t T = 6, H = moe->hidden, E = gate.out_features();
-        std::vector<float> x(size_t(T * H)), g(size_t(T * H));
-        for (float& v : x) v = n(rng) * 3.0f;
-        for (float& v : g) v = n(rng);
-        moe::train::MoeTape tape;
-        std::vector<float> out(x.size()), dx(x.size());
-        moe::train::moe_forward(*moe, x.data(), T, out.data(), tape);
-        moe::train::WeightCache wc;
-        moe::train::LoraGrads grads;
-        moe::train::moe_backward(*moe, wc, tape, g.data(), T, dx.data(), grads);
-        const auto& mine = grads.at(gate.name);
+        const BlockPass pass = run_block(*moe, T, rng);
+        const std::vector<float>& x = pass.x;
+        const std::vector<float>& g = pass.g;
+        const moe::train::MoeTape& tape = pass.tape;
+        const auto& mine = pass.grads.at(gate.name);
 
         // L(router) in double: the experts' outputs as the forward pass made them, weighted by
         // the routing weights the perturbed router gives for the same choice of experts.

@@ -74,6 +74,7 @@ class LoraGradients : public QObject {
         auto* d = dynamic_cast<moe::DecoderModel*>(m.get());
         QVERIFY(d);
         const moe::train::LossAndGrads got = moe::train::lora_loss_and_grads(*d, ids, labels);
+        QCOMPARE(moe::train::lora_loss(*d, ids, labels), got.loss);  // the forward-only loss
         QVERIFY2(std::abs(got.loss - want_loss) <= 1e-4 * std::abs(want_loss),
                  qPrintable(QString("loss %1 vs PEFT %2").arg(got.loss).arg(want_loss)));
 

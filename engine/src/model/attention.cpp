@@ -142,15 +142,9 @@ void GqaAttention::forward(const float* x, int64_t T, int64_t pos0, LayerKvCache
     cache.k.insert(cache.k.end(), k.begin(), k.end());
     cache.v.insert(cache.v.end(), v.begin(), v.end());
 
-    AttentionGeometry g;
-    g.heads = cfg.heads;
-    g.kv_heads = cfg.kv_heads;
-    g.dim_qk = g.dim_v = cfg.head_dim;
-    g.scale = cfg.scale;
-    g.sliding_window = cfg.sliding_window;
-    g.llama_cpp_f16 = cfg.llama_cpp_f16;
     std::vector<float> attn(size_t(T * qw));
-    attend_cached(g, q.data(), T, pos0, cache, sinks.empty() ? nullptr : sinks.data(), attn.data());
+    attend_cached(cfg.geometry(), q.data(), T, pos0, cache, sinks.empty() ? nullptr : sinks.data(),
+                  attn.data());
     o_proj.forward(attn.data(), T, out);
 }
 

@@ -49,6 +49,17 @@ struct GqaAttentionConfig {
     float scale = 1.0f;
     float clip_qkv = 0.0f;       // clamp projections to [-clip, clip] when > 0 (OLMoE)
     bool llama_cpp_f16 = false;  // see AttentionGeometry::llama_cpp_f16
+    // The attention over the projected heads (one K/V row per KV head, head_dim wide).
+    AttentionGeometry geometry() const {
+        AttentionGeometry g;
+        g.heads = heads;
+        g.kv_heads = kv_heads;
+        g.dim_qk = g.dim_v = head_dim;
+        g.scale = scale;
+        g.sliding_window = sliding_window;
+        g.llama_cpp_f16 = llama_cpp_f16;
+        return g;
+    }
 };
 
 class GqaAttention : public AttentionBlock {

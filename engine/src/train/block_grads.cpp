@@ -13,13 +13,13 @@ float sigmoid(float v) {
     return 1.0f / (1.0f + std::exp(-v));
 }
 
-AttentionGeometry geometry(const GqaAttentionConfig& c) {
+// MLA un-absorbed: every head has its own key (nope + rope) and value (v_head_dim).
+AttentionGeometry mla_geometry(const MlaAttentionConfig& c) {
     AttentionGeometry g;
-    g.heads = c.heads;
-    g.kv_heads = c.kv_heads;
-    g.dim_qk = g.dim_v = c.head_dim;
+    g.heads = g.kv_heads = c.heads;
+    g.dim_qk = c.qk_nope_dim + c.qk_rope_dim;
+    g.dim_v = c.v_head_dim;
     g.scale = c.scale;
-    g.sliding_window = c.sliding_window;
     return g;
 }
 
@@ -57,7 +57,7 @@ void gqa_forward(const GqaAttention& a, const float* x, int64_t T, float* out, G
         a.rope.apply(tp.k.data() + t * kw, c.kv_heads, c.head_dim, t);
     }
     tp.attn.resize(size_t(T * qw));
-    attention_forward(geometry(c), tp.q.data(), tp.k.data(), tp.v.data(), T,
+    attention_forward(c.geometry(), tp.q.data(), tp.k.data(), tp.v.data(), T,
                       a.sinks.empty() ? nullptr : a.sinks.data(), tp.attn.data(), tp.probs);
     a.o_proj.forward(tp.attn.data(), T, out);
 }
@@ -71,7 +71,7 @@ void gqa_backward(const GqaAttention& a, WeightCache& wc, const GqaTape& tp, con
     linear_backward(a.o_proj, wc, tp.attn.data(), dout, T, dattn.data(), grads);
     std::vector<float> dq(static_cast<size_t>(T * qw)), dk(static_cast<size_t>(T * kw)),
         dv(static_cast<size_t>(T * kw));
-    attention_backward(geometry(c), tp.q.data(), tp.k.data(), tp.v.data(), tp.probs, dattn.data(),
+    attention_backward(c.geometry(), tp.q.data(), tp.k.data(), tp.v.data(), tp.probs, dattn.data(),
                        T, dq.data(), dk.data(), dv.data());
     for (int64_t t = 0; t < T; ++t) {
         rope_backward(a.rope, dq.data() + t * qw, c.heads, c.head_dim, t);
@@ -144,11 +144,7 @@ void mla_forward(const MlaAttention& a, const float* x, int64_t T, float* out, M
             std::copy(src + nope, src + nope + vd, tp.v.data() + (t * H + h) * vd);
         }
     }
-    AttentionGeometry g;
-    g.heads = g.kv_heads = H;
-    g.dim_qk = qk;
-    g.dim_v = vd;
-    g.scale = c.scale;
+    const AttentionGeometry g = mla_geometry(c);
     tp.attn.resize(size_t(T * H * vd));
     attention_forward(g, tp.q.data(), tp.k.data(), tp.v.data(), T, nullptr, tp.attn.data(),
                       tp.probs);
@@ -162,11 +158,7 @@ void mla_backward(const MlaAttention& a, WeightCache& wc, const MlaTape& tp, con
     const int64_t qk = nope + rd, vd = c.v_head_dim, in = a.kv_a_proj.in_features();
     std::vector<float> dattn(static_cast<size_t>(T * H * vd), 0.0f);
     linear_backward(a.o_proj, wc, tp.attn.data(), dout, T, dattn.data(), grads);
-    AttentionGeometry g;
-    g.heads = g.kv_heads = H;
-    g.dim_qk = qk;
-    g.dim_v = vd;
-    g.scale = c.scale;
+    const AttentionGeometry g = mla_geometry(c);
     std::vector<float> dq(tp.q.size()), dk(tp.k.size()), dv(tp.v.size());
     attention_backward(g, tp.q.data(), tp.k.data(), tp.v.data(), tp.probs, dattn.data(), T,
                        dq.data(), dk.data(), dv.data());

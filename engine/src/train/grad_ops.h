@@ -26,7 +26,9 @@ struct LoraGrad {
 // By module name (Linear::name, e.g. "model.layers.0.self_attn.q_proj").
 using LoraGrads = std::map<std::string, LoraGrad>;
 
-// fp32 copies of frozen weights, made on first use (the backward pass multiplies by W).
+// fp32 copies of frozen GGUF-block weights, made on first use: the backward pass multiplies by
+// W column block by column block, and a GGUF row would be decoded whole for every block.
+// Plain-type weights are read as stored.
 class WeightCache {
   public:
     const std::vector<float>& dense(const WeightMatrix& w);

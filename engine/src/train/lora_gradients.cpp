@@ -48,32 +48,57 @@ void layer_forward(const DecoderModel& m, size_t li, std::vector<float>& x, int6
     for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
 }
 
-}  // namespace
-
-LossAndGrads lora_loss_and_grads(const DecoderModel& m, std::span<const int32_t> tokens,
-                                 std::span<const int32_t> labels, bool checkpoint) {
+// The forward pass to the logits: x the last residual stream, h its final norm. With `tapes`,
+// each layer's tape is kept (only its input with `checkpoint`: the backward pass runs the
+// layer again); without, each is dropped as soon as the next layer has its input.
+struct Forward {
+    std::vector<float> x, h, logits;
+};
+Forward forward(const DecoderModel& m, std::span<const int32_t> tokens,
+                std::span<const int32_t> labels, std::vector<LayerTape>* tapes, bool checkpoint) {
     const int64_t T = int64_t(tokens.size()), H = m.hidden, V = m.vocab;
     require(T > 1, "training needs sequences of at least two tokens");
     require(labels.size() == tokens.size(), "labels and tokens differ in length");
     require(m.deferred_experts == 0, "training: expert deferral is an inference approximation");
-    std::vector<float> x(static_cast<size_t>(T * H)), h(static_cast<size_t>(T * H));
+    Forward f;
+    f.x.resize(static_cast<size_t>(T * H));
+    f.h.resize(f.x.size());
     for (int64_t t = 0; t < T; ++t) {
         const int32_t id = tokens[size_t(t)];
         require(id >= 0 && id < V, "token id " + std::to_string(id) + " outside the vocabulary");
-        m.embed.row_to_f32(id, x.data() + t * H);
+        m.embed.row_to_f32(id, f.x.data() + t * H);
     }
-    // Gradient checkpointing keeps only each layer's input and runs the layer again when the
-    // backward pass reaches it: activation memory of one layer instead of all.
-    std::vector<LayerTape> tapes(m.layers.size());
+    LayerTape scratch;
     for (size_t li = 0; li < m.layers.size(); ++li) {
-        layer_forward(m, li, x, T, tapes[li]);
-        if (checkpoint) tapes[li] = LayerTape{tapes[li].x_in, {}, {}, {}, {}, {}};
+        LayerTape& tp = tapes ? (*tapes)[li] : scratch;
+        layer_forward(m, li, f.x, T, tp);
+        if (tapes && checkpoint) tp = LayerTape{tp.x_in, {}, {}, {}, {}, {}};
     }
-    m.final_norm.apply(x.data(), T, h.data());
-    std::vector<float> logits(static_cast<size_t>(T * V)), dlogits;
-    m.lm_head.forward(h.data(), T, logits.data());
+    m.final_norm.apply(f.x.data(), T, f.h.data());
+    f.logits.resize(static_cast<size_t>(T * V));
+    m.lm_head.forward(f.h.data(), T, f.logits.data());
+    return f;
+}
+
+}  // namespace
+
+double lora_loss(const DecoderModel& m, std::span<const int32_t> tokens,
+                 std::span<const int32_t> labels) {
+    const Forward f = forward(m, tokens, labels, nullptr, false);
+    std::vector<float> dlogits;
+    return cross_entropy(f.logits.data(), int64_t(tokens.size()), m.vocab, labels.data(), dlogits);
+}
+
+LossAndGrads lora_loss_and_grads(const DecoderModel& m, std::span<const int32_t> tokens,
+                                 std::span<const int32_t> labels, bool checkpoint) {
+    const int64_t T = int64_t(tokens.size()), H = m.hidden, V = m.vocab;
+    std::vector<LayerTape> tapes(m.layers.size());
+    Forward f = forward(m, tokens, labels, &tapes, checkpoint);
+    std::vector<float>& x = f.x;
+    std::vector<float>& h = f.h;
     LossAndGrads out;
-    out.loss = cross_entropy(logits.data(), T, V, labels.data(), dlogits);
+    std::vector<float> dlogits;
+    out.loss = cross_entropy(f.logits.data(), T, V, labels.data(), dlogits);
 
     WeightCache wc;
     std::vector<float> dh(static_cast<size_t>(T * H), 0.0f), dx(static_cast<size_t>(T * H)),

@@ -19,6 +19,10 @@ struct LossAndGrads {
 // transformers takes them: same length as tokens, shifted inside). Throws moe::Error for blocks
 // without a backward pass (MLA over GGUF's split k_b/v_b), expert deferral, or mismatched
 // lengths.
+// The same loss without the gradients (evaluation: no tapes kept, no backward pass).
+double lora_loss(const DecoderModel& model, std::span<const int32_t> tokens,
+                 std::span<const int32_t> labels);
+
 // `checkpoint`: gradient checkpointing (each layer run again in the backward pass; activation
 // memory of one layer; the same gradients).
 LossAndGrads lora_loss_and_grads(const DecoderModel& model, std::span<const int32_t> tokens,

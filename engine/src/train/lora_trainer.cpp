@@ -139,7 +139,7 @@ const Example& LoraTrainer::example_at(const Dataset& data, int64_t index) const
 double LoraTrainer::evaluate(const std::vector<Example>& examples) const {
     if (examples.empty()) return std::numeric_limits<double>::quiet_NaN();
     double sum = 0;
-    for (const Example& e : examples) sum += lora_loss_and_grads(model_, e.ids, e.labels).loss;
+    for (const Example& e : examples) sum += lora_loss(model_, e.ids, e.labels);
     return sum / double(examples.size());
 }
 
