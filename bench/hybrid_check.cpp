@@ -20,7 +20,9 @@ int main(int argc, char** argv) {
     int failures = 0, checks = 0;
     for (const auto& root : roots) {
         for (const auto& dir : moetest::fixture_dirs(root)) {
-            for (const auto& c : moe_hybrid_test::run_hybrid_checks(dir, seed)) {
+            auto results = moe_hybrid_test::run_hybrid_checks(dir, seed);
+            for (auto& c : moe_hybrid_test::run_deferral_checks(dir, seed)) results.push_back(c);
+            for (const auto& c : results) {
                 ++checks;
                 failures += !c.ok();
                 std::printf("%-32s logits %.2e (bar %.0e) ids %2d/%d%s  %s %s\n", c.name.c_str(),

@@ -11,7 +11,8 @@
 #   PHASE=prep   build llama.cpp and make the model (about 5 minutes)
 #   PHASE=bench  the benchmarks (results as JSON under $OUT; about 2 minutes)
 #   default      both (the machine is not kept between calls; about 8 minutes)
-# FULL=1 adds prefill without streaming and the CPU-only run; BUDGETS= the GPU budgets (GiB).
+# FULL=1 adds prefill without streaming and the CPU-only run; BUDGETS= the GPU budgets (GiB);
+# DEFERS= expert deferral amounts to measure decode with.
 # MOE_HYBRID_TRACE=1 prints the prefill cost model's choice per MoE layer to $OUT/ours.err.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
@@ -81,6 +82,13 @@ if [ -n "${FULL:-}" ]; then
     --prefill-chunk 2048 --stream-experts never > "$OUT/ours_cpu_experts_nostream.json" 2>> "$OUT/ours.err"
   ours --prompt-tokens 512 --gen-tokens 64 > "$OUT/ours_cpu_only.json" 2>> "$OUT/ours.err"
 fi
+# Expert deferral (off by default): each token's N lowest-weighted experts of a layer computed
+# on the CPU while the next layer runs on the GPU. DEFERS= the values of N.
+for d in ${DEFERS:-}; do
+  echo "== tg64 defer $d" >> "$OUT/ours.err"
+  ours --prompt-tokens 0 --gen-tokens 64 --gpu-budget 100 --cpu-experts all \
+    --defer-experts "$d" > "$OUT/ours_cpu_experts_defer$d.json" 2>> "$OUT/ours.err"
+done
 # Decode against the GPU budget (experts fill what the non-expert weights leave).
 for gib in ${BUDGETS:-4 8 12}; do
   for graphs in ${GRAPHS:-on}; do

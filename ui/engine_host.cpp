@@ -27,6 +27,16 @@ QString stats_line(const std::string& meta_json) {
     return s;
 }
 
+// A placement from the editor's JSON; nullopt with `error` set when it does not parse.
+std::optional<moe::Placement> parse_placement(const QString& json, QString& error) {
+    try {
+        return moe::Placement::from_json(nlohmann::json::parse(json.toStdString()), "placement");
+    } catch (const std::exception& e) {
+        error = QString::fromStdString(e.what());
+        return std::nullopt;
+    }
+}
+
 QString summary_of(const moe::ModelInfo& i, const QString& path) {
     QString s = QString("%1 · %2 · %3 layers")
                     .arg(QFileInfo(path).fileName(), QString::fromStdString(i.architecture))
@@ -311,6 +321,11 @@ void EngineHost::requestModelMap() {
             for (auto& l : fixed.layers)
                 for (auto& x : l.experts) x = moe::Device::Cpu;
             d.fixed_gpu_bytes = moe::gpu_weight_bytes(m->footprint, fixed);
+            d.total_bytes = m->footprint.embedding_bytes + m->footprint.head_bytes;
+            for (const auto& l : m->footprint.layers) {
+                d.total_bytes += l.attention + l.dense;
+                for (const uint64_t b : l.experts) d.total_bytes += b;
+            }
             for (size_t i = 0; i < m->placement.layers.size(); ++i) {
                 const moe::LayerPlacement& lp = m->placement.layers[i];
                 LayerMapRow row;
@@ -335,18 +350,76 @@ void EngineHost::requestModelMap() {
 }
 
 void EngineHost::applyPlacement(const QString& placement_json) {
-    moe::Placement p;
-    try {
-        p = moe::Placement::from_json(nlohmann::json::parse(placement_json.toStdString()),
-                                      "placement");
-    } catch (const std::exception& e) {
-        emit placementApplied(QString::fromStdString(e.what()));
+    QString error;
+    std::optional<moe::Placement> p = parse_placement(placement_json, error);
+    if (!p) {
+        emit placementApplied(error);
         return;
     }
-    engine_->apply_placement(std::move(p), [this](const std::string& error) {
+    engine_->apply_placement(std::move(*p), [this](const std::string& error) {
         const QString e = QString::fromStdString(error);
         to_gui([this, e] { emit placementApplied(e); });
     });
+}
+
+void EngineHost::planPreset(const QString& strategy, quint64 weight_budget,
+                            const QString& placement_json) {
+    QString error;
+    std::optional<moe::Placement> p = parse_placement(placement_json, error);
+    if (!p) {
+        emit presetPlanned(strategy, {}, error);
+        return;
+    }
+    engine_->plan_experts(
+        std::move(*p), strategy.toStdString(), weight_budget,
+        [this, strategy](const std::optional<moe::Placement>& planned, const std::string& e) {
+            const QString json =
+                planned ? QString::fromStdString(planned->to_json().dump()) : QString();
+            const QString err = QString::fromStdString(e);
+            to_gui([this, strategy, json, err] { emit presetPlanned(strategy, json, err); });
+        });
+}
+
+void EngineHost::listPlacementProfiles() {
+    engine_->placement_profiles([this](const std::vector<std::string>& names, const std::string&) {
+        // No model loaded: an empty list is the honest answer for the editor's combo.
+        QStringList list;
+        for (const auto& n : names) list << QString::fromStdString(n);
+        to_gui([this, list] { emit placementProfiles(list); });
+    });
+}
+
+void EngineHost::savePlacementProfile(const QString& name, const QString& placement_json) {
+    QString error;
+    std::optional<moe::Placement> p = parse_placement(placement_json, error);
+    if (!p) {
+        emit placementProfileChanged(name, error);
+        return;
+    }
+    engine_->save_placement_profile(
+        name.toStdString(), std::move(*p), [this, name](const std::string& e) {
+            const QString err = QString::fromStdString(e);
+            to_gui([this, name, err] { emit placementProfileChanged(name, err); });
+        });
+    listPlacementProfiles();  // queued after the save
+}
+
+void EngineHost::loadPlacementProfile(const QString& name) {
+    engine_->load_placement_profile(
+        name.toStdString(),
+        [this, name](const std::optional<moe::Placement>& p, const std::string& e) {
+            const QString json = p ? QString::fromStdString(p->to_json().dump()) : QString();
+            const QString err = QString::fromStdString(e);
+            to_gui([this, name, json, err] { emit placementProfileLoaded(name, json, err); });
+        });
+}
+
+void EngineHost::deletePlacementProfile(const QString& name) {
+    engine_->delete_placement_profile(name.toStdString(), [this, name](const std::string& e) {
+        const QString err = QString::fromStdString(e);
+        to_gui([this, name, err] { emit placementProfileChanged(name, err); });
+    });
+    listPlacementProfiles();
 }
 
 }  // namespace moeui

@@ -5,10 +5,11 @@
 #include <QList>
 #include <QObject>
 #include <QString>
+#include <QStringList>
 #include <memory>
 
 #include "api/engine.h"
-#include "model_map.h"
+#include "model_map_view.h"
 
 namespace moeui {
 
@@ -68,6 +69,15 @@ class EngineHost : public QObject {
     void requestModelMap();
     // Moves the loaded model's experts as `placement_json` says (placementApplied).
     void applyPlacement(const QString& placement_json);
+    // The placement editor's preset: `placement_json` with its experts chosen again by a
+    // planner strategy within `weight_budget` bytes of GPU weights (presetPlanned).
+    void planPreset(const QString& strategy, quint64 weight_budget, const QString& placement_json);
+    // Named placement profiles of the loaded model (placementProfiles; after a save or a
+    // delete the list comes again).
+    void listPlacementProfiles();
+    void savePlacementProfile(const QString& name, const QString& placement_json);
+    void loadPlacementProfile(const QString& name);
+    void deletePlacementProfile(const QString& name);
 
   signals:
     void modelLoading(const QString& path);
@@ -87,6 +97,14 @@ class EngineHost : public QObject {
     void settingsLoaded(qint64 conversation, const QString& json);
     void modelMapReady(const moeui::ModelMapData& data);
     void placementApplied(const QString& error);  // "" = applied
+    void presetPlanned(const QString& strategy, const QString& placement_json,
+                       const QString& error);
+    void placementProfiles(const QStringList& names);
+    // A profile saved or deleted ("" = done).
+    void placementProfileChanged(const QString& name, const QString& error);
+    // placement_json "" with error "": no such profile for this model.
+    void placementProfileLoaded(const QString& name, const QString& placement_json,
+                                const QString& error);
 
   private:
     // Runs `fn` on the GUI thread (from an engine callback).

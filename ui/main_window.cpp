@@ -402,6 +402,15 @@ ModelMapDialog* MainWindow::showModelMap() {
         d->applied(error);
         if (error.isEmpty()) host_->requestModelMap();  // the experts as they are now
     });
+    connect(d, &ModelMapDialog::presetRequested, host_, &EngineHost::planPreset);
+    connect(host_, &EngineHost::presetPlanned, d, &ModelMapDialog::preset_planned);
+    connect(d, &ModelMapDialog::profilesRequested, host_, &EngineHost::listPlacementProfiles);
+    connect(d, &ModelMapDialog::profileSaveRequested, host_, &EngineHost::savePlacementProfile);
+    connect(d, &ModelMapDialog::profileLoadRequested, host_, &EngineHost::loadPlacementProfile);
+    connect(d, &ModelMapDialog::profileDeleteRequested, host_, &EngineHost::deletePlacementProfile);
+    connect(host_, &EngineHost::placementProfiles, d, &ModelMapDialog::set_profiles);
+    connect(host_, &EngineHost::placementProfileLoaded, d, &ModelMapDialog::profile_loaded);
+    connect(host_, &EngineHost::placementProfileChanged, d, &ModelMapDialog::profile_changed);
     host_->requestModelMap();
     d->show();
     return d;

@@ -1,69 +1,28 @@
 #pragma once
-// The model map: how the loaded model is split across CPU and GPU and how its experts are
-// used. One row per layer: its attention and dense part (GPU or CPU), then one cell per routed
-// expert, coloured by where it lives and shaded by how often the router chose it since the
-// model was loaded (expert telemetry) — the picture behind a placement: the hot experts are
-// the ones worth GPU memory. Hovering a cell names the expert and its count.
+// The model map dialog: the placement editor around the grid (model_map_view.h). Experts are
+// moved by click or drag, by a preset from the planner's strategies filled to the GPU budget,
+// or by loading a named profile; every such step can be undone (Ctrl+Z) and redone
+// (Ctrl+Shift+Z). The budget bar follows each edit and, when the GPU weights exceed the budget,
+// says so and Apply is refused with that reason. Save writes a placement file; Apply moves the
+// loaded model's experts without a reload.
+//
+// The dialog talks to nothing but its signals: the main window connects them to EngineHost,
+// which reaches the engine through its API.
 #include <QDialog>
-#include <QVector>
-#include <QWidget>
+#include <QStringList>
 
+#include "model_map_view.h"
+
+class QComboBox;
+class QDoubleSpinBox;
 class QLabel;
+class QPushButton;
+class QScrollArea;
+class QUndoStack;
 
 namespace moeui {
 
-struct LayerMapRow {
-    bool attention_gpu = false, dense_gpu = false;
-    QVector<bool> expert_gpu;
-    QVector<quint64> expert_count;
-    QVector<quint64> expert_bytes;  // each expert's weights on the GPU
-};
-
-struct ModelMapData {
-    QString title;  // "qwen3_moe · 48 layers · 128 experts, top-8"
-    QVector<LayerMapRow> layers;
-    quint64 routed = 0;           // total (token, expert) choices counted
-    QString placement_json;       // the model's placement (moe::Placement JSON), edited in the map
-    quint64 fixed_gpu_bytes = 0;  // the non-expert weights the placement puts on the GPU
-    quint64 gpu_budget = 0;       // the budget the model was loaded with (0: CPU only)
-};
-
-class ModelMapView : public QWidget {
-    Q_OBJECT
-
-  public:
-    explicit ModelMapView(QWidget* parent = nullptr);
-    void set_data(const ModelMapData& d);
-    const ModelMapData& data() const { return data_; }
-    QSize sizeHint() const override;
-    // The text of the cell under `pos` ("" outside the cells).
-    QString describe(const QPoint& pos) const;
-
-    // Editing: a click moves an expert to the other device; dragging over a rectangle of
-    // experts moves them all the way the first one went.
-    void set_editable(bool on) { editable_ = on; }
-
-  signals:
-    void edited();
-
-  protected:
-    void paintEvent(QPaintEvent*) override;
-    bool event(QEvent* e) override;
-    void mousePressEvent(QMouseEvent* e) override;
-    void mouseMoveEvent(QMouseEvent* e) override;
-
-  private:
-    QRect cell(int layer, int column) const;  // column 0: attention, 1: dense, 2+: experts
-    // The (layer, expert) under `pos`, or (-1, -1).
-    QPair<int, int> expert_at(const QPoint& pos) const;
-    void drag_to(const QPoint& pos);
-    ModelMapData data_;
-    int cell_ = 10;
-    bool editable_ = false;
-    QPair<int, int> drag_start_{-1, -1};
-    bool drag_gpu_ = false;
-    QVector<LayerMapRow> before_drag_;
-};
+class BudgetBar;
 
 class ModelMapDialog : public QDialog {
     Q_OBJECT
@@ -71,6 +30,10 @@ class ModelMapDialog : public QDialog {
   public:
     explicit ModelMapDialog(QWidget* parent = nullptr);
     ModelMapView* view() const { return view_; }
+    BudgetBar* budget_bar() const { return bar_; }
+    QUndoStack* undo_stack() const { return undo_; }
+    QLabel* status() const { return status_; }
+    QScrollArea* scroll_area() const { return scroll_; }
 
     // The model's placement with the experts as edited in the map (JSON; "" when none).
     QString edited_placement() const;
@@ -78,22 +41,60 @@ class ModelMapDialog : public QDialog {
     quint64 gpu_bytes() const;
     // Writes edited_placement() to `path` (a placement file for --placement, or to apply later).
     bool save_placement(const QString& path);
-    QLabel* status() const { return status_; }
+
+    // The GPU weight budget edits are checked against and presets fill (bytes; 0: none). It
+    // starts as the budget the model was loaded with.
+    quint64 budget() const { return budget_; }
+    void set_budget(quint64 bytes);
+
+    // Asks for a preset: "uniform", "frequency", "front", "back" or "balanced".
+    void request_preset(const QString& strategy);
+    void save_profile(const QString& name);
+    void load_profile(const QString& name);
+    void delete_profile(const QString& name);
+    QStringList profiles() const { return profiles_; }
+    // `steps` zoom steps (positive: larger) keeping `anchor` (view coordinates) in place.
+    void zoom(int steps, const QPoint& anchor);
 
   public slots:
-    void set_data(const ModelMapData& d);
+    void set_data(const moeui::ModelMapData& d);
     // The engine's answer to an Apply ("" = applied).
     void applied(const QString& error);
+    // The engine's answers about presets and profiles.
+    void preset_planned(const QString& strategy, const QString& placement_json,
+                        const QString& error);
+    void set_profiles(const QStringList& names);
+    void profile_loaded(const QString& name, const QString& placement_json, const QString& error);
+    void profile_changed(const QString& name, const QString& error);
 
   signals:
     void applyRequested(const QString& placement_json);
+    void presetRequested(const QString& strategy, quint64 weight_budget,
+                         const QString& placement_json);
+    void profilesRequested();
+    void profileSaveRequested(const QString& name, const QString& placement_json);
+    void profileLoadRequested(const QString& name);
+    void profileDeleteRequested(const QString& name);
 
   private:
+    QWidget* make_tools();
     void update_caption();
+    void update_budget();
+    // Pushes the move from the current experts to those of `placement_json` as one step.
+    bool adopt(const QString& placement_json, const QString& what);
     ModelMapView* view_ = nullptr;
+    QScrollArea* scroll_ = nullptr;
+    BudgetBar* bar_ = nullptr;
+    QUndoStack* undo_ = nullptr;
     QLabel* caption_ = nullptr;
     QLabel* status_ = nullptr;
-    bool edited_ = false;
+    QPushButton* apply_ = nullptr;
+    QComboBox* presets_ = nullptr;
+    QComboBox* profile_box_ = nullptr;
+    QDoubleSpinBox* budget_box_ = nullptr;
+    QStringList profiles_;
+    quint64 budget_ = 0;
+    bool have_data_ = false;
 };
 
 }  // namespace moeui

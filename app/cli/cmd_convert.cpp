@@ -19,7 +19,7 @@ int cmd_convert(const std::vector<std::string>& argv) {
     o.type = moe::parse_export_type(args.get_or("type", "bf16"));
     const bool quiet = args.flag("quiet");
     o.progress = [quiet](size_t done, size_t total) {
-        if (!quiet) std::fprintf(stderr, "\rconverting tensors: %zu/%zu", done, total);
+        if (!quiet) std::fprintf(stderr, "\rconverting layers: %zu/%zu", done, total);
     };
     const auto r = moe::export_gguf(args.positional()[0], *args.get("out"), o);
     if (!quiet) {

@@ -133,9 +133,6 @@ PlacedRun place_model(const Args& args, std::unique_ptr<moe::Model> model) {
         run.model = std::move(model);
         return run;
     }
-    if (const auto* d = dynamic_cast<const moe::DecoderModel*>(model.get());
-        d && d->deferred_experts > 0)
-        throw moe::Error("--defer-experts runs on the CPU path only so far (use --gpu-budget 0)");
     moe::HybridOptions o;
     o.exact = args.flag("gpu-exact");
     o.cuda_graphs = on_off(args, "cuda-graphs", o.cuda_graphs);

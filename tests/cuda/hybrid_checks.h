@@ -137,4 +137,79 @@ inline std::vector<HybridCheck> run_hybrid_checks(const std::string& dir, uint32
     return out;
 }
 
+// Expert deferral on the GPU path (the deferred CPU experts overlapped with the next layer)
+// against the CPU path with the same deferral (DecoderModel::forward): the prompt's logits (bar
+// 2e-3 of their range, exact precision) and the greedy ids (required equal), for deferral 1 and
+// k - 1, with the experts all on the CPU, all on the GPU and mixed, decode launched one by one
+// and replayed from CUDA graphs with signalled host steps.
+inline std::vector<HybridCheck> run_deferral_checks(const std::string& dir, uint32_t seed) {
+    const moetest::Golden g = moetest::read_golden(dir + "/golden.safetensors");
+    const std::string fixture = dir.substr(dir.find_last_of('/') + 1);
+    std::vector<HybridCheck> out;
+    std::mt19937 rng(seed);
+    moe::LoadOptions lo;
+    lo.bf16_rope_frequencies = true;
+    const auto greedy = [&](moe::Model& m) {
+        moe::KvCache cache = m.new_cache();
+        std::vector<float> logits;
+        m.forward(g.input_ids, cache, logits, false);
+        std::vector<int32_t> ids;
+        for (size_t i = 0; i < g.greedy_ids.size(); ++i) {
+            ids.push_back(argmax(logits.data(), m.info().vocab_size));
+            if (i + 1 < g.greedy_ids.size())
+                m.forward(std::vector<int32_t>{ids.back()}, cache, logits, false);
+        }
+        return ids;
+    };
+    int64_t k = 0;
+    {
+        auto probe = moe::load_model(dir, lo);
+        k = probe->info().experts_per_token;
+        if (k < 2 || probe->info().moe_layers < 1) return out;
+    }
+    std::vector<int64_t> amounts{1};
+    if (k > 2) amounts.push_back(k - 1);
+    for (const int64_t d : amounts) {
+        auto ref = moe::load_model(dir, lo);
+        dynamic_cast<moe::DecoderModel&>(*ref).deferred_experts = d;
+        const std::vector<float> ref_logits = moetest::prompt_logits(*ref, g.input_ids);
+        const std::vector<int32_t> ref_ids = greedy(*ref);
+        for (const bool graphs : {false, true}) {
+            for (const std::string kind : {"cpu-experts", "gpu-experts", "mixed"}) {
+                HybridCheck c;
+                c.name = fixture + " defer" + std::to_string(d) + " " + kind +
+                         (graphs ? " graphs" : " eager");
+                c.bar = 2e-3;
+                try {
+                    auto base = moe::load_model(dir, lo);
+                    auto& dm = dynamic_cast<moe::DecoderModel&>(*base);
+                    dm.deferred_experts = d;
+                    std::bernoulli_distribution coin(0.5);
+                    const moe::Placement p = make_placement(dm, [&](size_t, size_t) {
+                        return kind == "gpu-experts" || (kind == "mixed" && coin(rng));
+                    });
+                    moe::HybridOptions ho;
+                    ho.exact = true;
+                    ho.cuda_graphs = graphs;
+                    ho.stream_experts = moe::ExpertStreaming::Never;
+                    auto model = moe::make_hybrid_model(std::move(base), p, ho);
+                    c.logits_error = moetest::relative_max_error(
+                        moetest::prompt_logits(*model, g.input_ids), ref_logits);
+                    const std::vector<int32_t> ids = greedy(*model);
+                    c.ids_equal = ids == ref_ids;
+                    c.ids_total = int(ids.size());
+                    while (c.ids_matching < c.ids_total &&
+                           ids[size_t(c.ids_matching)] == ref_ids[size_t(c.ids_matching)])
+                        ++c.ids_matching;
+                    if (!c.ids_equal) c.note = "greedy ids differ from the CPU path's";
+                } catch (const std::exception& e) {
+                    c.note = std::string("error: ") + e.what();
+                }
+                out.push_back(c);
+            }
+        }
+    }
+    return out;
+}
+
 }  // namespace moe_hybrid_test

@@ -54,7 +54,10 @@ class TestHybridModel : public QObject {
             QSKIP(qPrintable(QString::fromStdString(moe::gpu_unavailable_reason())));
         QFETCH(QString, dir);
         const uint32_t seed = std::random_device{}();
-        for (const auto& c : moe_hybrid_test::run_hybrid_checks(dir.toStdString(), seed)) {
+        auto results = moe_hybrid_test::run_hybrid_checks(dir.toStdString(), seed);
+        for (auto& c : moe_hybrid_test::run_deferral_checks(dir.toStdString(), seed))
+            results.push_back(c);
+        for (const auto& c : results) {
             qInfo("%-32s logits %.2e ids %d/%d %s", c.name.c_str(), c.logits_error, c.ids_matching,
                   c.ids_total, c.note.c_str());
             QVERIFY2(

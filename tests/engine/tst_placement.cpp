@@ -341,6 +341,42 @@ class TestPlacement : public QObject {
         QVERIFY(error_of([] { moe::parse_expert_strategy("random"); }).contains("uniform"));
     }
 
+    // The placement editor's presets: only the experts of the base placement change (its
+    // attention, dense parts and head stay, even on the CPU), filled in the strategy's order
+    // within a weight budget that counts the base's fixed part; earlier GPU experts are cleared.
+    void planExpertsKeepsTheRestOfTheBase() {
+        const ModelFootprint f = synthetic();
+        Placement base = Placement::all_cpu(f.identity, {false, true, true, true, true});
+        base.layers[1].attention = Device::Gpu;   // 10 bytes fixed on the GPU
+        base.layers[2].experts[7] = Device::Gpu;  // cleared by the preset
+        using V = std::vector<int64_t>;
+        const auto per_layer = [](const Placement& p) {
+            V v;
+            for (int64_t i = 1; i < 5; ++i) v.push_back(p.gpu_expert_count(i));
+            return v;
+        };
+        // 10 fixed + 6 experts of 3 bytes (a 7th would need 1 byte more).
+        const Placement front =
+            moe::plan_experts(f, base, 10 + 6 * 3 + 2, moe::ExpertStrategy::FrontLoading, nullptr);
+        QCOMPARE(per_layer(front), (V{6, 0, 0, 0}));
+        QCOMPARE(front.layers[1].attention, Device::Gpu);
+        QCOMPARE(front.layers[2].attention, Device::Cpu);
+        QCOMPARE(front.head, Device::Cpu);
+        QCOMPARE(front.layers[2].experts[7], Device::Cpu);
+        QCOMPARE(moe::gpu_weight_bytes(f, front), uint64_t(10 + 6 * 3));
+        QCOMPARE(per_layer(
+                     moe::plan_experts(f, base, 10 + 8 * 3, moe::ExpertStrategy::Uniform, nullptr)),
+                 (V{2, 2, 2, 2}));
+        // A budget below the fixed part: no experts at all, nothing else moved.
+        const Placement none =
+            moe::plan_experts(f, base, 5, moe::ExpertStrategy::BackLoading, nullptr);
+        QCOMPARE(none.gpu_expert_count(), int64_t(0));
+        QCOMPARE(none.layers[1].attention, Device::Gpu);
+        QVERIFY(error_of([&] {
+                    moe::plan_experts(f, base, 100, moe::ExpertStrategy::Frequency, nullptr);
+                }).contains("telemetry"));
+    }
+
     // A routing trace holds exactly what the routers counted; it survives its file; replayed
     // through placements and caches it gives the hit rates worked out by hand.
     void routingTraceAndCacheSimulation() {

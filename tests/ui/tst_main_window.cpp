@@ -3,7 +3,9 @@
 // Regenerate adds a second branch that the ‹ › switcher walks, editing a question adds a
 // branch, search finds text, export writes Markdown and JSON, and after closing and opening
 // the window again the conversations, branches and chat settings are back (and an import adds
-// the exported chat).
+// the exported chat). The placement editor: presets fill a budget, the budget bar refuses a
+// placement over it, undo/redo walk the edits, profiles persist across a restart, and the
+// map stays usable at Kimi-K2's 61 x 384 experts (zoom, scroll, tooltips).
 #include <QClipboard>
 #include <QFileInfo>
 #include <QGuiApplication>
@@ -14,12 +16,19 @@
 #include <QProcess>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QScrollArea>
+#include <QScrollBar>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QTableWidget>
 #include <QTemporaryDir>
+#include <QToolButton>
+#include <QToolTip>
+#include <QUndoStack>
+#include <QWheelEvent>
 #include <QtTest>
 
+#include "budget_bar.h"
 #include "chat_view.h"
 #include "hardware_dialog.h"
 #include "hybrid/placement.h"
@@ -210,6 +219,190 @@ class TestMainWindow : public QObject {
         const QString json = settings.at(0).at(1).toString();
         QVERIFY2(json.contains("Be brief.") && json.contains("0.5"), qPrintable(json));
         QCOMPARE(w.placement_preset(), QString("all"));
+    }
+
+    // The placement editor on the demo model (4 MoE layers x 16 equal experts): presets from
+    // the planner's strategies fill the budget, a drag past it is refused with the reason,
+    // Ctrl+Z / Ctrl+Shift+Z walk the steps, and named profiles come back after a restart.
+    void placementEditorPresetsUndoAndProfiles() {
+        QTemporaryDir tmp;  // a database of its own: no profiles yet
+        // Layer l's experts on the GPU, as a list.
+        auto gpu_of = [](moeui::ModelMapDialog* map, int layer) {
+            QList<int> on;
+            const auto& row = map->view()->data().layers[layer].expert_gpu;
+            for (int e = 0; e < row.size(); ++e)
+                if (row[e]) on << e;
+            return on;
+        };
+        const QList<int> first8 = {0, 1, 2, 3, 4, 5, 6, 7};
+        {
+            MainWindow w(options(tmp, demo_));
+            w.show();
+            QTRY_VERIFY_WITH_TIMEOUT(
+                w.findChild<QLabel*>("modelLabel")->text().contains("qwen3_moe"), 60000);
+            moeui::ModelMapDialog* map = w.showModelMap();
+            QTRY_VERIFY(!map->view()->data().layers.isEmpty());
+            const moeui::ModelMapData& d = map->view()->data();
+            const quint64 expert = d.layers[0].expert_bytes[0];
+            QVERIFY(expert > 0);
+            for (const auto& l : d.layers)
+                for (quint64 b : l.expert_bytes) QCOMPARE(b, expert);
+            auto* bar = map->budget_bar();
+            auto* apply = map->findChild<QPushButton*>("applyPlacement");
+            QUndoStack* undo = map->undo_stack();
+
+            // A budget of the fixed weights and 8 experts; each preset is one undoable step.
+            map->set_budget(d.fixed_gpu_bytes + 8 * expert);
+            QCOMPARE(bar->figures().budget, d.fixed_gpu_bytes + 8 * expert);
+            map->request_preset("front");  // whole layers from the first
+            QTRY_COMPARE(undo->count(), 1);
+            QCOMPARE(gpu_of(map, 0), first8);
+            QVERIFY(gpu_of(map, 1).isEmpty() && gpu_of(map, 3).isEmpty());
+            QCOMPARE(map->gpu_bytes(), d.fixed_gpu_bytes + 8 * expert);
+            QCOMPARE(bar->gpu_bytes(), map->gpu_bytes());
+            QVERIFY(bar->fits() && apply->isEnabled());
+            map->request_preset("uniform");  // the same number in every layer
+            QTRY_COMPARE(undo->count(), 2);
+            for (int l = 0; l < 4; ++l) QCOMPARE(gpu_of(map, l), (QList<int>{0, 1}));
+            map->request_preset("back");  // whole layers from the last
+            QTRY_COMPARE(undo->count(), 3);
+            QCOMPARE(gpu_of(map, 3), first8);
+            QVERIFY(gpu_of(map, 0).isEmpty());
+            // No tokens routed in this window yet: frequency says why and changes nothing.
+            map->request_preset("frequency");
+            QTRY_VERIFY(map->status()->text().contains("telemetry"));
+            QCOMPARE(undo->count(), 3);
+
+            // Dragging 4 more experts to the GPU goes past the budget: the bar (updated while
+            // dragging) refuses it with the reason, Apply is disabled and says why.
+            const QPoint a = map->view()->expert_center(0, 0), b = map->view()->expert_center(0, 3);
+            QTest::mousePress(map->view(), Qt::LeftButton, {}, a);
+            QTest::mouseMove(map->view(), b);
+            QVERIFY(!bar->fits());  // live, before the button is released
+            QTest::mouseRelease(map->view(), Qt::LeftButton, {}, b);
+            QCOMPARE(undo->count(), 4);
+            QCOMPARE(map->gpu_bytes(), d.fixed_gpu_bytes + 12 * expert);
+            QVERIFY2(bar->reason().contains("Does not fit") && bar->reason().contains("over"),
+                     qPrintable(bar->reason()));
+            QVERIFY(bar->cpu_line().contains("Does not fit"));
+            QVERIFY(!apply->isEnabled());
+            QVERIFY2(apply->toolTip().contains("Does not fit"), qPrintable(apply->toolTip()));
+
+            // Ctrl+Z undoes the drag (fits again), then the back preset; Ctrl+Shift+Z redoes.
+            map->activateWindow();
+            QVERIFY(QTest::qWaitForWindowActive(map));
+            QTest::keyClick(map->view(), Qt::Key_Z, Qt::ControlModifier);
+            QCOMPARE(undo->index(), 3);
+            QCOMPARE(gpu_of(map, 0), QList<int>{});
+            QCOMPARE(gpu_of(map, 3), first8);
+            QVERIFY(bar->fits() && apply->isEnabled());
+            QTest::keyClick(map->view(), Qt::Key_Z, Qt::ControlModifier);
+            QCOMPARE(gpu_of(map, 3), (QList<int>{0, 1}));  // the uniform preset again
+            QTest::keyClick(map->view(), Qt::Key_Z, Qt::ControlModifier | Qt::ShiftModifier);
+            QCOMPARE(undo->index(), 3);
+            QCOMPARE(gpu_of(map, 3), first8);
+            QCOMPARE(gpu_of(map, 0), QList<int>{});
+
+            // Named profiles of this model: save two, load one (one undoable step), delete one.
+            map->save_profile("back eight");
+            QTRY_COMPARE(map->profiles(), QStringList{"back eight"});
+            map->request_preset("uniform");
+            QTRY_COMPARE(gpu_of(map, 0), (QList<int>{0, 1}));
+            map->save_profile("uniform two");
+            QTRY_COMPARE(map->profiles(), (QStringList{"back eight", "uniform two"}));
+            const int steps = undo->count();
+            map->load_profile("back eight");
+            QTRY_COMPARE(undo->count(), steps + 1);
+            QCOMPARE(gpu_of(map, 3), first8);
+            QCOMPARE(gpu_of(map, 0), QList<int>{});
+            undo->undo();
+            QCOMPARE(gpu_of(map, 0), (QList<int>{0, 1}));
+            map->delete_profile("uniform two");
+            QTRY_COMPARE(map->profiles(), QStringList{"back eight"});
+            map->close();
+        }
+        // After a restart the profile is still there for this model and loads.
+        MainWindow w(options(tmp, demo_));
+        w.show();
+        QTRY_VERIFY_WITH_TIMEOUT(w.findChild<QLabel*>("modelLabel")->text().contains("qwen3_moe"),
+                                 60000);
+        moeui::ModelMapDialog* map = w.showModelMap();
+        QTRY_COMPARE(map->profiles(), QStringList{"back eight"});
+        map->load_profile("back eight");
+        QTRY_COMPARE(gpu_of(map, 3), first8);
+        QCOMPARE(gpu_of(map, 0), QList<int>{});
+        QCOMPARE(map->undo_stack()->count(), 1);
+    }
+
+    // Kimi-K2's shape, 61 layers x 384 experts: the map opens scrollable, zooms with the
+    // buttons and Ctrl+wheel (clamped), hit-tests every cell at every zoom, and its tooltips
+    // name layer, expert, device and count (or say there is no telemetry).
+    void modelMapAtKimiK2Scale() {
+        moeui::ModelMapData d;
+        d.title = "kimi-k2 · 61 layers";
+        for (int l = 0; l < 61; ++l) {
+            moeui::LayerMapRow row;
+            for (int e = 0; e < 384; ++e) {
+                row.expert_gpu << (e % 7 == 0);
+                row.expert_count << quint64(l * 1000 + e);
+                row.expert_bytes << quint64(44) * 1024 * 1024;
+            }
+            d.layers << row;
+            d.routed += 1;
+        }
+        moeui::ModelMapDialog map;
+        map.set_data(d);
+        map.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&map));
+        moeui::ModelMapView* v = map.view();
+        QCOMPARE(v->cell_size(), 6);
+        QVERIFY(map.scroll_area()->horizontalScrollBar()->maximum() > 0);  // wider than shown
+        QString t = v->describe(v->expert_center(60, 383));
+        QVERIFY2(t.contains("layer 60, expert 383: on the CPU, chosen 60383 times"), qPrintable(t));
+        t = v->describe(v->expert_center(60, 378));
+        QVERIFY2(t.contains("expert 378: on the GPU"), qPrintable(t));
+        QVERIFY(v->describe(v->expert_center(0, 0) + QPoint(-100, 0)).isEmpty() ||
+                v->describe(v->expert_center(0, 0) + QPoint(-100, 0)).contains("layer 0:"));
+
+        // The + button, then Ctrl+wheel in; the view grows with its cells.
+        QTest::mouseClick(map.findChild<QToolButton*>("zoomInButton"), Qt::LeftButton);
+        QCOMPARE(v->cell_size(), 8);
+        QCOMPARE(v->size(), v->sizeHint());
+        auto wheel = [v](int dy, Qt::KeyboardModifiers mods) {
+            const QPointF at = v->expert_center(30, 200);
+            QWheelEvent e(at, v->mapToGlobal(at), QPoint(), QPoint(0, dy), Qt::NoButton, mods,
+                          Qt::NoScrollPhase, false);
+            QApplication::sendEvent(v, &e);
+        };
+        wheel(120, Qt::ControlModifier);
+        QCOMPARE(v->cell_size(), 10);
+        wheel(120, Qt::NoModifier);  // a plain wheel scrolls, it does not zoom
+        QCOMPARE(v->cell_size(), 10);
+        t = v->describe(v->expert_center(30, 200));
+        QVERIFY2(t.contains("layer 30, expert 200"), qPrintable(t));
+        for (int i = 0; i < 20; ++i) wheel(-120, Qt::ControlModifier);
+        QCOMPARE(v->cell_size(), moeui::ModelMapView::kMinCell);
+        t = v->describe(v->expert_center(60, 383));
+        QVERIFY2(t.contains("layer 60, expert 383"), qPrintable(t));
+        for (int i = 0; i < 20; ++i)
+            QTest::mouseClick(map.findChild<QToolButton*>("zoomInButton"), Qt::LeftButton);
+        QCOMPARE(v->cell_size(), moeui::ModelMapView::kMaxCell);
+        QVERIFY(!v->grab(QRect(0, 0, 800, 600)).isNull());  // paints a window's worth
+
+        // The tooltip itself, through the widget's ToolTip event.
+        const QPoint at = v->expert_center(2, 5);
+        QHelpEvent help(QEvent::ToolTip, at, v->mapToGlobal(at));
+        QApplication::sendEvent(v, &help);
+        QTRY_VERIFY2(QToolTip::text().contains("layer 2, expert 5"), qPrintable(QToolTip::text()));
+
+        // No telemetry: the tooltip says so rather than showing a count of 0.
+        d.routed = 0;
+        for (auto& l : d.layers) l.expert_count.fill(0);
+        map.set_data(d);
+        t = v->describe(v->expert_center(1, 1));
+        QVERIFY2(t.contains("no telemetry"), qPrintable(t));
+        // No placement to apply (nothing loaded): Apply is off.
+        QVERIFY(!map.findChild<QPushButton*>("applyPlacement")->isEnabled());
     }
 
     // The transcript: Markdown, folded thinking that a click unfolds, copy links on code.

@@ -208,6 +208,92 @@ void Engine::apply_placement(Placement placement, std::function<void(const std::
     });
 }
 
+const DecoderModel& Engine::loaded_decoder() const {
+    if (!session_) throw Error("no model is loaded");
+    const Model& m = session_->model();
+    if (const auto* placed = dynamic_cast<const PlacedModel*>(&m)) return placed->decoder();
+    const auto* d = dynamic_cast<const DecoderModel*>(&m);
+    if (!d) throw Error("this model type has no per-layer placement");
+    return *d;
+}
+
+PlacementProfileStore& Engine::profiles() {
+    if (!profiles_) profiles_ = std::make_unique<PlacementProfileStore>(store_path_);
+    return *profiles_;
+}
+
+void Engine::plan_experts(Placement base, std::string strategy, uint64_t weight_budget,
+                          PlacementDone done) {
+    post([this, base = std::move(base), strategy = std::move(strategy), weight_budget,
+          done = std::move(done)] {
+        try {
+            const DecoderModel& d = loaded_decoder();
+            const ModelFootprint f = measure_footprint(const_cast<DecoderModel&>(d));
+            base.require_model(f.identity, "placement");
+            const ExpertStrategy s = parse_expert_strategy(strategy);
+            // Telemetry ranks the experts once something was routed; all-zero counts would
+            // only look like a ranking.
+            const ExpertUsage usage = collect_expert_usage(d);
+            const bool counted = usage.total() > 0;
+            if (s == ExpertStrategy::Frequency && !counted)
+                throw Error(
+                    "the frequency preset needs expert telemetry: chat with the model first");
+            done(moe::plan_experts(f, base, weight_budget, s, counted ? &usage : nullptr), "");
+        } catch (const std::exception& e) {
+            done(std::nullopt, e.what());
+        }
+    });
+}
+
+void Engine::placement_profiles(
+    std::function<void(const std::vector<std::string>&, const std::string&)> done) {
+    post([this, done = std::move(done)] {
+        try {
+            std::vector<std::string> names;
+            for (const auto& p : profiles().list(model_identity(loaded_decoder())))
+                names.push_back(p.name);
+            done(names, "");
+        } catch (const std::exception& e) {
+            done({}, e.what());
+        }
+    });
+}
+
+void Engine::save_placement_profile(std::string name, Placement placement,
+                                    std::function<void(const std::string&)> done) {
+    post([this, name = std::move(name), placement = std::move(placement), done = std::move(done)] {
+        try {
+            placement.require_model(model_identity(loaded_decoder()), "placement");
+            profiles().save(name, placement);
+            done("");
+        } catch (const std::exception& e) {
+            done(e.what());
+        }
+    });
+}
+
+void Engine::load_placement_profile(std::string name, PlacementDone done) {
+    post([this, name = std::move(name), done = std::move(done)] {
+        try {
+            done(profiles().load(model_identity(loaded_decoder()), name), "");
+        } catch (const std::exception& e) {
+            done(std::nullopt, e.what());
+        }
+    });
+}
+
+void Engine::delete_placement_profile(std::string name,
+                                      std::function<void(const std::string&)> done) {
+    post([this, name = std::move(name), done = std::move(done)] {
+        try {
+            profiles().remove(model_identity(loaded_decoder()), name);
+            done("");
+        } catch (const std::exception& e) {
+            done(e.what());
+        }
+    });
+}
+
 void Engine::with_store(std::function<void(ConversationStore&)> fn,
                         std::function<void(const std::string&)> on_error) {
     post([this, fn = std::move(fn), on_error = std::move(on_error)] {

@@ -20,6 +20,7 @@
 #include "model/expert_usage.h"
 #include "model/model.h"
 #include "store/conversation_store.h"
+#include "store/placement_profiles.h"
 
 namespace moe {
 
@@ -74,6 +75,25 @@ class Engine {
     // path); `done` gets "" or the reason it could not (no model, CPU-only model, another
     // model's placement, too little GPU memory).
     void apply_placement(Placement placement, std::function<void(const std::string&)> done);
+    // A preset for the placement editor: `base` (the loaded model's placement as edited) with
+    // its routed experts chosen again by a planner strategy ("uniform", "frequency", "front",
+    // "back", "balanced": hybrid/placement_planner.h, as `placement plan --strategy`) within
+    // `weight_budget` bytes of GPU weights, ranked by the telemetry counted since loading.
+    // `done` gets the placement or the reason (no model, frequency without telemetry, ...).
+    using PlacementDone =
+        std::function<void(const std::optional<Placement>&, const std::string& error)>;
+    void plan_experts(Placement base, std::string strategy, uint64_t weight_budget,
+                      PlacementDone done);
+    // Named placements of the loaded model, kept in the database (store/placement_profiles.h)
+    // under its identity. Errors (no model loaded, a placement for another model, an empty
+    // name) come back as text; a profile that is not there loads as nullopt with "".
+    void placement_profiles(
+        std::function<void(const std::vector<std::string>& names, const std::string& error)> done);
+    void save_placement_profile(std::string name, Placement placement,
+                                std::function<void(const std::string& error)> done);
+    void load_placement_profile(std::string name, PlacementDone done);
+    void delete_placement_profile(std::string name,
+                                  std::function<void(const std::string& error)> done);
     // Runs `fn` with the store on the engine thread (reads and writes off the caller's thread);
     // an exception it throws is passed to `on_error` (when given) as text.
     void with_store(std::function<void(ConversationStore&)> fn,
@@ -90,7 +110,12 @@ class Engine {
     void chat(const std::function<ChatReply(ChatSession&)>& turn, const ReplyDone& done);
 
     std::string store_path_;
+    // The loaded model's decoder (under a PlacedModel too); throws moe::Error when none is.
+    const DecoderModel& loaded_decoder() const;
+    PlacementProfileStore& profiles();
+
     std::unique_ptr<ConversationStore> store_;
+    std::unique_ptr<PlacementProfileStore> profiles_;  // opened on first use
     std::unique_ptr<ChatSession> session_;
     uint64_t gpu_budget_ = 0;  // of the loaded model
     std::atomic<bool> cancel_{false};

@@ -258,6 +258,10 @@ struct alignas(64) Range {  // one cache line each: no false sharing between own
 
 struct WorkerPool::Impl {
     WorkerPoolOptions options;
+    std::atomic<int64_t> spin_us{0};  // options.spin, changeable while the pool runs
+    std::chrono::microseconds spin() const {
+        return std::chrono::microseconds(spin_us.load(std::memory_order_relaxed));
+    }
     std::atomic<int> threads{1};  // compute threads = worker ids
     std::vector<std::thread> pool_threads;
     std::unique_ptr<Range[]> ranges;
@@ -341,7 +345,7 @@ struct WorkerPool::Impl {
         t_depth = 1;  // a pool thread only ever runs loop bodies: nested loops run inline
         t_worker = id;
         for (;;) {
-            seen = start.wait_change(seen, options.spin);
+            seen = start.wait_change(seen, spin());
             if (stopping.load(std::memory_order_acquire)) return;
             run_share(id);
             if (remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) done.bump();
@@ -382,6 +386,7 @@ WorkerPool::WorkerPool(WorkerPoolOptions options) : impl_(std::make_unique<Impl>
         options.cpus = order_by_core(all);
     }
     impl_->options = std::move(options);
+    impl_->spin_us = impl_->options.spin.count();
     std::lock_guard<std::mutex> lock(impl_->region_mutex);
     impl_->spawn(impl_->options.threads > 0 ? impl_->options.threads : default_thread_count());
 }
@@ -398,6 +403,14 @@ int WorkerPool::size() const {
 
 const WorkerPoolOptions& WorkerPool::options() const {
     return impl_->options;
+}
+
+std::chrono::microseconds WorkerPool::spin() const {
+    return impl_->spin();
+}
+
+void WorkerPool::set_spin(std::chrono::microseconds spin) {
+    impl_->spin_us.store(std::max<int64_t>(0, spin.count()), std::memory_order_relaxed);
 }
 
 int WorkerPool::current_worker() {
@@ -441,7 +454,7 @@ std::exception_ptr WorkerPool::finish() {
     Impl& s = *impl_;
     if (!s.pool_threads.empty()) {
         uint32_t v = s.done_seen;
-        while (v == s.done_seen) v = s.done.wait_change(s.done_seen, s.options.spin);
+        while (v == s.done_seen) v = s.done.wait_change(s.done_seen, s.spin());
     }
     s.fn = nullptr;
     std::exception_ptr error = std::exchange(s.error, nullptr);

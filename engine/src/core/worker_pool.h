@@ -101,6 +101,11 @@ class WorkerPool {
     void sync(TaskHandle task);
     void wait_all();
 
+    // How long idle workers spin before sleeping (options().spin at start); changeable at any
+    // time (the hybrid decoder lengthens it: its pool idles while the GPU runs a layer).
+    std::chrono::microseconds spin() const;
+    void set_spin(std::chrono::microseconds spin);
+
     // Changes the number of compute threads (0: default). Waits for a running loop.
     void resize(int threads);
 

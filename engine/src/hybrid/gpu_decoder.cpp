@@ -15,8 +15,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 
 #include "core/error.h"
+#include "core/worker_pool.h"
 #include "cuda/basic_kernels.h"
 #include "cuda/gpu.h"
 #include "hybrid/gpu_blocks.h"
@@ -101,9 +103,18 @@ class HybridModel final : public PlacedModel {
         }
         MOE_CUDA(cudaStreamSynchronize(s));
         staging_.profile.enabled = std::getenv("MOE_HYBRID_PROFILE") != nullptr;
+        // The CPU workers idle while the GPU runs each layer's attention (tens of microseconds):
+        // spinning through that instead of sleeping saves their wake-up. On the H200 machine
+        // of docs/benchmarks.md (48-layer Qwen3-30B-A3B shape, deferral 2) 2 ms gave 64 tok/s
+        // against 58 with the pool's default 100 us. MOE_POOL_SPIN_US still decides when set.
+        if (!std::getenv("MOE_POOL_SPIN_US")) {
+            saved_spin_ = default_worker_pool().spin();
+            default_worker_pool().set_spin(std::max(*saved_spin_, std::chrono::microseconds(2000)));
+        }
     }
 
     ~HybridModel() override {
+        if (saved_spin_) default_worker_pool().set_spin(*saved_spin_);
         if (staging_.profile.enabled)
             std::fprintf(stderr, "%s\n%s\n",
                          staging_.profile.summary(int64_t(layers_.size())).c_str(),
@@ -316,7 +327,19 @@ class HybridModel final : public PlacedModel {
         float* x = x_.get(T * H);
         float* h = h_.get(T * H);
         float* y = y_.get(T * H);
+        staging_.begin_step();
         embed(T, x, mode);
+        // MOE_HYBRID_TRACE=1: an eager batch's time per layer part (a synchronisation after
+        // each part), printed to stderr.
+        static const bool trace = std::getenv("MOE_HYBRID_TRACE") != nullptr;
+        const bool timed = trace && mode == StepMode::Eager && T > 1;
+        double attention_s = 0, ffn_s = 0;
+        auto lap = [&, t = std::chrono::steady_clock::now()](double& into) mutable {
+            MOE_CUDA(cudaStreamSynchronize(s));
+            const auto now = std::chrono::steady_clock::now();
+            into += std::chrono::duration<double>(now - t).count();
+            t = now;
+        };
         // Each residual update x += y is fused into the norm that follows it.
         for (size_t li = 0; li < layers_.size(); ++li) {
             GpuLayer& L = layers_[li];
@@ -329,14 +352,22 @@ class HybridModel final : public PlacedModel {
             gpu_.mark("residual add, input norm");
             L.attention->forward(gpu_, h, T, positions, max_ctx, kv.layers[li], y);
             L.post_norm.add_apply(gpu_, x, y, T, h);
+            if (timed) lap(attention_s);
             gpu_.mark("residual add, post norm");
             if (L.dense) {
                 L.dense->forward(gpu_, h, T, y);
+                hybrid::GpuMoeLayer::add_pending(gpu_, staging_, T, H, y, mode);
                 gpu_.mark("dense MLP");
             } else {
-                L.moe->forward(gpu_, staging_, h, T, y, mode);
+                // Expert deferral as in DecoderModel::forward: every MoE layer but the last.
+                const int64_t defer = li + 1 < layers_.size() ? cpu_->deferred_experts : 0;
+                L.moe->forward(gpu_, staging_, h, T, y, mode, defer);
             }
+            if (timed) lap(ffn_s);
         }
+        if (timed)
+            std::fprintf(stderr, "batch of %lld tokens: attention %.2f ms, feed-forward %.2f ms\n",
+                         (long long)T, 1e3 * attention_s, 1e3 * ffn_s);
         if (rows == 0) return;  // the last residual update is not needed: no logits wanted
         gpu_.mark("layer start");
         if (layers_.empty()) {
@@ -385,6 +416,7 @@ class HybridModel final : public PlacedModel {
     }
 
     std::unique_ptr<DecoderModel> cpu_;
+    std::optional<std::chrono::microseconds> saved_spin_;  // the pool's spin before this model
     HybridOptions options_;
     GpuContext gpu_;
     ModelIdentity identity_;

@@ -68,12 +68,31 @@ void GpuMoeLayer::set_experts(const std::vector<Device>& want, cudaStream_t s) {
 }
 
 void GpuMoeLayer::forward(GpuContext& g, MoeStaging& st, const float* h, int64_t T, float* y,
-                          StepMode mode) {
+                          StepMode mode, int64_t deferred) {
+    require(deferred >= 0 && (deferred == 0 || deferred < k_),
+            "expert deferral: " + std::to_string(deferred) + " of " + std::to_string(k_) +
+                " experts per token");
     if (slot_path(T)) {
-        slot_forward(g, st, h, T, y, mode);
+        slot_forward(g, st, h, T, y, mode, deferred);
     } else {
         require(mode == StepMode::Eager, "a CUDA graph records decode steps only");
-        per_expert_forward(g, st, h, T, y);
+        per_expert_forward(g, st, h, T, y, deferred);
+    }
+    st.parity ^= 1;
+}
+
+void GpuMoeLayer::add_pending(GpuContext& g, MoeStaging& st, int64_t T, int64_t hidden, float* y,
+                              StepMode mode) {
+    const PendingDeferred p = st.pending;
+    st.pending = {};
+    const cudaStream_t s = g.stream();
+    if (p.device_sum) cuda::add_in_place(y, p.device_sum, T * hidden, s);
+    if (p.host_parity >= 0) {
+        st.host.wait_detached(s, mode, p.ticket);
+        float* sum = st.def_sum.get(T * hidden);
+        copy_async(sum, st.def_host[p.host_parity].data(), size_t(T * hidden) * 4,
+                   cudaMemcpyHostToDevice, s);
+        cuda::add_in_place(y, sum, T * hidden, s);
     }
 }
 
@@ -90,24 +109,39 @@ void GpuMoeLayer::add_shared(GpuContext& g, MoeStaging& st, const float* h, int6
     }
 }
 
-void GpuMoeLayer::route_and_start(MoeStaging& st, int64_t T, bool start_cpu) {
+namespace {
+
+// The GPU-resident experts' share of a routing as slots; returns their number.
+int32_t write_gpu_slots(const Routing& r, const std::vector<uint8_t>& gpu_mask,
+                        cuda::ExpertSlot* slots) {
+    int32_t n = 0;
+    for (int64_t t = 0; t < r.tokens; ++t) {
+        for (int64_t j = 0; j < r.k; ++j) {
+            const int32_t e = r.ids[size_t(t * r.k + j)];
+            if (gpu_mask[size_t(e)]) slots[n++] = {int32_t(t), e, r.weights[size_t(t * r.k + j)]};
+        }
+    }
+    return n;
+}
+
+}  // namespace
+
+void GpuMoeLayer::route_and_start(MoeStaging& st, int64_t T, bool start_cpu, int64_t deferred,
+                                  int parity, int host_pending) {
     {
         StageTimer timer(st.profile, StepProfile::Route);
         st.routing = m_.router.route_logits(st.logits_host.data(), T);
-        const Routing& r = st.routing;
-        cuda::ExpertSlot* slots = st.slots_host.data();
-        int32_t n = 0;
-        for (int64_t t = 0; t < T; ++t) {
-            for (int64_t j = 0; j < r.k; ++j) {
-                const int32_t e = r.ids[size_t(t * r.k + j)];
-                if (gpu_mask_[size_t(e)])
-                    slots[n++] = {int32_t(t), e, r.weights[size_t(t * r.k + j)]};
-            }
-        }
-        st.count_host.data()[0] = n;
+        if (deferred > 0) split_routing(st.routing, deferred, st.now, st.later[parity]);
+        const Routing& now = deferred > 0 ? st.now : st.routing;
+        st.count_host.data()[0] = write_gpu_slots(now, gpu_mask_, st.slots_host.data());
+        if (deferred > 0)
+            st.def_count_host.data()[0] =
+                write_gpu_slots(st.later[parity], gpu_mask_, st.def_slots_host.data());
     }
     if (start_cpu && gpu_count_ < int64_t(experts_.size())) {
-        auto job = [this, &st, T] { run_cpu_experts(st, T); };
+        auto job = [this, &st, T, deferred, parity, host_pending] {
+            run_cpu_experts(st, T, deferred > 0 ? st.now : st.routing, parity, host_pending);
+        };
         // With GPU work to overlap, on the background thread (host step B waits for it); else
         // right here: one thread fewer competing for the cores the operator's pool uses.
         if (overlaps()) {
@@ -118,58 +152,97 @@ void GpuMoeLayer::route_and_start(MoeStaging& st, int64_t T, bool start_cpu) {
     }
 }
 
-void GpuMoeLayer::run_cpu_experts(MoeStaging& st, int64_t T) {
+void GpuMoeLayer::run_cpu_experts(MoeStaging& st, int64_t T, const Routing& r, int parity,
+                                  int host_pending) {
     StageTimer timer(st.profile, StepProfile::CpuExperts);
-    m_.run_experts(st.h_host.data(), T, st.routing, st.cpu_out_host.data(), gpu_mask_.data());
+    float* out = st.cpu_out_host.data();
+    m_.run_experts(st.h_host[parity].data(), T, r, out, gpu_mask_.data());
+    if (host_pending >=
+        0) {  // the previous layer's deferred experts join here (no copy of its own)
+        const float* d = st.def_host[host_pending].data();
+        for (int64_t i = 0; i < T * hidden_; ++i) out[i] += d[i];
+    }
+}
+
+void GpuMoeLayer::run_gpu_slots(MoeStaging& st, const cuda::ExpertSlot* slots, const int32_t* count,
+                                const float* h, int64_t T, float* y, cudaStream_t s) {
+    const int64_t max_slots = T * k_;
+    float* hexp = st.hexp.get(max_slots * inter_);
+    float* ys = st.ys.get(max_slots * hidden_);
+    const ExpertActivation& a = m_.activation;
+    const cuda::ExpertActivationParams act{a.kind == ExpertActivation::Kind::ClampedSwiGlu, a.alpha,
+                                           a.limit};
+    cuda::experts_gate_up(table_.data(), slots, count, max_slots, h, hidden_, inter_, act, hexp, s);
+    cuda::experts_down(table_.data(), slots, count, max_slots, hexp, hidden_, inter_, ys, s);
+    cuda::experts_combine(slots, count, max_slots, ys, T, hidden_, y, s);
 }
 
 void GpuMoeLayer::slot_forward(GpuContext& g, MoeStaging& st, const float* h, int64_t T, float* y,
-                               StepMode mode) {
+                               StepMode mode, int64_t deferred) {
     const cudaStream_t s = g.stream();
     const int64_t E = int64_t(experts_.size()), slots = T * k_;
     const bool cpu_experts = gpu_count_ < E;
+    const int par = st.parity;
+    const PendingDeferred pending = st.pending;
+    st.pending = {};
     float* logits = st.router.get(T * E);
     router_.forward(g, h, T, logits);
     g.mark("moe: router");
     grow_buffer(st.logits_host, T * E);
     grow_buffer(st.slots_host, slots);
     grow_buffer(st.count_host, 1);
+    if (deferred > 0) {
+        grow_buffer(st.def_slots_host, slots);
+        grow_buffer(st.def_count_host, 1);
+    }
     copy_async(st.logits_host.data(), logits, size_t(T * E) * 4, cudaMemcpyDeviceToHost, s);
     if (cpu_experts) {
-        grow_buffer(st.h_host, T * hidden_);
+        grow_buffer(st.h_host[par], T * hidden_);
         grow_buffer(st.cpu_out_host, T * hidden_);
-        copy_async(st.h_host.data(), h, size_t(T * hidden_) * 4, cudaMemcpyDeviceToHost, s);
+        if (deferred > 0) grow_buffer(st.def_host[par], T * hidden_);
+        copy_async(st.h_host[par].data(), h, size_t(T * hidden_) * 4, cudaMemcpyDeviceToHost, s);
     }
+    // The previous layer's deferred CPU sum joins this layer's on the host when there is one.
+    const int host_pending = cpu_experts ? pending.host_parity : -1;
     const bool signalled = mode == StepMode::Signalled;
     g.mark("moe: copies to host");
-    st.host.run(s, mode, [this, &st, T, signalled] { route_and_start(st, T, !signalled); });
+    st.host.run(s, mode, [this, &st, T, signalled, deferred, par, host_pending] {
+        route_and_start(st, T, !signalled, deferred, par, host_pending);
+    });
     g.mark("moe: host routing (GPU idle)");
 
     // Without shared or GPU experts the CPU's sum is the whole output: copied straight into y.
     const bool gpu_part = shared_ || gpu_count_ > 0;
     if (gpu_part) MOE_CUDA(cudaMemsetAsync(y, 0, size_t(T * hidden_) * 4, s));
     add_shared(g, st, h, T, y);
+    float* def_gpu = nullptr;
     if (gpu_count_ > 0) {
         cuda::ExpertSlot* dslots = grow_buffer(st.slots, slots);
         int32_t* dcount = grow_buffer(st.count, 1);
         copy_async(dslots, st.slots_host.data(), size_t(slots) * sizeof(cuda::ExpertSlot),
                    cudaMemcpyHostToDevice, s);
         copy_async(dcount, st.count_host.data(), 4, cudaMemcpyHostToDevice, s);
-        float* hexp = st.hexp.get(slots * inter_);
-        float* ys = st.ys.get(slots * hidden_);
-        const ExpertActivation& a = m_.activation;
-        const cuda::ExpertActivationParams act{a.kind == ExpertActivation::Kind::ClampedSwiGlu,
-                                               a.alpha, a.limit};
-        cuda::experts_gate_up(table_.data(), dslots, dcount, slots, h, hidden_, inter_, act, hexp,
-                              s);
-        cuda::experts_down(table_.data(), dslots, dcount, slots, hexp, hidden_, inter_, ys, s);
-        cuda::experts_combine(dslots, dcount, slots, ys, T, hidden_, y, s);
+        run_gpu_slots(st, dslots, dcount, h, T, y, s);
+        if (deferred > 0) {  // the deferred GPU-resident experts: their sum waits a layer
+            cuda::ExpertSlot* ds = grow_buffer(st.def_slots, slots);
+            int32_t* dc = grow_buffer(st.def_count, 1);
+            copy_async(ds, st.def_slots_host.data(), size_t(slots) * sizeof(cuda::ExpertSlot),
+                       cudaMemcpyHostToDevice, s);
+            copy_async(dc, st.def_count_host.data(), 4, cudaMemcpyHostToDevice, s);
+            def_gpu = st.def_dev[par].get(T * hidden_);
+            MOE_CUDA(cudaMemsetAsync(def_gpu, 0, size_t(T * hidden_) * 4, s));
+            run_gpu_slots(st, ds, dc, h, T, def_gpu, s);
+        }
     }
     g.mark("moe: shared and GPU experts");
     if (cpu_experts) {
         if (signalled) {
             st.host.run(
-                s, mode, [this, &st, T] { run_cpu_experts(st, T); }, false);
+                s, mode,
+                [this, &st, T, deferred, par, host_pending] {
+                    run_cpu_experts(st, T, deferred > 0 ? st.now : st.routing, par, host_pending);
+                },
+                false);
         } else if (overlaps()) {
             st.host.run(s, mode, [&st] { st.cpu.wait(); });
         }
@@ -179,21 +252,63 @@ void GpuMoeLayer::slot_forward(GpuContext& g, MoeStaging& st, const float* h, in
         if (gpu_part) cuda::add_in_place(y, sum, T * hidden_, s);
         g.mark("moe: CPU sum up, add");
     }
+    // What of the previous layer's deferred output did not join on the host joins now.
+    st.pending = pending;
+    if (host_pending >= 0) st.pending.host_parity = -1;
+    add_pending(g, st, T, hidden_, y, mode);
+    if (deferred > 0) {
+        // This layer's deferred CPU experts: on the host while the next layer runs.
+        PendingDeferred next;
+        next.device_sum = def_gpu;
+        if (cpu_experts) {
+            next.host_parity = par;
+            next.ticket = st.host.run_detached(s, mode, [this, &st, T, par] {
+                StageTimer timer(st.profile, StepProfile::CpuExperts);
+                m_.run_experts(st.h_host[par].data(), T, st.later[par], st.def_host[par].data(),
+                               gpu_mask_.data());
+            });
+        }
+        st.pending = next;
+    }
 }
 
 void GpuMoeLayer::per_expert_forward(GpuContext& g, MoeStaging& st, const float* h, int64_t T,
-                                     float* y) {
+                                     float* y, int64_t deferred) {
     const cudaStream_t s = g.stream();
     const int64_t E = int64_t(experts_.size()), H = hidden_;
+    const int par = st.parity;
     float* logits = st.router.get(T * E);
     router_.forward(g, h, T, logits);
     float* logits_host = grow_buffer(st.logits_host, T * E);
     copy_async(logits_host, logits, size_t(T * E) * 4, cudaMemcpyDeviceToHost, s);
-    float* h_host = grow_buffer(st.h_host, T * H);
+    float* h_host = grow_buffer(st.h_host[par], T * H);
     copy_async(h_host, h, size_t(T * H) * 4, cudaMemcpyDeviceToHost, s);
     MOE_CUDA(cudaStreamSynchronize(s));
     const Routing r = m_.router.route_logits(logits_host, T);
+    if (deferred == 0) {
+        per_expert_run(g, st, h, h_host, T, r, y);
+        add_shared(g, st, h, T, y);
+        add_pending(g, st, T, H, y, StepMode::Eager);
+        return;
+    }
+    // Expert deferral in a prompt: the deferred experts' sum is computed now (nothing to
+    // overlap it with in an eager step) and joins the next layer's output on the GPU.
+    Routing now, later;
+    split_routing(r, deferred, now, later);
+    per_expert_run(g, st, h, h_host, T, now, y);
+    add_shared(g, st, h, T, y);
+    add_pending(g, st, T, H, y, StepMode::Eager);
+    float* def = st.def_dev[par].get(T * H);
+    // The pinned token lists and CPU sum of the first call are written again by the second.
+    MOE_CUDA(cudaStreamSynchronize(s));
+    per_expert_run(g, st, h, h_host, T, later, def);
+    st.pending.device_sum = def;
+}
 
+void GpuMoeLayer::per_expert_run(GpuContext& g, MoeStaging& st, const float* h, const float* h_host,
+                                 int64_t T, const Routing& r, float* y) {
+    const cudaStream_t s = g.stream();
+    const int64_t E = int64_t(experts_.size()), H = hidden_;
     // Which experts run on the GPU: the resident ones, and, when streaming them is expected to
     // be faster, every CPU-resident expert that has tokens.
     const int64_t k = r.k;
@@ -249,7 +364,6 @@ void GpuMoeLayer::per_expert_forward(GpuContext& g, MoeStaging& st, const float*
     }
     const int64_t n = start[size_t(E)];
     MOE_CUDA(cudaMemsetAsync(y, 0, size_t(T * H) * 4, s));
-    add_shared(g, st, h, T, y);
     const auto t0 = std::chrono::steady_clock::now();
     if (n) {
         int32_t* idx = grow_buffer(st.idx, n);
@@ -281,6 +395,9 @@ void GpuMoeLayer::per_expert_forward(GpuContext& g, MoeStaging& st, const float*
             st.streamer->run(g, *m_.bank, streamed, h, H, idx, w, y, m_.activation);
             MOE_CUDA(cudaStreamSynchronize(s));  // the cost model's measurement
             st.cost.note_stream(seconds_since(t0), stream_bytes);
+            if (trace)
+                std::fprintf(stderr, "  streamed %zu experts (%.1f MB) and ran them: %.2f ms\n",
+                             streamed.size(), 1e-6 * double(stream_bytes), 1e3 * seconds_since(t0));
         }
     }
     if (cpu_assignments && !stream) {  // on this thread while the GPU works through its queue
@@ -288,6 +405,7 @@ void GpuMoeLayer::per_expert_forward(GpuContext& g, MoeStaging& st, const float*
         const auto c0 = std::chrono::steady_clock::now();
         m_.run_experts(h_host, T, r, out_host, gpu_mask_.data());
         st.cost.note_cpu(seconds_since(c0), cpu_assignments);
+        if (trace) std::fprintf(stderr, "  CPU experts: %.2f ms\n", 1e3 * seconds_since(c0));
         float* sum = st.cpu_sum.get(T * H);
         copy_async(sum, out_host, size_t(T * H) * 4, cudaMemcpyHostToDevice, s);
         cuda::add_in_place(y, sum, T * H, s);

@@ -32,6 +32,21 @@ void HostSteps::run(cudaStream_t s, StepMode mode, std::function<void()> fn, boo
     }
 }
 
+uint32_t HostSteps::run_detached(cudaStream_t s, StepMode mode, std::function<void()> fn) {
+    if (mode != StepMode::Signalled) {
+        run(s, mode, std::move(fn), false);
+        return 0;
+    }
+    require(recording_, "signalled host steps run only from a recorded graph");
+    const uint32_t n = uint32_t(signalled_.size()) + 1;
+    signalled_.push_back({n, false, std::move(fn)});
+    return n;
+}
+
+void HostSteps::wait_detached(cudaStream_t s, StepMode mode, uint32_t ticket) {
+    if (mode == StepMode::Signalled && ticket > 0) signal_.gpu_wait_done(s, ticket);
+}
+
 void HostSteps::record_signalled(bool on) {
     recording_ = on;
     if (on) signalled_.clear();

@@ -33,6 +33,14 @@ class HostSteps {
     // writes what the stream reads after it, e.g. the CPU experts' sum after their inputs
     // arrived in an earlier step). Signalled only between record_signalled(true) and (false).
     void run(cudaStream_t s, StepMode mode, std::function<void()> fn, bool needs_gpu = true);
+    // Host work that only reads what earlier steps left on the host (expert deferral: layer L's
+    // deferred experts) and whose result the stream needs only later: Signalled lets the stream
+    // go on at once (the host thread runs `fn` after the steps recorded before it) and returns
+    // a ticket for wait_detached at the point of use; Eager runs it now, Graph as a host node
+    // (both in order: nothing to wait for later; the ticket is 0).
+    uint32_t run_detached(cudaStream_t s, StepMode mode, std::function<void()> fn);
+    // Queued on `s` (Signalled): what follows waits until the detached step `ticket` ran.
+    void wait_detached(cudaStream_t s, StepMode mode, uint32_t ticket);
     // Around the capture of a graph with Signalled steps (numbered from 1 in capture order).
     void record_signalled(bool on);
     // Launches `graph` (recorded with record_signalled) on `s` and runs its functions in order,

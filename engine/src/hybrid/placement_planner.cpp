@@ -146,6 +146,28 @@ std::vector<std::pair<size_t, size_t>> expert_order(const ModelFootprint& model,
     return order;
 }
 
+// Checks that `usage` (when given) has the model's shape and resolves Default; throws
+// moe::Error for Frequency without telemetry.
+ExpertStrategy checked_strategy(const ModelFootprint& model, const ExpertUsage* usage,
+                                ExpertStrategy strategy) {
+    if (usage) {
+        const auto& c = usage->counts;
+        if (c.size() != model.layers.size())
+            throw Error("expert usage: recorded for " + std::to_string(c.size()) +
+                        " layers, the model has " + std::to_string(model.layers.size()));
+        for (size_t i = 0; i < model.layers.size(); ++i)
+            if (c[i].size() != model.layers[i].experts.size())
+                throw Error("expert usage: layer " + std::to_string(i) + " lists " +
+                            std::to_string(c[i].size()) + " experts, the model has " +
+                            std::to_string(model.layers[i].experts.size()));
+    }
+    if (strategy == ExpertStrategy::Default)
+        strategy = usage ? ExpertStrategy::Frequency : ExpertStrategy::Uniform;
+    if (strategy == ExpertStrategy::Frequency && !usage)
+        throw Error("the frequency strategy needs expert telemetry (--usage FILE)");
+    return strategy;
+}
+
 }  // namespace
 
 PlanResult plan_placement(const ModelFootprint& model, const PlanOptions& o) {
@@ -211,27 +233,32 @@ PlanResult plan_placement(const ModelFootprint& model, const PlanOptions& o) {
         return r;
     }
     // Auto: the strategy's order of (layer, expert) pairs, taken while they fit.
-    if (o.usage) {
-        const auto& c = o.usage->counts;
-        if (c.size() != model.layers.size())
-            throw Error("expert usage: recorded for " + std::to_string(c.size()) +
-                        " layers, the model has " + std::to_string(model.layers.size()));
-        for (size_t i = 0; i < model.layers.size(); ++i)
-            if (c[i].size() != model.layers[i].experts.size())
-                throw Error("expert usage: layer " + std::to_string(i) + " lists " +
-                            std::to_string(c[i].size()) + " experts, the model has " +
-                            std::to_string(model.layers[i].experts.size()));
-    }
-    ExpertStrategy strategy = o.strategy;
-    if (strategy == ExpertStrategy::Default)
-        strategy = o.usage ? ExpertStrategy::Frequency : ExpertStrategy::Uniform;
-    if (strategy == ExpertStrategy::Frequency && !o.usage)
-        throw Error("the frequency strategy needs expert telemetry (--usage FILE)");
+    const ExpertStrategy strategy = checked_strategy(model, o.usage, o.strategy);
     for (const auto& [i, e] : expert_order(model, o.usage, strategy)) {
         if (!take(model.layers[i].experts[e])) break;
         p.layers[i].experts[e] = Device::Gpu;
     }
     return r;
+}
+
+Placement plan_experts(const ModelFootprint& model, const Placement& base, uint64_t weight_budget,
+                       ExpertStrategy strategy, const ExpertUsage* usage) {
+    require(base.layers.size() == model.layers.size(),
+            "placement: wrong number of layers for this model");
+    strategy = checked_strategy(model, usage, strategy);
+    Placement p = base;
+    for (auto& l : p.layers)
+        for (auto& d : l.experts) d = Device::Cpu;
+    const uint64_t fixed = gpu_weight_bytes(model, p);
+    uint64_t left = weight_budget > fixed ? weight_budget - fixed : 0;
+    for (const auto& [i, e] : expert_order(model, usage, strategy)) {
+        if (e >= p.layers[i].experts.size()) continue;
+        const uint64_t b = model.layers[i].experts[e];
+        if (b > left) break;  // as plan_placement: the order is a priority, not a knapsack
+        left -= b;
+        p.layers[i].experts[e] = Device::Gpu;
+    }
+    return p;
 }
 
 }  // namespace moe

@@ -73,4 +73,12 @@ uint64_t gpu_weight_bytes(const ModelFootprint& model, const Placement& placemen
 // available).
 PlanResult plan_placement(const ModelFootprint& model, const PlanOptions& options);
 
+// The routed experts of `base` chosen again by `strategy`, everything else of `base` kept (a
+// loaded GPU model cannot move its attention or head without a reload, so the placement
+// editor's presets only redistribute experts): experts in the strategy's order while the
+// weights on the GPU stay within `weight_budget` (weights only, as the editor's budget bar
+// counts them). Frequency needs `usage`; Default is Frequency with it, Uniform without.
+Placement plan_experts(const ModelFootprint& model, const Placement& base, uint64_t weight_budget,
+                       ExpertStrategy strategy, const ExpertUsage* usage);
+
 }  // namespace moe

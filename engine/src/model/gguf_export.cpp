@@ -429,7 +429,26 @@ GgufExportReport export_gguf(const std::string& hf_dir, const std::string& out_p
     const int64_t kv_heads = c.get_int("num_key_value_heads", heads);
     const int64_t experts =
         c.get_int_any({"num_experts", "num_local_experts", "n_routed_experts"}, 0);
+    // Tensors are collected per layer as fp32 and encoded at the end of each layer (whole
+    // models in fp32 would need four bytes per weight: 120 GB for a 30B model).
     std::vector<Pending> out;
+    size_t written = 0;
+    auto flush = [&](size_t done, size_t total) {
+        for (Pending& p : out) {
+            GgmlType type = p.keep_f32 ? GgmlType::F32 : options.type;
+            if (type != GgmlType::F32 && p.ne[0] % ggml_block_size(type) != 0) {
+                type = fallback_type(type);
+                if (p.ne[0] % ggml_block_size(type) != 0) type = GgmlType::F16;
+                ++report.fallback_tensors;
+            }
+            std::vector<uint8_t> bytes = encode(p.values, p.ne[0], type);
+            p.values = {};
+            w.add_tensor(p.name, type, p.ne, std::move(bytes));
+        }
+        written += out.size();
+        out.clear();
+        if (options.progress) options.progress(done, total);
+    };
     auto f32_of = [&](const std::string& name) { return values_of(ws, ws.get(name)); };
     auto add2d = [&](const std::string& gname, const TensorView& t, std::vector<float> v,
                      bool keep_f32 = false) {
@@ -457,6 +476,7 @@ GgufExportReport export_gguf(const std::string& hf_dir, const std::string& out_p
             factors[i] = base.inv_freq[i] / scaled.inv_freq[i];
         out.push_back({"rope_freqs.weight", {int64_t(factors.size())}, std::move(factors), true});
     }
+    flush(0, size_t(layers));
     const auto& names = to_gguf_names();
     for (int64_t l = 0; l < layers; ++l) {
         const std::string hp = "model.layers." + std::to_string(l) + ".",
@@ -567,23 +587,9 @@ GgufExportReport export_gguf(const std::string& hf_dir, const std::string& out_p
                     {gp + "ffn_down_exps.bias", {H, experts}, std::vector<float>(dnb), true});
             }
         }
+        flush(size_t(l + 1), size_t(layers));
     }
-
-    // Convert and write.
-    for (size_t i = 0; i < out.size(); ++i) {
-        Pending& p = out[i];
-        GgmlType type = p.keep_f32 ? GgmlType::F32 : options.type;
-        if (type != GgmlType::F32 && p.ne[0] % ggml_block_size(type) != 0) {
-            type = fallback_type(type);
-            if (p.ne[0] % ggml_block_size(type) != 0) type = GgmlType::F16;
-            ++report.fallback_tensors;
-        }
-        std::vector<uint8_t> bytes = encode(p.values, p.ne[0], type);
-        p.values = {};
-        w.add_tensor(p.name, type, p.ne, std::move(bytes));
-        if (options.progress) options.progress(i + 1, out.size());
-    }
-    report.tensors = out.size();
+    report.tensors = written;
     w.write(out_path);
     return report;
 }

@@ -13,7 +13,7 @@ namespace moe {
 
 struct GgufExportOptions {
     GgmlType type = GgmlType::BF16;  // for 2-D weights; norms, biases and routers stay F32
-    // Called with (tensors done, tensors total) as the conversion goes.
+    // Called with (layers done, layers) as the conversion goes (0 after the embeddings).
     std::function<void(size_t, size_t)> progress;
 };
 

@@ -85,6 +85,17 @@ CREATE TABLE expert_usage (
     PRIMARY KEY (model, workload, layer, expert)
 );
 )",
+        // 4 -> 5: named placement profiles per model (the placement editor's save/load).
+        R"(
+CREATE TABLE placement_profiles (
+    model TEXT NOT NULL,
+    name TEXT NOT NULL,
+    placement TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    PRIMARY KEY (model, name)
+);
+)",
     };
     return steps;
 }

@@ -1,6 +1,6 @@
 #pragma once
 // The versioned schema of MoE Studio's database (conversations, fine-tuning runs, expert
-// telemetry; placements later). A database records its version in PRAGMA user_version;
+// telemetry, placement profiles). A database records its version in PRAGMA user_version;
 // opening one applies every forward migration from that version to kSchemaVersion, each in
 // its own transaction. Past migrations are never edited: tests/data/store holds a frozen copy
 // of each version's schema, and tst_store migrates from each of them.
@@ -11,7 +11,7 @@
 
 namespace moe {
 
-constexpr int kSchemaVersion = 4;
+constexpr int kSchemaVersion = 5;
 
 // SQL that takes a database from version i to i + 1 (index i).
 const std::vector<std::string>& schema_migrations();
