@@ -28,6 +28,7 @@
 #include "hardware_dialog.h"
 #include "model_library_dialog.h"
 #include "model_map.h"
+#include "profiler_window.h"
 #include "settings_dialog.h"
 
 namespace moeui {
@@ -325,6 +326,8 @@ void MainWindow::build_menus() {
     QMenu* view = menuBar()->addMenu(tr("&View"));
     view->addAction(tr("Model &map..."), QKeySequence(Qt::CTRL | Qt::Key_M), this,
                     &MainWindow::showModelMap);
+    view->addAction(tr("&Profiler..."), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_P), this,
+                    &MainWindow::showProfiler);
     QMenu* help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("&Hardware..."), this, &MainWindow::showHardware);
 }
@@ -414,6 +417,13 @@ ModelMapDialog* MainWindow::showModelMap() {
     host_->requestModelMap();
     d->show();
     return d;
+}
+
+ProfilerWindow* MainWindow::showProfiler() {
+    auto* w = new ProfilerWindow(this);
+    w->setAttribute(Qt::WA_DeleteOnClose);
+    w->show();
+    return w;
 }
 
 HardwareDialog* MainWindow::showHardware() {

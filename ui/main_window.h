@@ -24,6 +24,7 @@ class ChatView;
 class HardwareDialog;
 class ModelLibraryDialog;
 class ModelMapDialog;
+class ProfilerWindow;
 
 struct MainWindowOptions {
     QString store_path;     // the conversation database
@@ -63,6 +64,8 @@ class MainWindow : public QMainWindow {
     HardwareDialog* showHardware();
     // Where the model's layers and experts live and how the experts are used.
     ModelMapDialog* showModelMap();
+    // The engine's timeline (View > Profiler): live while chatting, frozen, exported.
+    ProfilerWindow* showProfiler();
 
   protected:
     void closeEvent(QCloseEvent* e) override;

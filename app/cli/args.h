@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "hybrid/placement.h"
+#include "model/expert_usage.h"
 #include "model/model.h"
 
 namespace moecli {
@@ -43,6 +44,13 @@ moe::LoadOptions load_options(const Args& args);
 // one planned from --gpu-budget GiB (default 0) / --cpu-experts all|none|auto / --context N;
 // planner notes go to stderr. Defined in cmd_placement.cpp.
 moe::Placement placement_for(const Args& args, moe::Model& model);
+// A workload's expert telemetry: --usage FILE.json, or --workload NAME with --store DB (that
+// workload's counts of this model). False when neither is given. Defined in cmd_placement.cpp.
+bool usage_from_args(const Args& args, const moe::Model& model, moe::ExpertUsage& usage);
+// --rates FILE (from `placement calibrate`): prints the cost model's prediction for `p` on
+// `model` (--defer-experts N, --prompt-tokens N, --context N, the workload's telemetry when
+// given); nothing without --rates. Defined in cmd_placement_cost.cpp.
+void print_prediction(const Args& args, moe::Model& model, const moe::Placement& p, bool json);
 // The model to run and where its weights live: `model` itself for a CPU-only placement, else
 // the hybrid CPU/GPU model made from it (--gpu-exact: fp32 activations throughout;
 // --cuda-graphs on|off: decode steps replayed from a graph or launched one by one;

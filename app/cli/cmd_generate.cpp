@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "api/profiler.h"
 #include "args.h"
 #include "commands.h"
 #include "core/error.h"
@@ -69,12 +70,13 @@ int cmd_generate(const std::vector<std::string>& argv) {
          "top-k",       "min-p",           "seed",           "repetition-penalty", "threads",
          "lora",        "lora-scale",      "expert-format",  "defer-experts",      "gpu-budget",
          "cpu-experts", "placement",       "context",        "prefill-chunk",      "stream-experts",
-         "cuda-graphs", "signalled-steps", "usage",          "usage-out",          "strategy"});
+         "cuda-graphs", "signalled-steps", "usage",          "usage-out",          "strategy",
+         "trace"});
     if (args.positional().size() != 1 || args.has("prompt") == args.has("prompt-ids")) {
         throw moe::Error(
             "usage: moestudio-cli generate MODEL (--prompt TEXT | --prompt-ids 1,2,3) "
             "[--max-new-tokens N] [--greedy | --temperature T --top-p P --top-k K "
-            "--min-p M --seed S] [--ids]");
+            "--min-p M --seed S] [--ids] [--trace FILE.json]");
     }
     const std::string path = args.positional()[0];
     if (args.has("threads")) moe::set_parallel_threads(int(args.get_int("threads", 0)));
@@ -104,6 +106,12 @@ int cmd_generate(const std::vector<std::string>& argv) {
 
     std::signal(SIGINT, on_sigint);
     moe::KvCache cache = model->new_cache();
+    // --trace: the generation (not the loading) as a Chrome trace (core/trace.h).
+    const std::optional<std::string> trace_path = args.get("trace");
+    if (trace_path) {
+        moe::trace::set_thread_name("main");
+        moe::profiler::start_capture();
+    }
     std::optional<moe::TokenStreamDecoder> text;
     if (tokenizer) text.emplace(*tokenizer, /*skip_special_tokens=*/true);
     const bool print_ids = args.flag("ids") || !tokenizer;
@@ -117,6 +125,13 @@ int cmd_generate(const std::vector<std::string>& argv) {
             return true;
         },
         &g_interrupted);
+    if (trace_path) {
+        moe::profiler::stop_capture();
+        const moe::profiler::Capture capture = moe::profiler::snapshot();
+        moe::profiler::save_chrome_trace(capture, *trace_path);
+        std::fprintf(stderr, "[trace: %zu spans on %zu lanes written to %s]\n",
+                     capture.spans.size(), capture.lanes.size(), trace_path->c_str());
+    }
     save_expert_usage(args, *model);
     if (args.flag("raw") && tokenizer) {
         // The exact bytes of the generated tokens, even where they are not valid UTF-8 (for

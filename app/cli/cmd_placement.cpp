@@ -3,20 +3,24 @@
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "args.h"
 #include "commands.h"
 #include "core/error.h"
+#include "hybrid/cost_model.h"
 #include "hybrid/expert_cache_sim.h"
 #include "hybrid/hybrid_model.h"
 #include "hybrid/placement.h"
 #include "hybrid/placement_export.h"
 #include "hybrid/placement_planner.h"
+#include "hybrid/strategy_report.h"
 #include "model/decoder_model.h"
 #include "model/expert_usage.h"
 #include "model/generator.h"
 #include "model/model.h"
 #include "model/model_tokenizer.h"
+#include "model/moe_block.h"
 #include "model/routing_trace.h"
 #include "store/usage_store.h"
 
@@ -28,7 +32,12 @@ constexpr const char* kUsage =
     "usage: moestudio-cli placement plan MODEL [--gpu-budget GiB] [--cpu-experts all|none|auto] "
     "[--usage USAGE.json | --workload NAME --store DB] "
     "[--strategy uniform|frequency|front|back|balanced] "
-    "[--context N] [--out FILE.json] [--json]\n"
+    "[--context N] [--out FILE.json] [--json] [--rates RATES.json [--defer-experts N] "
+    "[--prompt-tokens N]] [--compare [--held-out TRACE.jsonl]]\n"
+    "       moestudio-cli placement calibrate MODEL --out RATES.json [--gpu-budget GiB] "
+    "[--threads N] [--expert-format F]\n"
+    "       moestudio-cli placement predict MODEL --placement FILE.json --rates RATES.json "
+    "[--usage USAGE.json | --workload NAME --store DB] [--defer-experts N] [--json]\n"
     "       moestudio-cli placement show FILE.json [--model MODEL]\n"
     "       moestudio-cli placement export FILE.json --format llama.cpp|sglang-kt [--frequency] "
     "[--out FILE]\n"
@@ -64,6 +73,64 @@ moe::DecoderModel& decoder(moe::Model& m) {
 
 }  // namespace
 
+namespace {
+
+moe::PlanOptions plan_options(const Args& args) {
+    moe::PlanOptions o;
+    const double gib = args.get_double("gpu-budget", 0.0);
+    if (gib < 0) throw moe::Error("--gpu-budget must be >= 0 (GiB)");
+    o.gpu_budget = uint64_t(gib * double(1ull << 30));
+    o.cpu_experts = moe::parse_cpu_experts(args.get_or("cpu-experts", "auto"));
+    o.context = args.get_int("context", o.context);
+    return o;
+}
+
+// --compare: every strategy at this budget on the workload (and a held-out trace), with a
+// verdict on whether the choice matters.
+void print_strategy_report(const Args& args, moe::Model& model) {
+    moe::ExpertUsage usage;
+    if (!usage_from_args(args, model, usage))
+        throw moe::Error("--compare needs the workload's telemetry (--usage or --workload)");
+    moe::PlanOptions o = plan_options(args);
+    o.usage = &usage;
+    std::optional<moe::RoutingTrace> held_out;
+    if (args.has("held-out")) held_out = moe::RoutingTrace::load(*args.get("held-out"));
+    std::optional<moe::MachineRates> rates;
+    if (args.has("rates")) rates = moe::MachineRates::load(*args.get("rates"));
+    moe::CostOptions co;
+    co.deferred_experts = args.get_int("defer-experts", 0);
+    const moe::StrategyReport r =
+        moe::compare_strategies(moe::measure_cost_shape(decoder(model)), o,
+                                held_out ? &*held_out : nullptr, rates ? &*rates : nullptr, co);
+    std::printf("%s%s\n", r.table().c_str(), r.verdict.c_str());
+}
+
+}  // namespace
+
+bool usage_from_args(const Args& args, const moe::Model& model, moe::ExpertUsage& usage) {
+    if (args.has("usage")) {
+        usage = moe::ExpertUsage::load(*args.get("usage"));
+        return true;
+    }
+    if (!args.has("workload")) return false;
+    // A workload's telemetry from the database.
+    if (!args.has("store")) throw moe::Error("--workload needs --store DB");
+    const auto& d = decoder_of(model);
+    std::vector<int64_t> shape;
+    for (const auto& l : d.layers) {
+        const auto* m = dynamic_cast<const moe::MoeBlock*>(l.ffn.get());
+        shape.push_back(m ? int64_t(m->experts.size()) : 0);
+    }
+    moe::UsageStore st(*args.get("store"));
+    const moe::StoredUsage su = st.load(usage_key(d), *args.get("workload"), shape);
+    usage.architecture = d.info().architecture;
+    usage.decode = su.decode;
+    usage.counts = su.prefill;
+    for (size_t l = 0; l < usage.counts.size(); ++l)
+        for (size_t e = 0; e < usage.counts[l].size(); ++e) usage.counts[l][e] += su.decode[l][e];
+    return true;
+}
+
 moe::Placement placement_for(const Args& args, moe::Model& model) {
     const moe::ModelFootprint f = moe::measure_footprint(decoder(model));
     if (args.has("placement")) {
@@ -74,31 +141,9 @@ moe::Placement placement_for(const Args& args, moe::Model& model) {
         p.require_model(f.identity, file);
         return p;
     }
-    moe::PlanOptions o;
-    const double gib = args.get_double("gpu-budget", 0.0);
-    if (gib < 0) throw moe::Error("--gpu-budget must be >= 0 (GiB)");
-    o.gpu_budget = uint64_t(gib * double(1ull << 30));
-    o.cpu_experts = moe::parse_cpu_experts(args.get_or("cpu-experts", "auto"));
-    o.context = args.get_int("context", o.context);
+    moe::PlanOptions o = plan_options(args);
     moe::ExpertUsage usage;
-    if (args.has("usage")) {
-        usage = moe::ExpertUsage::load(*args.get("usage"));
-        o.usage = &usage;
-    } else if (args.has("workload")) {  // a workload's telemetry from the database
-        if (!args.has("store")) throw moe::Error("--workload needs --store DB");
-        const auto& d = decoder_of(model);
-        std::vector<int64_t> shape;
-        for (const auto& l : f.layers) shape.push_back(int64_t(l.experts.size()));
-        moe::UsageStore st(*args.get("store"));
-        const moe::StoredUsage su = st.load(usage_key(d), *args.get("workload"), shape);
-        usage.architecture = d.info().architecture;
-        usage.decode = su.decode;
-        usage.counts = su.prefill;
-        for (size_t l = 0; l < usage.counts.size(); ++l)
-            for (size_t e = 0; e < usage.counts[l].size(); ++e)
-                usage.counts[l][e] += su.decode[l][e];
-        o.usage = &usage;
-    }
+    if (usage_from_args(args, model, usage)) o.usage = &usage;
     if (args.has("strategy")) o.strategy = moe::parse_expert_strategy(*args.get("strategy"));
     const moe::PlanResult r = moe::plan_placement(f, o);
     for (const std::string& n : r.notes) std::fprintf(stderr, "placement: %s\n", n.c_str());
@@ -149,9 +194,10 @@ int cmd_placement(const std::vector<std::string>& argv) {
     const std::string verb = argv[0];
     const std::vector<std::string> rest(argv.begin() + 1, argv.end());
     if (verb == "plan") {
-        const Args args(rest, {"json"},
-                        {"gpu-budget", "cpu-experts", "context", "out", "usage", "strategy",
-                         "workload", "store"});
+        const Args args(
+            rest, {"json", "compare"},
+            {"gpu-budget", "cpu-experts", "context", "out", "usage", "strategy", "workload",
+             "store", "rates", "defer-experts", "prompt-tokens", "held-out"});
         if (args.positional().size() != 1) throw moe::Error(kUsage);
         auto model = load_for_placement(args.positional()[0]);
         const moe::Placement p = placement_for(args, *model);
@@ -160,6 +206,22 @@ int cmd_placement(const std::vector<std::string>& argv) {
             std::printf("%s\n", p.to_json().dump(1).c_str());
         else
             std::printf("%s\n", p.summary().c_str());
+        print_prediction(args, *model, p, args.flag("json"));
+        if (args.flag("compare")) print_strategy_report(args, *model);
+        return 0;
+    }
+    if (verb == "calibrate") return placement_calibrate(rest);
+    if (verb == "predict") {
+        const Args args(rest, {"json"},
+                        {"placement", "rates", "usage", "workload", "store", "defer-experts",
+                         "prompt-tokens", "context"});
+        if (args.positional().size() != 1 || !args.has("placement") || !args.has("rates"))
+            throw moe::Error(kUsage);
+        auto model = load_for_placement(args.positional()[0]);
+        const std::string file = *args.get("placement");
+        const moe::Placement p = moe::Placement::load(file);
+        p.require_model(moe::measure_footprint(decoder(*model)).identity, file);
+        print_prediction(args, *model, p, args.flag("json"));
         return 0;
     }
     if (verb == "show") {

@@ -17,6 +17,7 @@ int cmd_bench(const std::vector<std::string>& argv);
 int bench_e2e(const std::vector<std::string>& argv);  // bench e2e (cmd_bench_e2e.cpp)
 int cmd_devices(const std::vector<std::string>& argv);
 int cmd_placement(const std::vector<std::string>& argv);
+int placement_calibrate(const std::vector<std::string>& argv);  // cmd_placement_cost.cpp
 int cmd_train(const std::vector<std::string>& argv);
 
 }  // namespace moecli

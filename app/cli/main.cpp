@@ -18,8 +18,9 @@ commands:
   devices                            the CPU (cores, NUMA, expert kernels) and GPUs as JSON
   generate MODEL (--prompt TEXT | --prompt-ids 1,2,3) [--max-new-tokens N]
            [--greedy | --temperature T --top-p P --top-k K --min-p M --seed S]
-           [--repetition-penalty R] [--ids | --raw] [--threads N]
-                                     generate text (or, with --ids, token ids)
+           [--repetition-penalty R] [--ids | --raw] [--threads N] [--trace FILE.json]
+                                     generate text (or, with --ids, token ids); --trace writes
+                                     the generation's timeline as Chrome trace JSON (Perfetto)
   logits MODEL --prompt-ids 1,2,3 --out FILE.safetensors [--threads N]
                                      write F32 logits [n_prompt, vocab]
   --lora ADAPTER [--lora-scale S] (generate, logits): apply a LoRA adapter (PEFT folder or

@@ -217,9 +217,12 @@ inline std::vector<Check> run_basic_kernel_checks(uint32_t seed) {
         };
         const Case cases[] = {{"gqa", 8, 2, 64, 64, 0, false, false},
                               {"gqa window+sinks", 8, 4, 64, 64, 7, true, false},
-                              {"mla values-in-keys", 4, 1, 96, 64, 0, false, true}};
+                              {"mla values-in-keys", 4, 1, 96, 64, 0, false, true},
+                              {"gqa 128", 8, 2, 128, 128, 0, false, false},
+                              {"mla absorbed 576/512", 2, 1, 576, 512, 0, true, true}};
         for (const Case& c : cases) {
-            for (auto [T, pos0] : {std::pair<int64_t, int64_t>{1, 40}, {6, 20}}) {
+            for (auto [T, pos0] :
+                 {std::pair<int64_t, int64_t>{1, 40}, {6, 20}, {45, 0}, {70, 33}}) {
                 AttentionGeometry g;
                 g.heads = c.heads;
                 g.kv_heads = c.kv_heads;
@@ -251,6 +254,18 @@ inline std::vector<Check> run_basic_kernel_checks(uint32_t seed) {
                              scratch.data(), nullptr);
                 out.push_back({std::string("attention ") + c.name + " T=" + std::to_string(T),
                                max_rel(download(dout), want), 1e-5});
+                // The tiled prompt kernel, token t at position pos0 + t (device-side list).
+                std::vector<int32_t> pos(static_cast<size_t>(T));
+                for (int64_t t = 0; t < T; ++t) pos[size_t(t)] = int32_t(pos0 + t);
+                cuda::DeviceBuffer<int32_t> dpos(pos.size());
+                dpos.upload(pos.data(), pos.size(), nullptr);
+                cuda::DeviceBuffer<float> tout(want.size());
+                cuda::attend_tiled_at(a, dq.data(), T, dpos.data(), dk.data(), cache.k_width,
+                                      dv.data(), cache.v_width, c.sinks ? ds.data() : nullptr,
+                                      tout.data(), nullptr);
+                out.push_back({std::string("tiled attention ") + c.name +
+                                   " T=" + std::to_string(T) + " pos0=" + std::to_string(pos0),
+                               max_rel(download(tout), want), 1e-5});
             }
         }
     }

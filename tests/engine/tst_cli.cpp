@@ -172,6 +172,33 @@ class Cli : public QObject {
         QCOMPARE(QJsonDocument::fromJson(r.out.toUtf8()).object()["version"].toInt(), 1);
     }
 
+    void placementCalibrateAndPredict() {
+        QTemporaryDir tmp;
+        const QString rates = tmp.filePath("rates.json"), placement = tmp.filePath("p.json");
+        Run r = cli({"placement", "calibrate", fixture("qwen3_moe-s1"), "--out", rates, "--steps",
+                     "2", "--prompt-tokens", "8", "--quiet"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY(QFile::exists(rates));
+        r = cli({"placement", "plan", fixture("qwen3_moe-s1"), "--cpu-experts", "all", "--out",
+                 placement, "--rates", rates});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY2(r.out.contains("predicted: decode "), qPrintable(r.out));
+        // A CPU-only placement from these CPU rates; a GPU one needs GPU rates, said so.
+        r = cli({"placement", "plan", fixture("qwen3_moe-s1"), "--gpu-budget", "0", "--out",
+                 placement});
+        QCOMPARE(r.code, 0);
+        r = cli({"placement", "predict", fixture("qwen3_moe-s1"), "--placement", placement,
+                 "--rates", rates, "--json"});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        const QJsonObject pred =
+            QJsonDocument::fromJson(r.out.toUtf8()).object()["prediction"].toObject();
+        QVERIFY(pred["decode_tok_s"].toDouble() > 0);
+        r = cli(
+            {"placement", "plan", fixture("qwen3_moe-s1"), "--gpu-budget", "1", "--rates", rates});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.contains("no GPU figures"), qPrintable(r.err));
+    }
+
     void devicesReportsCpuAndGpus() {
         const Run r = cli({"devices"});
         QCOMPARE(r.code, 0);

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/memory_info.h"
+#include "core/trace.h"
 #include "hybrid/hybrid_model.h"
 #include "hybrid/placement_planner.h"
 #include "model/decoder_model.h"
@@ -35,6 +36,7 @@ void Engine::post(std::function<void()> job) {
 }
 
 void Engine::loop() {
+    trace::set_thread_name("engine");  // its lane in the profiler's timeline
     for (;;) {
         std::function<void()> job;
         {

@@ -10,6 +10,7 @@
 
 #include "core/cpu_info.h"
 #include "core/error.h"
+#include "core/trace.h"
 
 #if defined(__linux__)
 #include <pthread.h>
@@ -331,6 +332,9 @@ struct WorkerPool::Impl {
     }
 
     void run_share(int w) {
+        // One span per worker and loop (not per chunk): what the timeline needs to show how
+        // evenly a loop spread, at a cost that does not grow with the number of chunks.
+        trace::Scope span(trace::Stage::Worker, "parallel_for share");
         const int count = threads.load(std::memory_order_relaxed);
         drain(w);
         for (int k = 1; k < count; ++k) {
@@ -341,6 +345,7 @@ struct WorkerPool::Impl {
 
     void worker_main(int id, uint32_t seen) {
         set_thread_name(options.name + "-" + std::to_string(id));
+        trace::set_thread_name(options.name + "-" + std::to_string(id));
         pin_as(id);
         t_depth = 1;  // a pool thread only ever runs loop bodies: nested loops run inline
         t_worker = id;

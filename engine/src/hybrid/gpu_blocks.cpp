@@ -239,10 +239,16 @@ class GpuGqa : public GpuAttention {
         shape.dim_qk = shape.dim_v = cfg_.head_dim;
         shape.scale = cfg_.scale;
         shape.sliding_window = cfg_.sliding_window;
-        float* scores = g.tmp(Slot::Scores, cuda::attention_scratch_floats(shape, T, max_ctx - T));
         float* attn = g.tmp(Slot::Attn, T * qw);
-        cuda::attend_at(shape, q, T, positions, max_ctx, kv.k.data(), kw, kv.v.data(), kw,
-                        sinks_.size() ? sinks_.data() : nullptr, attn, scores, g.stream());
+        if (T > 1 && cuda::tiled_attention_enabled()) {  // a prompt: no T x T scores
+            cuda::attend_tiled_at(shape, q, T, positions, kv.k.data(), kw, kv.v.data(), kw,
+                                  sinks_.size() ? sinks_.data() : nullptr, attn, g.stream());
+        } else {
+            float* scores =
+                g.tmp(Slot::Scores, cuda::attention_scratch_floats(shape, T, max_ctx - T));
+            cuda::attend_at(shape, q, T, positions, max_ctx, kv.k.data(), kw, kv.v.data(), kw,
+                            sinks_.size() ? sinks_.data() : nullptr, attn, scores, g.stream());
+        }
         g.mark("attn: attend");
         o_.forward(g, attn, T, out);
         g.mark("attn: o projection");
@@ -287,10 +293,11 @@ class GpuMla : public GpuAttention {
                     a.v_b_proj.w.row_to_f32(h * vd + d, uv.data() + (h * vd + d) * R);
             } else {  // kv_b [H * (nope + vd), R]
                 for (int64_t n = 0; n < nope; ++n)
-                    a.kv_b_effective().w.row_to_f32(h * (nope + vd) + n, uk.data() + (h * nope + n) * R);
+                    a.kv_b_effective().w.row_to_f32(h * (nope + vd) + n,
+                                                    uk.data() + (h * nope + n) * R);
                 for (int64_t d = 0; d < vd; ++d)
                     a.kv_b_effective().w.row_to_f32(h * (nope + vd) + nope + d,
-                                             uv.data() + (h * vd + d) * R);
+                                                    uv.data() + (h * vd + d) * R);
             }
         }
         w_uk_ = upload_floats(uk, s);
@@ -333,10 +340,16 @@ class GpuMla : public GpuAttention {
         shape.dim_v = R;
         shape.scale = cfg_.scale;
         shape.values_in_keys = true;
-        float* scores = g.tmp(Slot::Scores, cuda::attention_scratch_floats(shape, T, max_ctx - T));
         float* lat = g.tmp(Slot::Latent, T * H * R);
-        cuda::attend_at(shape, qcat, T, positions, max_ctx, kv.k.data(), kw, nullptr, 0, nullptr,
-                        lat, scores, g.stream());
+        if (T > 1 && cuda::tiled_attention_enabled()) {
+            cuda::attend_tiled_at(shape, qcat, T, positions, kv.k.data(), kw, nullptr, 0, nullptr,
+                                  lat, g.stream());
+        } else {
+            float* scores =
+                g.tmp(Slot::Scores, cuda::attention_scratch_floats(shape, T, max_ctx - T));
+            cuda::attend_at(shape, qcat, T, positions, max_ctx, kv.k.data(), kw, nullptr, 0,
+                            nullptr, lat, scores, g.stream());
+        }
         float* o = g.tmp(Slot::Attn, T * H * vd);
         cuda::mla_value_up(lat, w_uv_.data(), T, H, R, vd, o, g.stream());
         o_.forward(g, o, T, out);

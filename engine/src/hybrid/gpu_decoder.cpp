@@ -18,6 +18,7 @@
 #include <optional>
 
 #include "core/error.h"
+#include "core/trace.h"
 #include "core/worker_pool.h"
 #include "cuda/basic_kernels.h"
 #include "cuda/gpu.h"
@@ -125,6 +126,21 @@ class HybridModel final : public PlacedModel {
     const Placement& placement() const override { return placement_; }
     const DecoderModel& decoder() const override { return *cpu_; }
 
+    void set_decode_profiling(bool on) override {
+        hybrid::StepProfile& p = staging_.profile;
+        if (on && !p.enabled) {
+            p.seconds = {};
+            p.step_seconds = 0;
+            p.steps = p.signalled_steps = 0;
+        }
+        p.enabled = on;
+    }
+    DecodeProfile decode_profile() const override {
+        const hybrid::StepProfile& p = staging_.profile;
+        return {p.steps, p.step_seconds, p.seconds[hybrid::StepProfile::GpuWait],
+                p.seconds[hybrid::StepProfile::Route], p.seconds[hybrid::StepProfile::CpuExperts]};
+    }
+
     KvCache new_cache() const override {
         auto state = std::make_shared<GpuKvState>();
         state->owner = this;
@@ -155,9 +171,15 @@ class HybridModel final : public PlacedModel {
                 throw Error("token id " + std::to_string(id) + " is outside the vocabulary of " +
                             std::to_string(cpu_->vocab));
         }
+        // Tracing (core/trace.h): a step span per call; the host stages (StageTimer) and, in
+        // eagerly run steps, the GPU stretches between the timeline's marks (a lane of their
+        // own) are recorded while a capture runs. Graph replays have no marks.
+        trace::Scope step_span(trace::Stage::Step, T == 1 ? "decode step" : "prefill", -1,
+                               cache.size());
+        if (trace::enabled()) trace::set_context(-1, cache.size());
         hybrid::StepProfile& prof = staging_.profile;
         prof.active = prof.enabled && T == 1;
-        gpu_.timeline().set_active(prof.active);
+        gpu_.timeline().set_active(prof.active || trace::enabled());
         const auto t0 = std::chrono::steady_clock::now();
         struct EndProfile {
             hybrid::StepProfile& p;
@@ -343,6 +365,9 @@ class HybridModel final : public PlacedModel {
         // Each residual update x += y is fused into the norm that follows it.
         for (size_t li = 0; li < layers_.size(); ++li) {
             GpuLayer& L = layers_[li];
+            // Always (one relaxed store): host steps recorded into a graph keep this layer for
+            // their spans when the graph is replayed during a later capture.
+            trace::set_layer(int32_t(li));
             gpu_.mark("layer start");
             if (li == 0) {
                 L.input_norm.apply(gpu_, x, T, h);
@@ -365,6 +390,7 @@ class HybridModel final : public PlacedModel {
             }
             if (timed) lap(ffn_s);
         }
+        trace::set_layer(-1);
         if (timed)
             std::fprintf(stderr, "batch of %lld tokens: attention %.2f ms, feed-forward %.2f ms\n",
                          (long long)T, 1e3 * attention_s, 1e3 * ffn_s);

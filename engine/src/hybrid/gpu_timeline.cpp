@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <string_view>
 
+#include "core/trace.h"
 #include "cuda/cuda_check.h"
 
 namespace moe::hybrid {
@@ -27,15 +29,48 @@ void GpuTimeline::mark(cudaStream_t s, const char* label) {
     }
     MOE_CUDA(cudaEventRecord(events_[i], s));
     labels_.push_back(label);
+    layers_.push_back(trace::current_layer());
 }
 
+namespace {
+
+// The trace stage of a stretch, from the labels gpu_decoder.cpp and gpu_moe_layer.cpp mark
+// (a stretch is named by the mark that ends it).
+trace::Stage stretch_stage(std::string_view label) {
+    auto has = [&](const char* s) { return label.find(s) != std::string_view::npos; };
+    if (has("router")) return trace::Stage::Router;
+    if (has("copies to host")) return trace::Stage::CopyToHost;
+    if (has("GPU idle")) return trace::Stage::GpuWait;  // the stream waits for the host
+    if (has("GPU experts")) return trace::Stage::GpuExperts;
+    if (has("CPU sum")) return trace::Stage::CopyBack;
+    if (has("post norm")) return trace::Stage::Attention;
+    if (has("dense MLP")) return trace::Stage::Experts;
+    return trace::Stage::Other;
+}
+
+}  // namespace
+
 void GpuTimeline::collect() {
+    const bool tracing = trace::enabled() && labels_.size() > 1;
+    const int64_t now = tracing ? trace::now_ns() : 0;
+    float total_ms = 0;
+    if (tracing) MOE_CUDA(cudaEventElapsedTime(&total_ms, events_[0], events_[labels_.size() - 1]));
+    const int64_t start = now - int64_t(double(total_ms) * 1e6);
+    float begin_ms = 0;
     for (size_t i = 1; i < labels_.size(); ++i) {
         float ms = 0;
         MOE_CUDA(cudaEventElapsedTime(&ms, events_[i - 1], events_[i]));
         ms_[labels_[i]] += ms;
+        if (tracing) {
+            const int64_t b = start + int64_t(double(begin_ms) * 1e6);
+            trace::record_on_lane("GPU stream", b, b + int64_t(double(ms) * 1e6),
+                                  stretch_stage(labels_[i]), labels_[i], layers_[i],
+                                  trace::current_token());
+        }
+        begin_ms += ms;
     }
     labels_.clear();
+    layers_.clear();
 }
 
 std::string GpuTimeline::summary(int64_t steps) const {

@@ -3,6 +3,10 @@
 // mark(label) records an event; once the step finished, the time between each mark and the
 // one before it is added to that mark's label. Marks are off unless a profiled step is running
 // (and never inside a graph capture), so normal steps pay one branch per mark.
+// While a trace capture runs (core/trace.h), collect() also records each stretch as a span on
+// the "GPU stream" lane, in host time: the stream's last mark is taken as the moment collect()
+// runs (it runs right after the host synchronised with the stream), so the spans may sit up to
+// that synchronisation's latency late, but their lengths are the events' own.
 #include <cuda_runtime_api.h>
 
 #include <map>
@@ -21,6 +25,7 @@ class GpuTimeline {
     void set_active(bool on) {
         active_ = on;
         labels_.clear();  // marks of a step that failed midway
+        layers_.clear();
     }
     bool active() const { return active_; }
     void mark(cudaStream_t s, const char* label);
@@ -33,6 +38,7 @@ class GpuTimeline {
     bool active_ = false;
     std::vector<cudaEvent_t> events_;  // reused from step to step
     std::vector<const char*> labels_;  // of the marks of the running step
+    std::vector<int32_t> layers_;      // the trace context's layer at each mark
     std::map<std::string, double> ms_;
 };
 

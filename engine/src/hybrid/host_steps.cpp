@@ -3,6 +3,7 @@
 
 #include "hybrid/host_steps.h"
 
+#include "core/trace.h"
 #include "cuda/cuda_check.h"
 
 namespace moe::hybrid {
@@ -18,7 +19,8 @@ void HostSteps::run(cudaStream_t s, StepMode mode, std::function<void()> fn, boo
             return;
         }
         case StepMode::Graph:
-            recorded_.push_back(std::make_unique<Node>(Node{std::move(fn), this}));
+            recorded_.push_back(
+                std::make_unique<Node>(Node{std::move(fn), this, trace::current_layer()}));
             MOE_CUDA(cudaLaunchHostFunc(s, &HostSteps::trampoline, recorded_.back().get()));
             return;
         case StepMode::Signalled: {
@@ -26,7 +28,7 @@ void HostSteps::run(cudaStream_t s, StepMode mode, std::function<void()> fn, boo
             const uint32_t n = uint32_t(signalled_.size()) + 1;
             if (needs_gpu) signal_.gpu_reached(s, n);
             signal_.gpu_wait_done(s, n);
-            signalled_.push_back({n, needs_gpu, std::move(fn)});
+            signalled_.push_back({n, needs_gpu, std::move(fn), trace::current_layer()});
             return;
         }
     }
@@ -39,7 +41,7 @@ uint32_t HostSteps::run_detached(cudaStream_t s, StepMode mode, std::function<vo
     }
     require(recording_, "signalled host steps run only from a recorded graph");
     const uint32_t n = uint32_t(signalled_.size()) + 1;
-    signalled_.push_back({n, false, std::move(fn)});
+    signalled_.push_back({n, false, std::move(fn), trace::current_layer()});
     return n;
 }
 
@@ -58,6 +60,7 @@ void HostSteps::replay_signalled(cudaGraphExec_t graph, cudaStream_t s) {
     for (const Signalled& p : signalled_) {
         try {
             if (!error_) {
+                if (trace::enabled()) trace::set_layer(p.layer);
                 if (p.needs_gpu) {
                     StageTimer t(profile_, StepProfile::GpuWait);
                     signal_.host_wait_reached(s, p.n);
@@ -75,6 +78,7 @@ void HostSteps::replay_signalled(cudaGraphExec_t graph, cudaStream_t s) {
 
 void CUDART_CB HostSteps::trampoline(void* p) {
     auto* node = static_cast<Node*>(p);
+    if (trace::enabled()) trace::set_layer(node->layer);
     try {
         node->fn();
     } catch (...) {

@@ -55,14 +55,18 @@ class HostSteps {
     }
 
   private:
+    // `layer`: the trace context's layer when the step was recorded, restored when a replay
+    // runs it so that its spans name their layer (core/trace.h).
     struct Node {
         std::function<void()> fn;
         HostSteps* owner;
+        int32_t layer;
     };
     struct Signalled {
         uint32_t n;
         bool needs_gpu;
         std::function<void()> fn;
+        int32_t layer;
     };
     static void CUDART_CB trampoline(void* p);
 

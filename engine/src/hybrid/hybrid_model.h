@@ -52,6 +52,16 @@ class PlacedModel : public Model {
     virtual void apply_placement(const Placement& p) = 0;
     // The CPU-side model it runs (routers, expert telemetry, the CPU experts).
     virtual const DecoderModel& decoder() const = 0;
+
+    // Where decode steps spend their time on the host (sums since profiling was switched on;
+    // hybrid/step_profile.h): the calibration of the cost model reads it.
+    struct DecodeProfile {
+        int64_t steps = 0;
+        double step_s = 0, gpu_wait_s = 0, route_s = 0, cpu_experts_s = 0;
+    };
+    // Switching on resets the sums. Off by default (MOE_HYBRID_PROFILE=1 switches it on).
+    virtual void set_decode_profiling(bool on) = 0;
+    virtual DecodeProfile decode_profile() const = 0;
 };
 
 // Takes over `model` (a DecoderModel from load_model) and uploads what `placement` puts on the

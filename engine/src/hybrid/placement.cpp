@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/file_util.h"
 #include "core/hash.h"
 
 namespace moe {
@@ -174,20 +175,7 @@ Placement Placement::from_json(const Json& j, const std::string& where) {
 }
 
 void Placement::save(const std::string& path) const {
-    const std::string tmp = path + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::trunc);
-        if (!out) throw Error(tmp + ": cannot create file");
-        out << to_json().dump(1) << "\n";
-        out.flush();
-        if (!out) throw Error(tmp + ": write failed (disk full?)");
-    }
-    std::error_code ec;
-    fs::rename(tmp, path, ec);
-    if (ec) {
-        fs::remove(tmp, ec);
-        throw Error(path + ": cannot replace file: " + ec.message());
-    }
+    write_file_atomically(path, to_json().dump(1) + "\n");
 }
 
 Placement Placement::load(const std::string& path) {

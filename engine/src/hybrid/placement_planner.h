@@ -39,7 +39,8 @@ enum class CpuExperts { All, None, Auto };
 CpuExperts parse_cpu_experts(const std::string& s);
 
 // Which routed experts get the GPU once the other weights are placed (issue 8's strategies):
-// Uniform — the same number in every MoE layer (experts by index, or by use with telemetry);
+// Uniform — the same number in every MoE layer, experts by index (the baseline: what a
+// placement without telemetry gets);
 // Frequency — the most used (layer, expert) pairs first, whatever their layer (needs
 // telemetry); FrontLoading / BackLoading — whole layers from the first / the last;
 // LayerBalanced — round-robin over layers, each layer's most used next. Default: Frequency with

@@ -2,10 +2,14 @@
 // Where the hybrid decoder's host thread spends a decode step: waiting for the GPU, routing,
 // computing the CPU experts; the rest is queuing GPU work. Switched on by MOE_HYBRID_PROFILE=1
 // (the summary goes to stderr when the model is unloaded); costs two clock reads per stage.
+// The same stages become trace spans (GPU wait, routing, CPU experts) while a trace capture
+// runs, attributed to the layer and token of the trace context.
 #include <array>
 #include <chrono>
 #include <cstdint>
 #include <string>
+
+#include "core/trace.h"
 
 namespace moe::hybrid {
 
@@ -21,10 +25,40 @@ struct StepProfile {
     std::string summary(int64_t layers) const;
 };
 
-// Adds the time from construction to destruction to a stage of an active profile.
+// The trace stage and span name of a profile stage (the same stretches feed both); inline so
+// that a StageTimer costs nothing more than the trace check while no capture runs.
+inline trace::Stage trace_stage(StepProfile::Stage s) {
+    switch (s) {
+        case StepProfile::GpuWait:
+            return trace::Stage::GpuWait;
+        case StepProfile::Route:
+            return trace::Stage::Router;
+        case StepProfile::CpuExperts:
+            return trace::Stage::CpuExperts;
+        default:
+            return trace::Stage::Other;
+    }
+}
+
+inline const char* trace_name(StepProfile::Stage s) {
+    switch (s) {
+        case StepProfile::GpuWait:
+            return "GPU wait (host)";
+        case StepProfile::Route:
+            return "routing (host)";
+        case StepProfile::CpuExperts:
+            return "CPU experts";
+        default:
+            return "host";
+    }
+}
+
+// Adds the time from construction to destruction to a stage of an active profile, and records
+// it as a trace span (core/trace.h) while a capture runs.
 class StageTimer {
   public:
-    StageTimer(StepProfile& p, StepProfile::Stage s) : p_(p.active ? &p : nullptr), s_(s) {
+    StageTimer(StepProfile& p, StepProfile::Stage s)
+        : p_(p.active ? &p : nullptr), s_(s), span_(trace_stage(s), trace_name(s)) {
         if (p_) t0_ = std::chrono::steady_clock::now();
     }
     ~StageTimer() {
@@ -39,6 +73,7 @@ class StageTimer {
     StepProfile* p_;
     StepProfile::Stage s_;
     std::chrono::steady_clock::time_point t0_;
+    trace::Scope span_;
 };
 
 }  // namespace moe::hybrid

@@ -4,6 +4,7 @@
 #include <regex>
 
 #include "core/error.h"
+#include "core/trace.h"
 #include "model/moe_block.h"
 
 namespace moe {
@@ -20,6 +21,10 @@ void DecoderModel::forward(std::span<const int32_t> tokens, KvCache& cache,
     const int64_t T = int64_t(tokens.size());
     require(T > 0, "forward needs at least one token");
     const int64_t pos0 = cache.size();
+    // Tracing (core/trace.h): a step span per call, a layer span per layer with attention and
+    // the feed-forward part inside; router and experts are timed by MoeBlock, worker shares by
+    // the pool, all attributed to this layer and token through the trace context.
+    trace::Scope step_span(trace::Stage::Step, "forward", -1, pos0);
     std::vector<float> x(size_t(T * hidden)), h(size_t(T * hidden)), y(size_t(T * hidden));
     for (int64_t t = 0; t < T; ++t) {
         const int32_t id = tokens[size_t(t)];
@@ -32,8 +37,13 @@ void DecoderModel::forward(std::span<const int32_t> tokens, KvCache& cache,
     std::vector<float> pending, later;  // deferred expert outputs (expert deferral)
     for (size_t li = 0; li < layers.size(); ++li) {
         const DecoderLayer& L = layers[li];
-        L.input_norm.apply(x.data(), T, h.data());
-        L.attention->forward(h.data(), T, pos0, cache.layer(li), y.data());
+        if (trace::enabled()) trace::set_context(int32_t(li), pos0);
+        trace::Scope layer_span(trace::Stage::Layer, "layer", int32_t(li), pos0);
+        {
+            trace::Scope span(trace::Stage::Attention, "attention", int32_t(li), pos0);
+            L.input_norm.apply(x.data(), T, h.data());
+            L.attention->forward(h.data(), T, pos0, cache.layer(li), y.data());
+        }
         for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
         L.post_attention_norm.apply(x.data(), T, h.data());
         const auto* moe = dynamic_cast<const MoeBlock*>(L.ffn.get());
@@ -42,7 +52,10 @@ void DecoderModel::forward(std::span<const int32_t> tokens, KvCache& cache,
         if (defer) {
             later.resize(x.size());
             moe->forward_deferred(h.data(), T, deferred_experts, y.data(), later.data());
+        } else if (moe) {
+            L.ffn->forward(h.data(), T, y.data());
         } else {
+            trace::Scope span(trace::Stage::Experts, "dense MLP", int32_t(li), pos0);
             L.ffn->forward(h.data(), T, y.data());
         }
         for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
@@ -53,6 +66,7 @@ void DecoderModel::forward(std::span<const int32_t> tokens, KvCache& cache,
         if (defer) pending.swap(later);
     }
     cache.advance(T);
+    trace::Scope head_span(trace::Stage::Head, "head", -1, pos0);
     const int64_t first = all_positions ? 0 : T - 1;
     const int64_t rows = T - first;
     final_norm.apply(x.data() + first * hidden, rows, h.data());

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/file_util.h"
 #include "model/decoder_model.h"
 #include "model/moe_block.h"
 
@@ -85,13 +86,7 @@ ExpertUsage ExpertUsage::from_json(const nlohmann::json& j, const std::string& w
 }
 
 void ExpertUsage::save(const std::string& path) const {
-    const std::string tmp = path + ".tmp";
-    {
-        std::ofstream out(tmp);
-        out << to_json().dump() << "\n";
-        if (!out) throw Error(path + ": cannot write");
-    }
-    std::filesystem::rename(tmp, path);
+    write_file_atomically(path, to_json().dump() + "\n");
 }
 
 ExpertUsage ExpertUsage::load(const std::string& path) {

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/parallel.h"
+#include "core/trace.h"
 #include "cpu/moe/pack_cache.h"
 
 namespace moe {
@@ -199,6 +200,7 @@ bool MoeBlock::adopt_bank(std::shared_ptr<ExpertBank> b, const PackOptions& opt)
 
 void MoeBlock::add_shared(const float* x, int64_t T, float* out) const {
     if (!shared) return;
+    trace::Scope span(trace::Stage::SharedExperts, "shared experts");
     std::vector<float> s(size_t(T * hidden));
     shared->forward(x, T, s.data());
     std::vector<float> gate(size_t(T), 1.0f);
@@ -223,6 +225,15 @@ void MoeBlock::visit_linears(const LinearVisitor& f) {
     if (has_shared_gate) f(shared_gate);
 }
 
+namespace {
+
+Routing traced_route(const MoeBlock& b, const float* x, int64_t T) {
+    trace::Scope span(trace::Stage::Router, "router");
+    return b.route(x, T);
+}
+
+}  // namespace
+
 void split_routing(const Routing& r, int64_t deferred, Routing& immediate, Routing& later) {
     const int64_t k = r.k, d = std::clamp<int64_t>(deferred, 0, r.k);
     immediate = Routing{r.tokens, k - d, {}, {}};
@@ -246,16 +257,18 @@ void split_routing(const Routing& r, int64_t deferred, Routing& immediate, Routi
 
 void MoeBlock::forward_deferred(const float* x, int64_t T, int64_t deferred, float* out,
                                 float* later) const {
-    const Routing routing = route(x, T);
+    const Routing routing = traced_route(*this, x, T);
     Routing now, then;
     split_routing(routing, deferred, now, then);
     if (now.k > 0) {
+        trace::Scope span(trace::Stage::Experts, "routed experts");
         run_experts(x, T, now, out);
     } else {
         std::fill(out, out + T * hidden, 0.0f);
     }
     add_shared(x, T, out);
     if (then.k > 0) {
+        trace::Scope span(trace::Stage::Experts, "deferred experts");
         run_experts(x, T, then, later);
     } else {
         std::fill(later, later + T * hidden, 0.0f);
@@ -263,8 +276,11 @@ void MoeBlock::forward_deferred(const float* x, int64_t T, int64_t deferred, flo
 }
 
 void MoeBlock::forward(const float* x, int64_t T, float* out) const {
-    const Routing routing = route(x, T);
-    run_experts(x, T, routing, out);
+    const Routing routing = traced_route(*this, x, T);
+    {
+        trace::Scope span(trace::Stage::Experts, "routed experts");
+        run_experts(x, T, routing, out);
+    }
     add_shared(x, T, out);
 }
 
