@@ -95,8 +95,7 @@ BlockPass run_block(const moe::MoeBlock& moe, int64_t T, std::mt19937& rng) {
     for (float& v : p.g) v = n(rng);
     std::vector<float> out(p.x.size()), dx(p.x.size());
     moe::train::moe_forward(moe, p.x.data(), T, out.data(), p.tape);
-    moe::train::WeightCache wc;
-    moe::train::moe_backward(moe, wc, p.tape, p.g.data(), T, dx.data(), p.grads);
+    moe::train::moe_backward(moe, p.tape, p.g.data(), T, dx.data(), p.grads);
     return p;
 }
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "cpu/gemm.h"
 #include "cpu/moe/gguf_gemm.h"
 #include "cpu/moe/gguf_simd_kernels.h"
 #include "cpu/quants.h"
@@ -50,6 +51,58 @@ class TestGgufGemm : public QObject {
     Q_OBJECT
 
   private slots:
+    // gemm_xw over GGUF rows (the training backward's dx = dy W): against the product with
+    // each row dequantized by the scalar moe::dequantize_row, for token counts on both sides
+    // of its token chunk (128) and sparse rows of x (zeros are skipped).
+    void transposedProductMatchesScalar() {
+        std::mt19937 rng(std::random_device{}());
+        std::normal_distribution<float> nd(0.0f, 1.0f);
+        // 37 rows: one worker's share; 2000: every worker takes part (its partial sums must
+        // all be added).
+        for (const auto& [t, rows] : [] {
+                 std::vector<std::pair<GgmlType, int64_t>> v;
+                 for (const GgmlType t : kTypes) v.push_back({t, 37});
+                 v.push_back({GgmlType::Q4_K, 2000});
+                 return v;
+             }()) {
+            const int64_t cols = moetest::gguf_test_lengths(t).front();
+            const size_t rb = moe::ggml_row_size(t, cols);
+            const auto w = moetest::random_gguf_rows(rng, t, cols, rows, rb);
+            moe::WeightMatrix m;
+            m.ggml = true;
+            m.ggml_type = t;
+            m.rows = rows;
+            m.cols = cols;
+            m.data = w.data();
+            std::vector<float> dense(static_cast<size_t>(rows * cols));
+            for (int64_t r = 0; r < rows; ++r)
+                moe::dequantize_row(t, w.data() + size_t(r) * rb, dense.data() + r * cols, cols);
+            for (const int64_t T : {int64_t(1), int64_t(5), int64_t(130)}) {
+                std::vector<float> x(static_cast<size_t>(T * rows));
+                for (float& v : x) v = nd(rng);
+                for (size_t i = 0; i < x.size(); i += 3) x[i] = 0.0f;
+                std::vector<float> got(static_cast<size_t>(T * cols), -1.0f);
+                moe::gemm_xw(x.data(), T, m, got.data());
+                double worst = 0, scale = 0;
+                for (int64_t tt = 0; tt < T; ++tt) {
+                    for (int64_t c = 0; c < cols; ++c) {
+                        double want = 0;
+                        for (int64_t r = 0; r < rows; ++r)
+                            want += double(x[size_t(tt * rows + r)]) * dense[size_t(r * cols + c)];
+                        worst = std::max(worst, std::abs(want - got[size_t(tt * cols + c)]));
+                        scale = std::max(scale, std::abs(want));
+                    }
+                }
+                QVERIFY2(worst <= 1e-5 * scale + 1e-6,
+                         qPrintable(QString("%1 T=%2: max error %3 of %4")
+                                        .arg(moe::ggml_type_name(t).c_str())
+                                        .arg(T)
+                                        .arg(worst)
+                                        .arg(scale)));
+            }
+        }
+    }
+
     void matchesScalar_data();
     void matchesScalar();
     void dispatch();

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/parallel.h"
+#include "core/worker_pool.h"
 #include "cpu/float_rows.h"
 #include "cpu/moe/gguf_gemm.h"
 #include "cpu/moe/gguf_row_dot.h"
@@ -120,7 +121,62 @@ void gemm_xwt(const float* x, int64_t T, const WeightMatrix& w, float* y) {
     });
 }
 
+namespace {
+
+// gemm_xw over GGUF rows, which decode only whole: each worker takes a range of W's rows (the
+// sum's dimension), decodes each row once and adds x[t, k] * row into a partial y of its own;
+// the partials are added up at the end. Tokens go in chunks so that the partials stay small
+// (workers x chunk x N floats). Nothing of W is kept decoded beyond one row per worker.
+void gemm_xw_rows(const float* x, int64_t T, const WeightMatrix& w, float* y) {
+    const int64_t N = w.cols, K = w.rows;
+    WorkerPool& pool = default_worker_pool();
+    const int P = pool.size();
+    constexpr int64_t kTokenChunk = 128;
+    const int64_t chunk = std::min(T, kTokenChunk);
+    std::vector<float> partial(static_cast<size_t>(P) * size_t(chunk * N));
+    std::vector<std::vector<float>> rows(static_cast<size_t>(P));
+    for (int64_t t0 = 0; t0 < T; t0 += chunk) {
+        const int64_t tn = std::min(chunk, T - t0);
+        std::fill(partial.begin(), partial.end(), 0.0f);
+        pool.parallel_for(
+            K,
+            [&](int64_t k0, int64_t k1, int worker) {
+                std::vector<float>& row = rows[size_t(worker)];
+                row.resize(size_t(N));
+                float* part = partial.data() + size_t(worker) * size_t(chunk * N);
+                for (int64_t k = k0; k < k1; ++k) {
+                    w.row_to_f32(k, row.data());
+                    for (int64_t t = 0; t < tn; ++t) {
+                        const float xv = x[(t0 + t) * K + k];
+                        if (xv == 0.0f) continue;
+                        float* pt = part + t * N;
+#pragma omp simd
+                        for (int64_t c = 0; c < N; ++c) pt[c] += xv * row[size_t(c)];
+                    }
+                }
+            },
+            16);
+        pool.parallel_for(
+            tn * N,
+            [&](int64_t i0, int64_t i1, int) {
+                for (int64_t i = i0; i < i1; ++i) {
+                    float s = 0.0f;
+                    for (int p = 0; p < P; ++p)
+                        s += partial[size_t(p) * size_t(chunk * N) + size_t(i)];
+                    y[t0 * N + i] = s;
+                }
+            },
+            1024);
+    }
+}
+
+}  // namespace
+
 void gemm_xw(const float* x, int64_t T, const WeightMatrix& w, float* y) {
+    if (w.ggml) {
+        gemm_xw_rows(x, T, w, y);
+        return;
+    }
     const int64_t N = w.cols, K = w.rows;
     // Each task owns a range of output columns, so writes never overlap.
     constexpr int64_t kColBlock = 64;

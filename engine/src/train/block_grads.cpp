@@ -62,13 +62,13 @@ void gqa_forward(const GqaAttention& a, const float* x, int64_t T, float* out, G
     a.o_proj.forward(tp.attn.data(), T, out);
 }
 
-void gqa_backward(const GqaAttention& a, WeightCache& wc, const GqaTape& tp, const float* dout,
-                  int64_t T, float* dx, LoraGrads& grads) {
+void gqa_backward(const GqaAttention& a, const GqaTape& tp, const float* dout, int64_t T, float* dx,
+                  LoraGrads& grads) {
     const GqaAttentionConfig& c = a.cfg;
     const int64_t qw = c.heads * c.head_dim, kw = c.kv_heads * c.head_dim;
     const int64_t hidden = a.q_proj.in_features();
     std::vector<float> dattn(static_cast<size_t>(T * qw), 0.0f);
-    linear_backward(a.o_proj, wc, tp.attn.data(), dout, T, dattn.data(), grads);
+    linear_backward(a.o_proj, tp.attn.data(), dout, T, dattn.data(), grads);
     std::vector<float> dq(static_cast<size_t>(T * qw)), dk(static_cast<size_t>(T * kw)),
         dv(static_cast<size_t>(T * kw));
     attention_backward(c.geometry(), tp.q.data(), tp.k.data(), tp.v.data(), tp.probs, dattn.data(),
@@ -94,9 +94,9 @@ void gqa_backward(const GqaAttention& a, WeightCache& wc, const GqaTape& tp, con
         pass(tp.v0, dv);
     }
     std::fill(dx, dx + T * hidden, 0.0f);
-    linear_backward(a.q_proj, wc, tp.x.data(), dq.data(), T, dx, grads);
-    linear_backward(a.k_proj, wc, tp.x.data(), dk.data(), T, dx, grads);
-    linear_backward(a.v_proj, wc, tp.x.data(), dv.data(), T, dx, grads);
+    linear_backward(a.q_proj, tp.x.data(), dq.data(), T, dx, grads);
+    linear_backward(a.k_proj, tp.x.data(), dk.data(), T, dx, grads);
+    linear_backward(a.v_proj, tp.x.data(), dv.data(), T, dx, grads);
 }
 
 void mla_forward(const MlaAttention& a, const float* x, int64_t T, float* out, MlaTape& tp) {
@@ -151,13 +151,13 @@ void mla_forward(const MlaAttention& a, const float* x, int64_t T, float* out, M
     a.o_proj.forward(tp.attn.data(), T, out);
 }
 
-void mla_backward(const MlaAttention& a, WeightCache& wc, const MlaTape& tp, const float* dout,
-                  int64_t T, float* dx, LoraGrads& grads) {
+void mla_backward(const MlaAttention& a, const MlaTape& tp, const float* dout, int64_t T, float* dx,
+                  LoraGrads& grads) {
     const MlaAttentionConfig& c = a.cfg;
     const int64_t H = c.heads, nope = c.qk_nope_dim, rd = c.qk_rope_dim, R = c.kv_lora_rank;
     const int64_t qk = nope + rd, vd = c.v_head_dim, in = a.kv_a_proj.in_features();
     std::vector<float> dattn(static_cast<size_t>(T * H * vd), 0.0f);
-    linear_backward(a.o_proj, wc, tp.attn.data(), dout, T, dattn.data(), grads);
+    linear_backward(a.o_proj, tp.attn.data(), dout, T, dattn.data(), grads);
     const AttentionGeometry g = mla_geometry(c);
     std::vector<float> dq(tp.q.size()), dk(tp.k.size()), dv(tp.v.size());
     attention_backward(g, tp.q.data(), tp.k.data(), tp.v.data(), tp.probs, dattn.data(), T,
@@ -178,7 +178,7 @@ void mla_backward(const MlaAttention& a, WeightCache& wc, const MlaTape& tp, con
         rope_backward(a.rope, dpe, 1, rd, t);
     }
     std::vector<float> dc(static_cast<size_t>(T * R), 0.0f);
-    linear_backward(a.kv_b_proj, wc, tp.c.data(), dkv.data(), T, dc.data(), grads);
+    linear_backward(a.kv_b_proj, tp.c.data(), dkv.data(), T, dc.data(), grads);
     std::vector<float> dcs(dkva.size(), 0.0f);  // dc laid out with the kv_a rows' stride
     for (int64_t t = 0; t < T; ++t)
         std::copy(dc.begin() + t * R, dc.begin() + (t + 1) * R, dcs.begin() + t * (R + rd));
@@ -188,14 +188,14 @@ void mla_backward(const MlaAttention& a, WeightCache& wc, const MlaTape& tp, con
         for (int64_t i = 0; i < R; ++i)
             dkva[size_t(t * (R + rd) + i)] = dnorm[size_t(t * (R + rd) + i)];
     std::fill(dx, dx + T * in, 0.0f);
-    linear_backward(a.kv_a_proj, wc, tp.x.data(), dkva.data(), T, dx, grads);
+    linear_backward(a.kv_a_proj, tp.x.data(), dkva.data(), T, dx, grads);
     if (c.q_lora_rank > 0) {
         std::vector<float> dqan(tp.qan.size(), 0.0f), dqa(tp.qa.size());
-        linear_backward(a.q_b_proj, wc, tp.qan.data(), dq.data(), T, dqan.data(), grads);
+        linear_backward(a.q_b_proj, tp.qan.data(), dq.data(), T, dqan.data(), grads);
         rms_norm_backward(a.q_a_norm, tp.qa.data(), dqan.data(), T, c.q_lora_rank, dqa.data());
-        linear_backward(a.q_a_proj, wc, tp.x.data(), dqa.data(), T, dx, grads);
+        linear_backward(a.q_a_proj, tp.x.data(), dqa.data(), T, dx, grads);
     } else {
-        linear_backward(a.q_proj, wc, tp.x.data(), dq.data(), T, dx, grads);
+        linear_backward(a.q_proj, tp.x.data(), dq.data(), T, dx, grads);
     }
 }
 
@@ -213,14 +213,14 @@ void mlp_forward(const Linear& gate, const Linear& up, const Linear& down,
 }
 
 void mlp_backward(const Linear& gate, const Linear& up, const Linear& down,
-                  const ExpertActivation& act, WeightCache& wc, const MlpTape& tp,
-                  const float* dout, int64_t T, float* dx, LoraGrads& grads) {
+                  const ExpertActivation& act, const MlpTape& tp, const float* dout, int64_t T,
+                  float* dx, LoraGrads& grads) {
     const int64_t inter = gate.out_features();
     std::vector<float> dh(static_cast<size_t>(T * inter), 0.0f), dg(dh.size()), du(dh.size());
-    linear_backward(down, wc, tp.h.data(), dout, T, dh.data(), grads);
+    linear_backward(down, tp.h.data(), dout, T, dh.data(), grads);
     glu_backward(act, tp.g.data(), tp.u.data(), dh.data(), T * inter, dg.data(), du.data());
-    linear_backward(gate, wc, tp.x.data(), dg.data(), T, dx, grads);
-    linear_backward(up, wc, tp.x.data(), du.data(), T, dx, grads);
+    linear_backward(gate, tp.x.data(), dg.data(), T, dx, grads);
+    linear_backward(up, tp.x.data(), du.data(), T, dx, grads);
 }
 
 void moe_forward(const MoeBlock& m, const float* x, int64_t T, float* out, MoeTape& tp) {
@@ -269,8 +269,8 @@ void moe_forward(const MoeBlock& m, const float* x, int64_t T, float* out, MoeTa
     }
 }
 
-void moe_backward(const MoeBlock& m, WeightCache& wc, const MoeTape& tp, const float* dout,
-                  int64_t T, float* dx, LoraGrads& grads) {
+void moe_backward(const MoeBlock& m, const MoeTape& tp, const float* dout, int64_t T, float* dx,
+                  LoraGrads& grads) {
     const int64_t H = m.hidden, E = m.router.cfg.experts, k = tp.routing.k;
     const RouterConfig& rc = m.router.cfg;
     std::fill(dx, dx + T * H, 0.0f);
@@ -297,8 +297,8 @@ void moe_backward(const MoeBlock& m, WeightCache& wc, const MoeTape& tp, const f
             dw[size_t(s)] = d;
         }
         const Expert& ex = m.experts[size_t(e)];
-        mlp_backward(ex.gate, ex.up, ex.down, m.activation, wc, tp.experts[size_t(e)], dye.data(),
-                     n, dxe.data(), grads);
+        mlp_backward(ex.gate, ex.up, ex.down, m.activation, tp.experts[size_t(e)], dye.data(), n,
+                     dxe.data(), grads);
         for (int64_t r = 0; r < n; ++r) {
             const int64_t t = sl[size_t(r)] / k;
             for (int64_t c = 0; c < H; ++c) dx[t * H + c] += dxe[size_t(r * H + c)];
@@ -343,7 +343,7 @@ void moe_backward(const MoeBlock& m, WeightCache& wc, const MoeTape& tp, const f
                 dz[e] = dscore[size_t(e)] * scores[size_t(e)] * (1.0f - scores[size_t(e)]);
         }
     }
-    linear_backward(m.router.gate, wc, tp.x.data(), dlogits.data(), T, dx, grads);
+    linear_backward(m.router.gate, tp.x.data(), dlogits.data(), T, dx, grads);
     if (!m.shared) return;
     std::vector<float> dsh(static_cast<size_t>(T * H)), dgate(static_cast<size_t>(T), 0.0f);
     for (int64_t t = 0; t < T; ++t) {
@@ -357,10 +357,9 @@ void moe_backward(const MoeBlock& m, WeightCache& wc, const MoeTape& tp, const f
         dgate[size_t(t)] = float(d) * gw * (1.0f - gw);
     }
     ExpertActivation silu;
-    mlp_backward(m.shared->gate, m.shared->up, m.shared->down, silu, wc, tp.shared, dsh.data(), T,
-                 dx, grads);
-    if (m.has_shared_gate)
-        linear_backward(m.shared_gate, wc, tp.x.data(), dgate.data(), T, dx, grads);
+    mlp_backward(m.shared->gate, m.shared->up, m.shared->down, silu, tp.shared, dsh.data(), T, dx,
+                 grads);
+    if (m.has_shared_gate) linear_backward(m.shared_gate, tp.x.data(), dgate.data(), T, dx, grads);
 }
 
 }  // namespace moe::train

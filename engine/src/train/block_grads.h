@@ -23,8 +23,8 @@ struct GqaTape {
 };
 void gqa_forward(const GqaAttention& a, const float* x, int64_t T, float* out, GqaTape& tape);
 // dx (overwritten) from dout.
-void gqa_backward(const GqaAttention& a, WeightCache& wc, const GqaTape& tape, const float* dout,
-                  int64_t T, float* dx, LoraGrads& grads);
+void gqa_backward(const GqaAttention& a, const GqaTape& tape, const float* dout, int64_t T,
+                  float* dx, LoraGrads& grads);
 
 // DeepSeek's MLA, trained without the absorption the inference path uses: per-head keys and
 // values come from kv_b_proj (its adapter terms differentiated like any layer's).
@@ -37,8 +37,8 @@ struct MlaTape {
 };
 void mla_forward(const MlaAttention& a, const float* x, int64_t T, float* out, MlaTape& tape);
 // dx (overwritten) from dout.
-void mla_backward(const MlaAttention& a, WeightCache& wc, const MlaTape& tape, const float* dout,
-                  int64_t T, float* dx, LoraGrads& grads);
+void mla_backward(const MlaAttention& a, const MlaTape& tape, const float* dout, int64_t T,
+                  float* dx, LoraGrads& grads);
 
 struct MlpTape {
     std::vector<float> x, g, u, h;  // input, gate and up projections, activation
@@ -47,8 +47,8 @@ void mlp_forward(const Linear& gate, const Linear& up, const Linear& down,
                  const ExpertActivation& act, const float* x, int64_t T, float* out, MlpTape& tape);
 // dx += the gradient through the MLP.
 void mlp_backward(const Linear& gate, const Linear& up, const Linear& down,
-                  const ExpertActivation& act, WeightCache& wc, const MlpTape& tape,
-                  const float* dout, int64_t T, float* dx, LoraGrads& grads);
+                  const ExpertActivation& act, const MlpTape& tape, const float* dout, int64_t T,
+                  float* dx, LoraGrads& grads);
 
 struct MoeTape {
     std::vector<float> x, logits;  // input, router logits [T, experts]
@@ -63,7 +63,7 @@ struct MoeTape {
 };
 void moe_forward(const MoeBlock& m, const float* x, int64_t T, float* out, MoeTape& tape);
 // dx (overwritten) from dout.
-void moe_backward(const MoeBlock& m, WeightCache& wc, const MoeTape& tape, const float* dout,
-                  int64_t T, float* dx, LoraGrads& grads);
+void moe_backward(const MoeBlock& m, const MoeTape& tape, const float* dout, int64_t T, float* dx,
+                  LoraGrads& grads);
 
 }  // namespace moe::train

@@ -10,29 +10,13 @@
 
 namespace moe::train {
 
-const std::vector<float>& WeightCache::dense(const WeightMatrix& w) {
-    auto it = cache_.find(w.data);
-    if (it != cache_.end()) return it->second;
-    std::vector<float> d(static_cast<size_t>(w.rows * w.cols));
-    for (int64_t r = 0; r < w.rows; ++r) w.row_to_f32(r, d.data() + r * w.cols);
-    return cache_.emplace(w.data, std::move(d)).first->second;
-}
-
-void linear_backward(const Linear& l, WeightCache& wc, const float* x, const float* dy, int64_t T,
-                     float* dx, LoraGrads& grads) {
+void linear_backward(const Linear& l, const float* x, const float* dy, int64_t T, float* dx,
+                     LoraGrads& grads) {
     const int64_t in = l.in_features(), out = l.out_features();
-    // dx += dy W: the frozen weight as stored (plain types), or an fp32 copy made once
-    // (GGUF blocks span whole rows, which the column-blocked product would decode repeatedly).
-    WeightMatrix w = l.w;
-    if (w.ggml) {
-        const std::vector<float>& dense = wc.dense(l.w);
-        w = WeightMatrix{};
-        w.rows = out;
-        w.cols = in;
-        w.data = dense.data();
-    }
+    // dx += dy W with the frozen weight as stored (GGUF rows decoded one at a time by
+    // gemm_xw: no fp32 copy of a quantized model is ever made).
     std::vector<float> part(static_cast<size_t>(T * in));
-    gemm_xw(dy, T, w, part.data());
+    gemm_xw(dy, T, l.w, part.data());
     for (size_t i = 0; i < part.size(); ++i) dx[i] += part[i];
     for (const LoraTerm& term : l.lora) {
         const int64_t r = term.rank;

@@ -26,21 +26,10 @@ struct LoraGrad {
 // By module name (Linear::name, e.g. "model.layers.0.self_attn.q_proj").
 using LoraGrads = std::map<std::string, LoraGrad>;
 
-// fp32 copies of frozen GGUF-block weights, made on first use: the backward pass multiplies by
-// W column block by column block, and a GGUF row would be decoded whole for every block.
-// Plain-type weights are read as stored.
-class WeightCache {
-  public:
-    const std::vector<float>& dense(const WeightMatrix& w);
-
-  private:
-    std::unordered_map<const void*, std::vector<float>> cache_;
-};
-
 // dx [T, in] += dy [T, out] · (W + the adapters' scale·B·A); each adapter term's gradient is
 // added to grads[l.name] (sized on first use). x is the layer's input of the forward pass.
-void linear_backward(const Linear& l, WeightCache& wc, const float* x, const float* dy, int64_t T,
-                     float* dx, LoraGrads& grads);
+void linear_backward(const Linear& l, const float* x, const float* dy, int64_t T, float* dx,
+                     LoraGrads& grads);
 
 // dx [rows, width] = the gradient through y = rms_norm(x) · w (w frozen), rows of `stride`.
 void rms_norm_backward(const RmsNorm& n, const float* x, const float* dy, int64_t rows,

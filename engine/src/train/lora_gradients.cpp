@@ -100,10 +100,9 @@ LossAndGrads lora_loss_and_grads(const DecoderModel& m, std::span<const int32_t>
     std::vector<float> dlogits;
     out.loss = cross_entropy(f.logits.data(), T, V, labels.data(), dlogits);
 
-    WeightCache wc;
     std::vector<float> dh(static_cast<size_t>(T * H), 0.0f), dx(static_cast<size_t>(T * H)),
         d(static_cast<size_t>(T * H));
-    linear_backward(m.lm_head, wc, h.data(), dlogits.data(), T, dh.data(), out.grads);
+    linear_backward(m.lm_head, h.data(), dlogits.data(), T, dh.data(), out.grads);
     rms_norm_backward(m.final_norm, x.data(), dh.data(), T, H, dx.data());
     for (size_t li = m.layers.size(); li-- > 0;) {
         const DecoderLayer& L = m.layers[li];
@@ -115,20 +114,20 @@ LossAndGrads lora_loss_and_grads(const DecoderModel& m, std::span<const int32_t>
         // x_out = x_mid + ffn(norm2(x_mid))
         std::fill(dh.begin(), dh.end(), 0.0f);
         if (const auto* moe = dynamic_cast<const MoeBlock*>(L.ffn.get())) {
-            moe_backward(*moe, wc, tp.moe, dx.data(), T, dh.data(), out.grads);
+            moe_backward(*moe, tp.moe, dx.data(), T, dh.data(), out.grads);
         } else {
             const auto* mlp = static_cast<const GatedMlp*>(L.ffn.get());
-            mlp_backward(mlp->gate, mlp->up, mlp->down, ExpertActivation{}, wc, tp.mlp, dx.data(),
-                         T, dh.data(), out.grads);
+            mlp_backward(mlp->gate, mlp->up, mlp->down, ExpertActivation{}, tp.mlp, dx.data(), T,
+                         dh.data(), out.grads);
         }
         rms_norm_backward(L.post_attention_norm, tp.x_mid.data(), dh.data(), T, H, d.data());
         for (size_t i = 0; i < dx.size(); ++i) dx[i] += d[i];
         // x_mid = x_in + attn(norm1(x_in))
         if (const auto* mla = dynamic_cast<const MlaAttention*>(L.attention.get())) {
-            mla_backward(*mla, wc, tp.mla, dx.data(), T, dh.data(), out.grads);
+            mla_backward(*mla, tp.mla, dx.data(), T, dh.data(), out.grads);
         } else {
-            gqa_backward(static_cast<const GqaAttention&>(*L.attention), wc, tp.attention,
-                         dx.data(), T, dh.data(), out.grads);
+            gqa_backward(static_cast<const GqaAttention&>(*L.attention), tp.attention, dx.data(), T,
+                         dh.data(), out.grads);
         }
         rms_norm_backward(L.input_norm, tp.x_in.data(), dh.data(), T, H, d.data());
         for (size_t i = 0; i < dx.size(); ++i) dx[i] += d[i];
