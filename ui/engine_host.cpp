@@ -37,6 +37,22 @@ std::optional<moe::Placement> parse_placement(const QString& json, QString& erro
     }
 }
 
+// "CPU experts 11.2 GB/s, dense weights 9.8 GB/s, GPU layer 0.21 ms (Xeon ..., 16 threads)".
+QString rates_line(const moe::MachineRates& r) {
+    QString s = QString("CPU experts %1 GB/s, dense weights %2 GB/s")
+                    .arg(r.cpu_expert_bytes_per_s / 1e9, 0, 'f', 1)
+                    .arg(r.cpu_dense_bytes_per_s / 1e9, 0, 'f', 1);
+    if (r.has_gpu()) {
+        s += QString(", GPU layer %1 ms").arg(r.gpu_layer_s * 1e3, 0, 'f', 2);
+        if (r.gpu_expert_bytes_per_s > 0)
+            s += QString(", GPU experts %1 GB/s").arg(r.gpu_expert_bytes_per_s / 1e9, 0, 'f', 0);
+    } else {
+        s += " (no GPU figures: the model runs on the CPU)";
+    }
+    if (!r.machine.empty()) s += " on " + QString::fromStdString(r.machine);
+    return s;
+}
+
 QString summary_of(const moe::ModelInfo& i, const QString& path) {
     QString s = QString("%1 · %2 · %3 layers")
                     .arg(QFileInfo(path).fileName(), QString::fromStdString(i.architecture))
@@ -420,6 +436,51 @@ void EngineHost::deletePlacementProfile(const QString& name) {
         to_gui([this, name, err] { emit placementProfileChanged(name, err); });
     });
     listPlacementProfiles();
+}
+
+void EngineHost::calibrate() {
+    engine_->calibrate(
+        [this](const std::string& what) {
+            const QString w = QString::fromStdString(what);
+            to_gui([this, w] { emit calibrationProgress(w); });
+        },
+        [this](const std::optional<moe::MachineRates>& r, const std::string& e) {
+            const QString summary = r ? rates_line(*r) : QString();
+            const QString err = QString::fromStdString(e);
+            to_gui([this, summary, err] { emit calibrated(summary, err); });
+        });
+}
+
+void EngineHost::predictPlacement(const QString& placement_json) {
+    QString error;
+    std::optional<moe::Placement> p = parse_placement(placement_json, error);
+    if (!p) {
+        SpeedFigures f;
+        f.error = error;
+        emit placementPredicted(f);
+        return;
+    }
+    engine_->predict_placement(
+        std::move(*p),
+        [this](const std::optional<moe::Engine::Prediction>& r, const std::string& e) {
+            SpeedFigures f;
+            f.error = QString::fromStdString(e);
+            if (r) {
+                const moe::SpeedPrediction& s = r->speed;
+                f.decode_tok_s = s.decode_tok_s;
+                f.prefill_tok_s = s.prefill_tok_s;
+                f.prompt_tokens = int(moe::CostOptions{}.prompt_tokens);
+                f.vram_bytes = s.vram_bytes;
+                f.ram_bytes = s.ram_bytes;
+                f.gpu_share = s.gpu_hit_rate;
+                for (const auto& n : s.notes) f.notes << QString::fromStdString(n);
+                f.rates_machine = QString::fromStdString(r->rates_machine);
+                f.measured_decode_tok_s = r->measured.generate_tokens_per_second();
+                f.measured_prompt_tok_s = r->measured.prompt_tokens_per_second();
+                f.measured_prompt_tokens = int(r->measured.prompt_tokens);
+            }
+            to_gui([this, f] { emit placementPredicted(f); });
+        });
 }
 
 }  // namespace moeui

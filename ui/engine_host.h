@@ -10,6 +10,7 @@
 
 #include "api/engine.h"
 #include "model_map_view.h"
+#include "speed_panel.h"
 
 namespace moeui {
 
@@ -78,6 +79,11 @@ class EngineHost : public QObject {
     void savePlacementProfile(const QString& name, const QString& placement_json);
     void loadPlacementProfile(const QString& name);
     void deletePlacementProfile(const QString& name);
+    // Measures this machine's rates on the loaded model for predicted speeds
+    // (calibrationProgress, then calibrated).
+    void calibrate();
+    // The cost model's figures for `placement_json` of the loaded model (placementPredicted).
+    void predictPlacement(const QString& placement_json);
 
   signals:
     void modelLoading(const QString& path);
@@ -105,6 +111,11 @@ class EngineHost : public QObject {
     // placement_json "" with error "": no such profile for this model.
     void placementProfileLoaded(const QString& name, const QString& placement_json,
                                 const QString& error);
+
+    void calibrationProgress(const QString& what);
+    // The rates in words ("" with an error).
+    void calibrated(const QString& summary, const QString& error);
+    void placementPredicted(const moeui::SpeedFigures& figures);
 
   private:
     // Runs `fn` on the GUI thread (from an engine callback).

@@ -30,6 +30,7 @@
 #include "model_map.h"
 #include "profiler_window.h"
 #include "settings_dialog.h"
+#include "speed_panel.h"
 
 namespace moeui {
 
@@ -414,6 +415,12 @@ ModelMapDialog* MainWindow::showModelMap() {
     connect(host_, &EngineHost::placementProfiles, d, &ModelMapDialog::set_profiles);
     connect(host_, &EngineHost::placementProfileLoaded, d, &ModelMapDialog::profile_loaded);
     connect(host_, &EngineHost::placementProfileChanged, d, &ModelMapDialog::profile_changed);
+    connect(d, &ModelMapDialog::predictRequested, host_, &EngineHost::predictPlacement);
+    connect(d, &ModelMapDialog::calibrateRequested, host_, &EngineHost::calibrate);
+    connect(host_, &EngineHost::placementPredicted, d->speed_panel(), &SpeedPanel::predicted);
+    connect(host_, &EngineHost::calibrationProgress, d->speed_panel(),
+            &SpeedPanel::calibration_progress);
+    connect(host_, &EngineHost::calibrated, d->speed_panel(), &SpeedPanel::calibrated);
     host_->requestModelMap();
     d->show();
     return d;

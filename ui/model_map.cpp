@@ -24,6 +24,8 @@
 #include "expert_assignment.h"
 #include "format.h"
 #include "hybrid/placement.h"
+#include "placement_export_dialog.h"
+#include "speed_panel.h"
 
 namespace moeui {
 
@@ -53,6 +55,11 @@ ModelMapDialog::ModelMapDialog(QWidget* parent) : QDialog(parent) {
     v->addWidget(make_tools());
     bar_ = new BudgetBar(this);
     v->addWidget(bar_);
+    speed_ = new SpeedPanel(this);
+    speed_->set_placement_source([this] { return edited_placement(); });
+    connect(speed_, &SpeedPanel::predictRequested, this, &ModelMapDialog::predictRequested);
+    connect(speed_, &SpeedPanel::calibrateRequested, this, &ModelMapDialog::calibrateRequested);
+    v->addWidget(speed_);
     scroll_ = new QScrollArea(this);
     view_ = new ModelMapView(scroll_);
     scroll_->setWidget(view_);
@@ -70,6 +77,7 @@ ModelMapDialog::ModelMapDialog(QWidget* parent) : QDialog(parent) {
     connect(view_, &ModelMapView::edited, this, [this] {
         update_caption();
         update_budget();
+        speed_->placement_changed();
     });
     connect(view_, &ModelMapView::assigned, this,
             [this](const ExpertGrid& before, const ExpertGrid& after, const QString& what) {
@@ -83,10 +91,14 @@ ModelMapDialog::ModelMapDialog(QWidget* parent) : QDialog(parent) {
     status_->setObjectName("placementStatus");
     status_->setWordWrap(true);
     auto* save = new QPushButton(tr("Save placement..."), this);
+    auto* export_button = new QPushButton(tr("Export..."), this);
+    export_button->setObjectName("exportPlacement");
+    export_button->setToolTip(tr("The edited placement as llama.cpp or sglang-kt options"));
     apply_ = new QPushButton(tr("Apply"), this);
     apply_->setObjectName("applyPlacement");
     buttons->addWidget(status_, 1);
     buttons->addWidget(save);
+    buttons->addWidget(export_button);
     buttons->addWidget(apply_);
     v->addLayout(buttons);
     connect(save, &QPushButton::clicked, this, [this] {
@@ -94,6 +106,7 @@ ModelMapDialog::ModelMapDialog(QWidget* parent) : QDialog(parent) {
             QFileDialog::getSaveFileName(this, tr("Save placement"), {}, tr("Placement (*.json)"));
         if (!f.isEmpty()) save_placement(f);
     });
+    connect(export_button, &QPushButton::clicked, this, [this] { export_placement(); });
     connect(apply_, &QPushButton::clicked, this, [this] {
         const QString json = edited_placement();
         if (json.isEmpty()) return;
@@ -236,6 +249,18 @@ bool ModelMapDialog::save_placement(const QString& path) {
     f.write(json.toUtf8());
     status_->setText(tr("Saved to %1").arg(path));
     return true;
+}
+
+PlacementExportDialog* ModelMapDialog::export_placement() {
+    const QString json = edited_placement();
+    if (json.isEmpty()) {
+        status_->setText(tr("No placement to export"));
+        return nullptr;
+    }
+    auto* d = new PlacementExportDialog(json, view_->data().routed > 0, this);
+    d->setAttribute(Qt::WA_DeleteOnClose);
+    d->show();
+    return d;
 }
 
 void ModelMapDialog::set_budget(quint64 bytes) {
@@ -403,6 +428,7 @@ void ModelMapDialog::set_data(const ModelMapData& d) {
     if (reloaded) set_budget(d.gpu_budget);
     update_caption();
     update_budget();
+    speed_->placement_changed();
     if (!d.placement_json.isEmpty()) emit profilesRequested();
 }
 

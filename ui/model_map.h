@@ -4,7 +4,9 @@
 // or by loading a named profile; every such step can be undone (Ctrl+Z) and redone
 // (Ctrl+Shift+Z). The budget bar follows each edit and, when the GPU weights exceed the budget,
 // says so and Apply is refused with that reason. Save writes a placement file; Apply moves the
-// loaded model's experts without a reload.
+// loaded model's experts without a reload. Under the budget bar, the cost model's predicted
+// speed of the edit (speed_panel.h) follows the edits; Export gives the edit as llama.cpp or
+// sglang-kt options (placement_export_dialog.h).
 //
 // The dialog talks to nothing but its signals: the main window connects them to EngineHost,
 // which reaches the engine through its API.
@@ -23,6 +25,8 @@ class QUndoStack;
 namespace moeui {
 
 class BudgetBar;
+class PlacementExportDialog;
+class SpeedPanel;
 
 class ModelMapDialog : public QDialog {
     Q_OBJECT
@@ -34,6 +38,7 @@ class ModelMapDialog : public QDialog {
     QUndoStack* undo_stack() const { return undo_; }
     QLabel* status() const { return status_; }
     QScrollArea* scroll_area() const { return scroll_; }
+    SpeedPanel* speed_panel() const { return speed_; }
 
     // The model's placement with the experts as edited in the map (JSON; "" when none).
     QString edited_placement() const;
@@ -53,6 +58,8 @@ class ModelMapDialog : public QDialog {
     void load_profile(const QString& name);
     void delete_profile(const QString& name);
     QStringList profiles() const { return profiles_; }
+    // Opens the export of the edited placement (nullptr when there is none).
+    PlacementExportDialog* export_placement();
     // `steps` zoom steps (positive: larger) keeping `anchor` (view coordinates) in place.
     void zoom(int steps, const QPoint& anchor);
 
@@ -75,6 +82,9 @@ class ModelMapDialog : public QDialog {
     void profileSaveRequested(const QString& name, const QString& placement_json);
     void profileLoadRequested(const QString& name);
     void profileDeleteRequested(const QString& name);
+    // From the speed panel: a prediction of the edited placement, a calibration.
+    void predictRequested(const QString& placement_json);
+    void calibrateRequested();
 
   private:
     QWidget* make_tools();
@@ -85,6 +95,7 @@ class ModelMapDialog : public QDialog {
     ModelMapView* view_ = nullptr;
     QScrollArea* scroll_ = nullptr;
     BudgetBar* bar_ = nullptr;
+    SpeedPanel* speed_ = nullptr;
     QUndoStack* undo_ = nullptr;
     QLabel* caption_ = nullptr;
     QLabel* status_ = nullptr;

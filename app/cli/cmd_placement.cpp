@@ -320,15 +320,8 @@ int cmd_placement(const std::vector<std::string>& argv) {
         } else if (format == "sglang-kt") {
             e = moe::export_sglang_kt(p, args.flag("frequency"));
             if (args.has("out")) {
-                nlohmann::json experts = nlohmann::json::array();
-                for (size_t i = 0; i < p.layers.size(); ++i) {
-                    nlohmann::json ids = nlohmann::json::array();
-                    for (size_t x = 0; x < p.layers[i].experts.size(); ++x)
-                        if (p.layers[i].experts[x] == moe::Device::Gpu) ids.push_back(x);
-                    experts.push_back(ids);
-                }
                 std::ofstream f(*args.get("out"));
-                f << nlohmann::json{{"gpu_experts_per_layer", experts}}.dump() << "\n";
+                f << moe::sglang_kt_experts(p).dump() << "\n";
                 if (!f) throw moe::Error(*args.get("out") + ": cannot write");
             }
         } else {

@@ -1,7 +1,10 @@
 // The engine's narrow API (api/engine.h, api/chat_session.h) over the built-in demo model:
 // turns stream text and land in the store, regenerate and edit make branches, the KV cache is
 // reused across turns, cancel stops mid-answer and keeps what was said, errors come back as
-// text.
+// text. Predicted speed: calibration writes the machine rates beside the database (a new Engine
+// reads them), leaves the expert telemetry alone and can be cancelled; predictions of a
+// placement say why when they cannot be made.
+#include <QFileInfo>
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -41,6 +44,61 @@ moe::ChatSettings greedy(int tokens) {
     s.sampling.greedy = true;
     s.max_new_tokens = tokens;
     return s;
+}
+
+moe::Engine::ModelMap map_of(moe::Engine& engine) {
+    std::promise<std::optional<moe::Engine::ModelMap>> m;
+    engine.model_map([&](const auto& map) { m.set_value(map); });
+    return *m.get_future().get();
+}
+
+struct Predicted {
+    std::optional<moe::Engine::Prediction> p;
+    std::string error;
+};
+
+Predicted predict(moe::Engine& engine, const moe::Placement& placement) {
+    std::promise<Predicted> r;
+    engine.predict_placement(placement, [&](const auto& p, const std::string& e) {
+        r.set_value({p, e});
+    });
+    return r.get_future().get();
+}
+
+struct Calibrated {
+    std::optional<moe::MachineRates> rates;
+    std::string error;
+    std::vector<std::string> steps;
+};
+
+Calibrated calibrate(moe::Engine& engine, bool cancel_at_first_step = false) {
+    Calibrated c;
+    std::promise<void> done;
+    engine.calibrate(
+        [&](const std::string& what) {
+            c.steps.push_back(what);
+            if (cancel_at_first_step) engine.cancel();
+        },
+        [&](const auto& r, const std::string& e) {
+            c.rates = r;
+            c.error = e;
+            done.set_value();
+        });
+    done.get_future().wait();
+    return c;
+}
+
+std::optional<moe::MachineRates> rates_of(moe::Engine& engine) {
+    std::promise<std::optional<moe::MachineRates>> r;
+    engine.machine_rates([&](const auto& rates) { r.set_value(rates); });
+    return r.get_future().get();
+}
+
+bool load(moe::Engine& engine, const QString& model) {
+    std::promise<bool> loaded;
+    engine.load(model.toStdString(), {},
+                [&](const auto& info, const std::string&) { loaded.set_value(info.has_value()); });
+    return loaded.get_future().get();
 }
 
 }  // namespace
@@ -150,6 +208,102 @@ class TestEngineApi : public QObject {
         });
         engine.wait_idle();
         QCOMPARE(stored, t.reply->text);
+    }
+
+    void calibrateAndPredict() {
+        QTemporaryDir dir;
+        const std::string db = dir.filePath("app.db").toStdString();
+        moe::Placement cpu_only, one_gpu_expert;
+        {
+            moe::Engine engine(db);
+            QCOMPARE(engine.machine_rates_path(), dir.filePath("machine_rates.json").toStdString());
+            QVERIFY(!rates_of(engine));
+            // No model: calibration and prediction say so.
+            QVERIFY(calibrate(engine).error == "no model is loaded");
+            QVERIFY(load(engine, model_));
+            const moe::Engine::ModelMap map = map_of(engine);
+            cpu_only = map.placement;
+            QVERIFY(!cpu_only.uses_gpu());
+            one_gpu_expert = cpu_only;
+            one_gpu_expert.layers[0].experts[0] = moe::Device::Gpu;
+            Predicted p = predict(engine, cpu_only);
+            QVERIFY2(!p.p && p.error.starts_with("calibrate this machine first"), p.error.c_str());
+
+            // Calibration: progress in words, CPU rates only (a CPU-only load), the file
+            // written, and the telemetry as it was (nothing routed yet: still nothing).
+            const Calibrated c = calibrate(engine);
+            QVERIFY2(c.rates, c.error.c_str());
+            QVERIFY(c.steps.size() >= 3);
+            QVERIFY(c.rates->cpu_expert_bytes_per_s > 0 && c.rates->cpu_assignment_s > 0);
+            QVERIFY(!c.rates->has_gpu());
+            QVERIFY(QFileInfo::exists(dir.filePath("machine_rates.json")));
+            QCOMPARE(map_of(engine).usage.total(), uint64_t(0));
+
+            p = predict(engine, cpu_only);
+            QVERIFY2(p.p, p.error.c_str());
+            QVERIFY(p.p->speed.decode_tok_s > 0 && p.p->speed.prefill_tok_s > 0);
+            QVERIFY(p.p->speed.ram_bytes > 0);
+            QCOMPARE(p.p->speed.gpu_hit_rate, 0.0);
+            QCOMPARE(p.p->measured.generated_tokens, int64_t(0));  // no chat turn yet
+            p = predict(engine, one_gpu_expert);
+            QVERIFY2(!p.p && p.error.find("no GPU figures") != std::string::npos, p.error.c_str());
+        }
+        // A new Engine reads the rates back: a prediction without calibrating again, and the
+        // measured speed of the running model after a chat turn.
+        moe::MachineRates with_gpu;
+        {
+            moe::Engine engine(db);
+            const auto rates = rates_of(engine);
+            QVERIFY(rates && rates->cpu_expert_bytes_per_s > 0);
+            with_gpu = *rates;
+            QVERIFY(load(engine, model_));
+            int64_t conv = 0;
+            engine.with_store(
+                [&](moe::ConversationStore& s) { conv = s.create_conversation("x"); });
+            engine.wait_idle();
+            const Turn t = run_turn([&](auto on_text, auto done) {
+                engine.send(conv, "Once upon a time", greedy(8), on_text, done);
+            });
+            QVERIFY2(t.reply, t.error.c_str());
+            const Predicted p = predict(engine, cpu_only);
+            QVERIFY2(p.p, p.error.c_str());
+            QVERIFY(p.p->speed.decode_tok_s > 0);
+            if (t.reply->stats.generated_tokens > 1)
+                QVERIFY(p.p->measured.generate_tokens_per_second() > 0);
+            // The routed tokens are now the workload: no "equally likely" note.
+            for (const std::string& n : p.p->speed.notes)
+                QVERIFY2(n.find("no workload telemetry") == std::string::npos, n.c_str());
+        }
+        // Rates with GPU figures (as a GPU machine's calibration writes): a GPU placement is
+        // predicted, and more GPU experts serve more of the expert use. Calibrating again and
+        // cancelling at once keeps them.
+        QTemporaryDir gpu_dir;
+        with_gpu.gpu_layer_s = 1e-4;
+        with_gpu.gpu_expert_bytes_per_s = 1e12;
+        with_gpu.gpu_token_s = 1e-3;
+        with_gpu.gpu_flops = 1e13;
+        with_gpu.h2d_bytes_per_s = 2e10;
+        with_gpu.save(gpu_dir.filePath("machine_rates.json").toStdString());
+        moe::Engine engine(gpu_dir.filePath("app.db").toStdString());
+        QVERIFY(load(engine, model_));
+        moe::Placement gpu = one_gpu_expert;
+        for (auto& l : gpu.layers) l.attention = l.dense = moe::Device::Gpu;
+        gpu.embeddings = gpu.head = moe::Device::Gpu;
+        const Predicted one = predict(engine, gpu);
+        QVERIFY2(one.p, one.error.c_str());
+        QVERIFY(one.p->speed.decode_tok_s > 0 && one.p->speed.vram_bytes > 0);
+        for (auto& l : gpu.layers) std::fill(l.experts.begin(), l.experts.end(), moe::Device::Gpu);
+        const Predicted all = predict(engine, gpu);
+        QVERIFY2(all.p, all.error.c_str());
+        QVERIFY(all.p->speed.gpu_hit_rate > one.p->speed.gpu_hit_rate);
+        QVERIFY(all.p->speed.gpu_hit_rate > 0.999);  // every expert on the GPU
+        const Calibrated c = calibrate(engine, true);
+        QCOMPARE(c.error, std::string("calibration cancelled"));
+        QCOMPARE(c.steps.size(), size_t(1));
+        const auto kept = rates_of(engine);
+        QVERIFY(kept && kept->has_gpu());
+        QVERIFY(moe::MachineRates::load(gpu_dir.filePath("machine_rates.json").toStdString())
+                    .has_gpu());
     }
 
     void conversationSettingsApply() {

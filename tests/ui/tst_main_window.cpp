@@ -5,7 +5,10 @@
 // the window again the conversations, branches and chat settings are back (and an import adds
 // the exported chat). The placement editor: presets fill a budget, the budget bar refuses a
 // placement over it, undo/redo walk the edits, profiles persist across a restart, and the
-// map stays usable at Kimi-K2's 61 x 384 experts (zoom, scroll, tooltips).
+// map stays usable at Kimi-K2's 61 x 384 experts (zoom, scroll, tooltips). Its predicted
+// speed: Calibrate measures the rates, the prediction follows the edits (and says why a GPU
+// split needs GPU figures), the rates come back after a restart; Export gives llama.cpp's
+// -ot options and sglang-kt's with their experts file.
 #include <QClipboard>
 #include <QFileInfo>
 #include <QGuiApplication>
@@ -27,14 +30,18 @@
 #include <QUndoStack>
 #include <QWheelEvent>
 #include <QtTest>
+#include <nlohmann/json.hpp>
 
 #include "budget_bar.h"
 #include "chat_view.h"
 #include "hardware_dialog.h"
+#include "hybrid/cost_model.h"
 #include "hybrid/placement.h"
 #include "main_window.h"
 #include "model_library_dialog.h"
 #include "model_map.h"
+#include "placement_export_dialog.h"
+#include "speed_panel.h"
 #include "test_paths.h"
 
 using moeui::ChatView;
@@ -332,6 +339,109 @@ class TestMainWindow : public QObject {
         QTRY_COMPARE(gpu_of(map, 3), first8);
         QCOMPARE(gpu_of(map, 0), QList<int>{});
         QCOMPARE(map->undo_stack()->count(), 1);
+    }
+
+    // The editor's predicted speed on the CPU-only demo model: nothing before calibrating,
+    // figures after; moving an expert to the GPU needs GPU figures (the message says so) and
+    // undoing it brings the same figures back. After a restart the rates are read again; with
+    // GPU figures in them, the prediction's GPU share follows a click and a drag (debounced:
+    // the figures shown are those of the edit as released). Export: llama.cpp and sglang-kt.
+    void placementEditorPredictsAndExports() {
+        QTemporaryDir tmp;  // no machine rates yet
+        const QString rates_file = tmp.filePath("machine_rates.json");
+        {
+            MainWindow w(options(tmp, demo_));
+            w.show();
+            QTRY_VERIFY_WITH_TIMEOUT(
+                w.findChild<QLabel*>("modelLabel")->text().contains("qwen3_moe"), 60000);
+            moeui::ModelMapDialog* map = w.showModelMap();
+            QTRY_VERIFY(!map->view()->data().layers.isEmpty());
+            moeui::SpeedPanel* speed = map->speed_panel();
+            QTRY_VERIFY2(speed->prediction_text().contains("calibrate this machine first"),
+                         qPrintable(speed->prediction_text()));
+
+            QTest::mouseClick(speed->calibrate_button(), Qt::LeftButton);
+            QVERIFY(!speed->calibrate_button()->isEnabled());  // one calibration at a time
+            QTRY_VERIFY_WITH_TIMEOUT(speed->calibration_label()->text().startsWith("Calibrated:"),
+                                     60000);
+            QVERIFY(speed->calibrate_button()->isEnabled());
+            QVERIFY(QFileInfo::exists(rates_file));
+            QTRY_VERIFY2(speed->prediction_text().contains("decode") &&
+                             speed->prediction_text().contains("tok/s"),
+                         qPrintable(speed->prediction_text()));
+            const QString cpu_only = speed->prediction_text();
+            QVERIFY(cpu_only.contains("0 % of expert use on the GPU"));
+            QVERIFY(speed->measured_text().contains("no answer"));
+            // Calibrating ran decode steps, but the telemetry is the user's: still nothing.
+            QSignalSpy refreshed(&w.host(), &moeui::EngineHost::modelMapReady);
+            w.host().requestModelMap();
+            QTRY_COMPARE(refreshed.count(), 1);
+            QCOMPARE(map->view()->data().routed, quint64(0));
+
+            // Expert 0 of layer 0 to the GPU: these rates have no GPU figures.
+            QTest::mouseClick(map->view(), Qt::LeftButton, {}, map->view()->expert_center(0, 0));
+            QTRY_VERIFY2(speed->prediction_text().contains("no GPU figures"),
+                         qPrintable(speed->prediction_text()));
+            map->undo_stack()->undo();
+            QTRY_COMPARE(speed->prediction_text(), cpu_only);
+            map->close();
+        }
+        // The rates as a GPU machine's calibration would write them.
+        moe::MachineRates rates = moe::MachineRates::load(rates_file.toStdString());
+        rates.gpu_layer_s = 1e-4;
+        rates.gpu_expert_bytes_per_s = 1e12;
+        rates.gpu_token_s = 1e-3;
+        rates.gpu_flops = 1e13;
+        rates.save(rates_file.toStdString());
+
+        MainWindow w(options(tmp, demo_));
+        w.show();
+        QTRY_VERIFY_WITH_TIMEOUT(w.findChild<QLabel*>("modelLabel")->text().contains("qwen3_moe"),
+                                 60000);
+        moeui::ModelMapDialog* map = w.showModelMap();
+        QTRY_VERIFY(!map->view()->data().layers.isEmpty());
+        moeui::SpeedPanel* speed = map->speed_panel();
+        QTRY_VERIFY2(speed->prediction_text().contains("0 % of expert use on the GPU"),
+                     qPrintable(speed->prediction_text()));
+        const QString before = speed->prediction_text();
+        // 1 of 64 equally likely experts; then a drag over 4 x 2 more: 9 of 64 (14 %).
+        QTest::mouseClick(map->view(), Qt::LeftButton, {}, map->view()->expert_center(0, 0));
+        QTRY_VERIFY2(speed->prediction_text().contains(" 2 % of expert use on the GPU"),
+                     qPrintable(speed->prediction_text()));
+        QVERIFY(speed->prediction_text().contains("VRAM"));
+        QVERIFY(speed->prediction_text() != before);
+        QTest::mousePress(map->view(), Qt::LeftButton, {}, map->view()->expert_center(1, 0));
+        for (int e = 1; e <= 3; ++e)
+            QTest::mouseMove(map->view(), map->view()->expert_center(2, e));
+        QTest::mouseRelease(map->view(), Qt::LeftButton, {}, map->view()->expert_center(2, 3));
+        QTRY_VERIFY2(speed->prediction_text().contains(" 14 % of expert use on the GPU"),
+                     qPrintable(speed->prediction_text()));
+
+        // Export: llama.cpp's tensor overrides with the note, copied and saved; sglang-kt's
+        // options with the per-layer GPU experts beside them.
+        moeui::PlacementExportDialog* ex = map->export_placement();
+        QVERIFY(ex);
+        QVERIFY2(ex->options().startsWith("-ngl 999") && ex->options().contains("-ot"),
+                 qPrintable(ex->options()));
+        QVERIFY(ex->note().contains("llama.cpp"));
+        ex->copy();
+        QCOMPARE(QGuiApplication::clipboard()->text(), ex->options());
+        const QString llama = tmp.filePath("llama.txt");
+        QVERIFY(ex->save(llama));
+        QFile f(llama);
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        QVERIFY(f.readAll().contains("-ot \"blk\\."));
+        ex->set_format(moeui::PlacementExportDialog::SglangKt);
+        QVERIFY2(ex->options().contains("--kt-num-gpu-experts 2"), qPrintable(ex->options()));
+        QVERIFY(ex->options().contains("--kt-expert-placement-strategy uniform"));  // no telemetry
+        const QString kt = tmp.filePath("kt.txt");
+        QVERIFY(ex->save(kt));
+        QFile experts(moeui::PlacementExportDialog::experts_path(kt));
+        QVERIFY(experts.open(QIODevice::ReadOnly));
+        const auto j = nlohmann::json::parse(experts.readAll().toStdString());
+        QCOMPARE(j["gpu_experts_per_layer"].size(), size_t(4));
+        QCOMPARE(j["gpu_experts_per_layer"][0].size(), size_t(1));  // expert 0
+        QCOMPARE(j["gpu_experts_per_layer"][2].size(), size_t(4));  // 0..3
     }
 
     // Kimi-K2's shape, 61 layers x 384 experts: the map opens scrollable, zooms with the

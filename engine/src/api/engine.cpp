@@ -14,7 +14,10 @@ namespace moe {
 
 Engine::Engine(std::string store_path) : store_path_(std::move(store_path)) {
     thread_ = std::thread([this] { loop(); });
-    post([this] { store_ = std::make_unique<ConversationStore>(store_path_); });
+    post([this] {
+        store_ = std::make_unique<ConversationStore>(store_path_);
+        load_machine_rates();
+    });
 }
 
 Engine::~Engine() {
@@ -70,6 +73,8 @@ void Engine::load(std::string model_path, LoadOptions options, Placing placing, 
         try {
             session_.reset();  // free the old model first: two may not fit
             gpu_budget_ = 0;
+            cost_shape_.reset();
+            last_turn_ = {};
             std::unique_ptr<Model> model = load_model(path, options);
             std::string placement = "everything on the CPU";
             if (placing.gpu_budget_gib > 0) {
@@ -111,6 +116,8 @@ void Engine::load(std::string model_path, LoadOptions options, Placing placing, 
 void Engine::unload(std::function<void()> done) {
     post([this, done = std::move(done)] {
         session_.reset();
+        cost_shape_.reset();
+        last_turn_ = {};
         if (done) done();
     });
 }
@@ -123,6 +130,8 @@ void Engine::chat(const std::function<ChatReply(ChatSession&)>& turn, const Repl
     cancel_ = false;
     try {
         const ChatReply r = turn(*session_);
+        // Only turns that decoded count as the running model's measured speed.
+        if (r.stats.generated_tokens > 1) last_turn_ = r.stats;
         if (done) done(r, "");
     } catch (const std::exception& e) {
         if (done) done(std::nullopt, e.what());

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "api/chat_session.h"
+#include "hybrid/cost_model.h"
 #include "hybrid/placement.h"
 #include "hybrid/placement_planner.h"
 #include "model/expert_usage.h"
@@ -94,6 +95,33 @@ class Engine {
     void load_placement_profile(std::string name, PlacementDone done);
     void delete_placement_profile(std::string name,
                                   std::function<void(const std::string& error)> done);
+    // Predicted speed (hybrid/cost_model.h). The machine's rates are measured on the loaded
+    // model by calibrate() and kept in machine_rates_path(), read again when an Engine starts.
+    // calibrate: the CPU rates (hybrid/calibration.h), and the GPU part's when the model was
+    // loaded onto the GPU; `progress` gets what is being measured (on the engine thread).
+    // cancel() stops it between two measurements with "calibration cancelled", keeping the
+    // rates there were. The synthetic tokens it runs do not count as expert telemetry.
+    using RatesDone =
+        std::function<void(const std::optional<MachineRates>&, const std::string& error)>;
+    void calibrate(std::function<void(const std::string& what)> progress, RatesDone done);
+    // The rates predictions use now (nullopt: none measured yet).
+    void machine_rates(std::function<void(const std::optional<MachineRates>&)> done);
+    // `<folder of the database>/machine_rates.json`.
+    std::string machine_rates_path() const;
+    struct Prediction {
+        SpeedPrediction speed;      // for the placement asked about, at the telemetry's workload
+        std::string rates_machine;  // what the rates were measured on
+        // The running model's last chat turn that decoded, measured (zeros before one):
+        // its decode and prompt tok/s (a prompt mostly from the KV cache is short).
+        GenerateStats measured;
+    };
+    // The cost model's figures for `placement` of the loaded model, with the expert telemetry
+    // counted since loading as the workload (every expert equally likely before any). `done`
+    // gets them or the reason there are none: no model, another model's placement, "calibrate
+    // this machine first", or GPU weights with rates that have no GPU figures.
+    void predict_placement(
+        Placement placement,
+        std::function<void(const std::optional<Prediction>&, const std::string& error)> done);
     // Runs `fn` with the store on the engine thread (reads and writes off the caller's thread);
     // an exception it throws is passed to `on_error` (when given) as text.
     void with_store(std::function<void(ConversationStore&)> fn,
@@ -115,6 +143,12 @@ class Engine {
     PlacementProfileStore& profiles();
 
     std::unique_ptr<ConversationStore> store_;
+    // Machine rates (engine_speed.cpp) and the loaded model's sizes as the cost model reads
+    // them (measured on first use: it walks every tensor).
+    void load_machine_rates();
+    std::optional<MachineRates> rates_;
+    std::optional<CostShape> cost_shape_;
+    GenerateStats last_turn_;                          // the loaded model's last chat turn
     std::unique_ptr<PlacementProfileStore> profiles_;  // opened on first use
     std::unique_ptr<ChatSession> session_;
     uint64_t gpu_budget_ = 0;  // of the loaded model

@@ -1,6 +1,7 @@
 #include "hybrid/placement_export.h"
 
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <vector>
 
 namespace moe {
@@ -67,6 +68,17 @@ ExportedPlacement export_sglang_kt(const Placement& p, bool frequency) {
                " (this placement's mean over " + std::to_string(moe_layers) +
                " layers; its exact per-layer experts are in the JSON file written beside)";
     return out;
+}
+
+nlohmann::json sglang_kt_experts(const Placement& p) {
+    nlohmann::json layers = nlohmann::json::array();
+    for (const LayerPlacement& l : p.layers) {
+        nlohmann::json ids = nlohmann::json::array();
+        for (size_t e = 0; e < l.experts.size(); ++e)
+            if (l.experts[e] == Device::Gpu) ids.push_back(e);
+        layers.push_back(std::move(ids));
+    }
+    return {{"gpu_experts_per_layer", std::move(layers)}};
 }
 
 }  // namespace moe

@@ -10,6 +10,7 @@
 //     the placement's mean) and `--kt-expert-placement-strategy frequency|uniform`, with the
 //     placement's exact per-layer GPU experts in a JSON file beside it.
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 
 #include "hybrid/placement.h"
@@ -25,5 +26,8 @@ struct ExportedPlacement {
 ExportedPlacement export_llama_cpp(const Placement& p);
 // `frequency`: the placement was planned from expert telemetry (--usage).
 ExportedPlacement export_sglang_kt(const Placement& p, bool frequency);
+// The JSON file sglang-kt's options go with: the exact GPU experts of each layer,
+// {"gpu_experts_per_layer": [[expert, ...] per layer]}.
+nlohmann::json sglang_kt_experts(const Placement& p);
 
 }  // namespace moe

@@ -137,4 +137,19 @@ void reset_expert_usage(const DecoderModel& model) {
         if (const auto* m = dynamic_cast<const MoeBlock*>(l.ffn.get())) m->router.reset_usage();
 }
 
+void restore_expert_usage(const DecoderModel& model, const ExpertUsage& usage) {
+    for (size_t i = 0; i < model.layers.size(); ++i) {
+        const auto* m = dynamic_cast<const MoeBlock*>(model.layers[i].ffn.get());
+        if (!m || m->experts.empty()) continue;
+        const auto at = [&](const std::vector<std::vector<uint64_t>>& v) {
+            return i < v.size() ? v[i] : std::vector<uint64_t>{};
+        };
+        // Co-activation stays off where it was off (an empty list), as it was counted.
+        m->router.restore_usage(at(usage.counts), at(usage.decode),
+                                usage.coactivation.empty()
+                                    ? std::vector<uint64_t>(m->router.coactivation().size(), 0)
+                                    : at(usage.coactivation));
+    }
+}
+
 }  // namespace moe

@@ -40,6 +40,9 @@ struct ExpertUsage {
 // The counts of every MoE layer's router since the last reset.
 ExpertUsage collect_expert_usage(const DecoderModel& model);
 void reset_expert_usage(const DecoderModel& model);
+// Sets every router's counts back to `usage` (taken with collect_expert_usage on this model):
+// what runs in between, e.g. a calibration's synthetic tokens, is not counted.
+void restore_expert_usage(const DecoderModel& model, const ExpertUsage& usage);
 // Switches co-activation counting on or off in every router (off by default).
 void count_expert_coactivation(const DecoderModel& model, bool on);
 

@@ -56,6 +56,14 @@ class Router {
         trace_ = trace;
         trace_layer_ = layer;
     }
+    // Puts counts taken earlier back (a measurement that routed synthetic tokens must not
+    // count as the user's workload).
+    void restore_usage(std::vector<uint64_t> usage, std::vector<uint64_t> decode,
+                       std::vector<uint64_t> coactivation) const {
+        usage_ = std::move(usage);
+        decode_usage_ = std::move(decode);
+        coactivation_ = std::move(coactivation);
+    }
     void reset_usage() const {
         usage_.assign(usage_.size(), 0);
         decode_usage_.assign(decode_usage_.size(), 0);
