@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <system_error>
 
 #include "core/error.h"
@@ -22,6 +23,16 @@ void write_file_atomically(const std::string& path, const std::string& content) 
     if (ec) {
         std::filesystem::remove(tmp, ec);
         throw Error(path + ": cannot replace file: " + ec.message());
+    }
+}
+
+nlohmann::json read_json_file(const std::string& path, const std::string& what) {
+    std::ifstream in(path);
+    if (!in) throw Error(path + ": cannot open the " + what);
+    try {
+        return nlohmann::json::parse(in);
+    } catch (const nlohmann::json::parse_error& e) {
+        throw Error(path + ": the " + what + " is not valid JSON: " + e.what());
     }
 }
 

@@ -134,15 +134,7 @@ void MachineRates::save(const std::string& path) const {
 }
 
 MachineRates MachineRates::load(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) throw Error(path + ": cannot open the machine rates file");
-    nlohmann::json j;
-    try {
-        in >> j;
-    } catch (const std::exception& e) {
-        throw Error(path + ": not JSON (" + e.what() + ")");
-    }
-    return from_json(j, path);
+    return from_json(read_json_file(path, "machine rates file"), path);
 }
 
 std::string SpeedPrediction::summary() const {

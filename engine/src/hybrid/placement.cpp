@@ -179,15 +179,7 @@ void Placement::save(const std::string& path) const {
 }
 
 Placement Placement::load(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) throw Error(path + ": cannot open placement file");
-    Json j;
-    try {
-        j = Json::parse(in);
-    } catch (const Json::parse_error& e) {
-        throw Error(path + ": not valid JSON: " + e.what());
-    }
-    return from_json(j, path);
+    return from_json(read_json_file(path, "placement file"), path);
 }
 
 void Placement::require_model(const ModelIdentity& actual, const std::string& where) const {

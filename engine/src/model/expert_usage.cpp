@@ -90,11 +90,7 @@ void ExpertUsage::save(const std::string& path) const {
 }
 
 ExpertUsage ExpertUsage::load(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) throw Error(path + ": cannot read");
-    const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-    if (j.is_discarded()) throw Error(path + ": not valid JSON");
-    return from_json(j, path);
+    return from_json(read_json_file(path, "expert usage file"), path);
 }
 
 ExpertUsage collect_expert_usage(const DecoderModel& model) {
