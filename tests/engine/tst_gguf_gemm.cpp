@@ -51,6 +51,51 @@ class TestGgufGemm : public QObject {
     Q_OBJECT
 
   private slots:
+    // gemm_xw on plain bf16 and f32 weights, both of its paths (row by row for few tokens,
+    // column blocks of four rows at a time for more), against the double-precision product.
+    void transposedProductPlainTypes() {
+        std::mt19937 rng(std::random_device{}());
+        std::normal_distribution<float> nd(0.0f, 1.0f);
+        for (const moe::DType dt : {moe::DType::BF16, moe::DType::F32}) {
+            const int64_t rows = 203, cols = 150;  // neither a multiple of 4 nor of 64
+            std::vector<float> dense(static_cast<size_t>(rows * cols));
+            std::vector<uint16_t> bf(dense.size());
+            for (size_t i = 0; i < dense.size(); ++i) {
+                bf[i] = moe::f32_to_bf16(nd(rng));
+                dense[i] = dt == moe::DType::BF16 ? moe::bf16_to_f32(bf[i]) : nd(rng);
+            }
+            moe::WeightMatrix m;
+            m.dtype = dt;
+            m.rows = rows;
+            m.cols = cols;
+            m.data = dt == moe::DType::BF16 ? static_cast<const void*>(bf.data())
+                                            : static_cast<const void*>(dense.data());
+            for (const int64_t T : {int64_t(3), int64_t(70)}) {
+                std::vector<float> x(static_cast<size_t>(T * rows));
+                for (float& v : x) v = nd(rng);
+                std::vector<float> got(static_cast<size_t>(T * cols), -1.0f);
+                moe::gemm_xw(x.data(), T, m, got.data());
+                double worst = 0, scale = 0;
+                for (int64_t t = 0; t < T; ++t) {
+                    for (int64_t c = 0; c < cols; ++c) {
+                        double want = 0;
+                        for (int64_t r = 0; r < rows; ++r)
+                            want += double(x[size_t(t * rows + r)]) * dense[size_t(r * cols + c)];
+                        worst = std::max(worst, std::abs(want - got[size_t(t * cols + c)]));
+                        scale = std::max(scale, std::abs(want));
+                    }
+                }
+                QVERIFY2(
+                    worst <= 1e-5 * scale,
+                    qPrintable(QString("%1 T=%2: max error %3 of %4")
+                                   .arg(QString::fromStdString(std::string(moe::dtype_name(dt))))
+                                   .arg(T)
+                                   .arg(worst)
+                                   .arg(scale)));
+            }
+        }
+    }
+
     // gemm_xw over GGUF rows (the training backward's dx = dy W): against the product with
     // each row dequantized by the scalar moe::dequantize_row, for token counts on both sides
     // of its token chunk (128) and sparse rows of x (zeros are skipped).

@@ -164,6 +164,7 @@ void convert_to_f32(DType t, const void* src, float* dst, size_t n) {
             return;
         case DType::BF16: {
             const auto* s = static_cast<const uint16_t*>(src);
+#pragma omp simd
             for (size_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(s[i]);
             return;
         }

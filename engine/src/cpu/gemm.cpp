@@ -123,7 +123,7 @@ void gemm_xwt(const float* x, int64_t T, const WeightMatrix& w, float* y) {
 
 namespace {
 
-// gemm_xw over GGUF rows, which decode only whole: each worker takes a range of W's rows (the
+// gemm_xw row by row (GGUF rows decode only whole): each worker takes a range of W's rows (the
 // sum's dimension), decodes each row once and adds x[t, k] * row into a partial y of its own;
 // the partials are added up at the end. Tokens go in chunks so that the partials stay small
 // (workers x chunk x N floats). Nothing of W is kept decoded beyond one row per worker.
@@ -141,17 +141,26 @@ void gemm_xw_rows(const float* x, int64_t T, const WeightMatrix& w, float* y) {
         pool.parallel_for(
             K,
             [&](int64_t k0, int64_t k1, int worker) {
+                // Four rows at a time: four multiply-adds per load and store of the partial.
                 std::vector<float>& row = rows[size_t(worker)];
-                row.resize(size_t(N));
+                row.assign(size_t(4 * N), 0.0f);
                 float* part = partial.data() + size_t(worker) * size_t(chunk * N);
-                for (int64_t k = k0; k < k1; ++k) {
-                    w.row_to_f32(k, row.data());
+                const float* r0 = row.data();
+                const float* r1 = r0 + N;
+                const float* r2 = r1 + N;
+                const float* r3 = r2 + N;
+                for (int64_t k = k0; k < k1; k += 4) {
+                    const int64_t m = std::min<int64_t>(4, k1 - k);
+                    for (int64_t i = 0; i < m; ++i) w.row_to_f32(k + i, row.data() + i * N);
                     for (int64_t t = 0; t < tn; ++t) {
-                        const float xv = x[(t0 + t) * K + k];
-                        if (xv == 0.0f) continue;
+                        const float* xt = x + (t0 + t) * K + k;
+                        const float x0 = xt[0], x1 = m > 1 ? xt[1] : 0.0f,
+                                    x2 = m > 2 ? xt[2] : 0.0f, x3 = m > 3 ? xt[3] : 0.0f;
+                        if (x0 == 0.0f && x1 == 0.0f && x2 == 0.0f && x3 == 0.0f) continue;
                         float* pt = part + t * N;
 #pragma omp simd
-                        for (int64_t c = 0; c < N; ++c) pt[c] += xv * row[size_t(c)];
+                        for (int64_t c = 0; c < N; ++c)
+                            pt[c] += x0 * r0[c] + x1 * r1[c] + x2 * r2[c] + x3 * r3[c];
                     }
                 }
             },
@@ -173,7 +182,9 @@ void gemm_xw_rows(const float* x, int64_t T, const WeightMatrix& w, float* y) {
 }  // namespace
 
 void gemm_xw(const float* x, int64_t T, const WeightMatrix& w, float* y) {
-    if (w.ggml) {
+    // Few tokens (the training backward of one expert's share of a batch): converting W's
+    // rows whole once each beats converting it column block by column block.
+    if (w.ggml || T <= 32) {
         gemm_xw_rows(x, T, w, y);
         return;
     }
@@ -181,19 +192,30 @@ void gemm_xw(const float* x, int64_t T, const WeightMatrix& w, float* y) {
     // Each task owns a range of output columns, so writes never overlap.
     constexpr int64_t kColBlock = 64;
     const int64_t blocks = (N + kColBlock - 1) / kColBlock;
+    // Four rows of W per pass over the y block: four multiply-adds per load and store of y.
+    constexpr int64_t kRows = 4;
     parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
-        std::vector<float> part(static_cast<size_t>(kColBlock));
+        std::vector<float> part(static_cast<size_t>(kRows * kColBlock), 0.0f);
         for (int64_t b = b0; b < b1; ++b) {
-            const int64_t c0 = b * kColBlock, c1 = std::min(N, c0 + kColBlock);
+            const int64_t c0 = b * kColBlock, c1 = std::min(N, c0 + kColBlock), n = c1 - c0;
             for (int64_t t = 0; t < T; ++t) std::fill(y + t * N + c0, y + t * N + c1, 0.0f);
-            for (int64_t k = 0; k < K; ++k) {
-                w.row_to_f32(k, part.data(), c0, c1);
+            for (int64_t k = 0; k < K; k += kRows) {
+                const int64_t m = std::min(kRows, K - k);
+                for (int64_t i = 0; i < m; ++i)
+                    w.row_to_f32(k + i, part.data() + i * kColBlock, c0, c1);
+                const float* p0 = part.data();
+                const float* p1 = p0 + kColBlock;
+                const float* p2 = p1 + kColBlock;
+                const float* p3 = p2 + kColBlock;
                 for (int64_t t = 0; t < T; ++t) {
-                    const float xv = x[t * K + k];
+                    const float* xt = x + t * K + k;
+                    // Rows past K weigh zero (their stale part rows add nothing).
+                    const float x0 = xt[0], x1 = m > 1 ? xt[1] : 0.0f, x2 = m > 2 ? xt[2] : 0.0f,
+                                x3 = m > 3 ? xt[3] : 0.0f;
                     float* yt = y + t * N + c0;
-                    const int64_t n = c1 - c0;
 #pragma omp simd
-                    for (int64_t c = 0; c < n; ++c) yt[c] += xv * part[size_t(c)];
+                    for (int64_t c = 0; c < n; ++c)
+                        yt[c] += x0 * p0[c] + x1 * p1[c] + x2 * p2[c] + x3 * p3[c];
                 }
             }
         }
