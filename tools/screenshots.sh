@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Takes the README's screenshots from the real app under Xvfb (apt: xvfb): a model answering a
-# prompt, light and dark, into docs/screenshots/ — stories260K with four experts from
-# ../shared when it is there (a real, tiny trained model: English text), else the built-in
+# prompt, light and dark, the model map and the profiler, into docs/screenshots/ — stories260K
+# with four experts from ../shared when it is there (a real, tiny trained model: English text), else the built-in
 # demo model (noise). Needs a build with Qt Widgets (MOE_BUILD_DIR, default build-ci).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,11 +15,15 @@ if [ -f "$STORIES" ]; then
     MODEL=("$STORIES")
     PROMPT="Once upon a time, a little dragon"
 fi
-for theme in light dark; do
+shot() {  # file theme view
     tmp=$(mktemp -d)
     HOME=$tmp XDG_RUNTIME_DIR=$tmp xvfb-run -a -s "-screen 0 1280x800x24" "$B/app/gui/moestudio" \
-        --data "$tmp/data" --theme "$theme" --screenshot "docs/screenshots/chat-$theme.png" \
+        --data "$tmp/data" --theme "$2" --screenshot "docs/screenshots/$1" --view "$3" \
         --prompt "$PROMPT" "${MODEL[@]}"
     rm -rf "$tmp"
-done
+}
+for theme in light dark; do shot "chat-$theme.png" "$theme" chat; done
+# The placement editor and the profiler (issue 9), after the same answer.
+shot model-map.png light model-map
+shot profiler.png dark profiler
 ls -la docs/screenshots

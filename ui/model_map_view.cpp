@@ -34,7 +34,9 @@ int ModelMapView::widest() const {
 void ModelMapView::set_data(const ModelMapData& d) {
     data_ = d;
     const int w = widest();
-    cell_ = w > 96 ? 6 : w > 48 ? 8 : 12;
+    // Start at a size that shows small models legibly and large ones whole in width.
+    cell_ = w > 96 ? 6 : w > 48 ? 8 : w > 8 ? 12 : 24;
+    if (data_.layers.size() > 40) cell_ = std::min(cell_, 12);
     resize(sizeHint());
     updateGeometry();
     update();

@@ -94,12 +94,15 @@ void draw_ruler(ImDrawList* dl, const TimelineModel& m, const TimelineView& v, I
         dl->AddLine(ImVec2(x, o.y), ImVec2(x, bottom), grid);
         dl->AddText(ImVec2(x + 3, o.y + 2), text, format_duration(t, buf, sizeof buf));
     }
-    // Token boundaries: where each forward call (a decode step or a prefill) began.
+    // Token boundaries: where each forward call (a decode step or a prefill) began. Labels
+    // only where they do not run into the previous one.
+    float last_label = -1e9f;
     for (const auto& tk : m.tokens()) {
         const float x = o.x + float(v.x_of(double(tk.t_ns)));
         if (x < o.x || x > o.x + float(v.width())) continue;
         dl->AddLine(ImVec2(x, o.y), ImVec2(x, bottom), IM_COL32(255, 220, 120, 90));
-        if (tk.token >= 0) {
+        if (tk.token >= 0 && x - last_label >= 44.0f) {
+            last_label = x;
             std::snprintf(buf, sizeof buf, "t%lld", (long long)tk.token);
             dl->AddText(ImVec2(x + 2, o.y + kRulerHeight - 14), IM_COL32(255, 220, 120, 255), buf);
         }

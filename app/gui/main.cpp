@@ -1,20 +1,26 @@
 // moestudio: the desktop app. The conversations live in the user's data folder; the built-in
 // demo model (installed beside the app, or the build's) is loaded on the first start.
 //   moestudio [MODEL] [--theme system|light|dark]
-//   moestudio --screenshot FILE.png --prompt TEXT [--theme dark]   (docs: answers TEXT with the
-//       loaded model, saves the window, quits)
+//   moestudio --screenshot FILE.png --prompt TEXT [--theme dark] [--view chat|model-map|profiler]
+//       (docs: answers TEXT with the loaded model, saves the window — or the model map, or the
+//       profiler with the answer's capture — and quits)
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QDir>
 #include <QFileInfo>
 #include <QPalette>
 #include <QPlainTextEdit>
+#include <QPointer>
 #include <QPushButton>
 #include <QStandardPaths>
 #include <QStyleFactory>
 #include <QTimer>
 
+#include <cstdio>
+
 #include "main_window.h"
+#include "model_map.h"
+#include "profiler_window.h"
 
 namespace {
 
@@ -64,6 +70,8 @@ int main(int argc, char** argv) {
     cli.addOption({"screenshot", "Answer --prompt, save the window as FILE, quit.", "file"});
     cli.addOption({"prompt", "The prompt for --screenshot.", "text"});
     cli.addOption(
+        {"view", "What --screenshot saves: chat, model-map or profiler.", "view", "chat"});
+    cli.addOption(
         {"data", "Folder for the conversations (default: the user's data folder).", "dir"});
     cli.process(app);
     apply_theme(cli.value("theme"));
@@ -80,17 +88,45 @@ int main(int argc, char** argv) {
     w.show();
 
     if (cli.isSet("screenshot")) {
-        const QString file = cli.value("screenshot"), prompt = cli.value("prompt");
-        QObject::connect(&w.host(), &moeui::EngineHost::modelLoaded, &w, [&w, prompt] {
-            w.findChild<QPlainTextEdit*>("promptInput")->setPlainText(prompt);
-            QTimer::singleShot(100, &w, [&w] { w.sendInput(); });
-        });
-        QObject::connect(&w.host(), &moeui::EngineHost::generationFinished, &w, [&w, file] {
-            QTimer::singleShot(500, &w, [&w, file] {
-                w.grab().save(file);
-                QApplication::quit();
-            });
-        });
+        const QString file = cli.value("screenshot"), prompt = cli.value("prompt"),
+                      view = cli.value("view");
+        if (view != "chat" && view != "model-map" && view != "profiler") {
+            std::fprintf(stderr, "--view: expected chat, model-map or profiler\n");
+            return 2;
+        }
+        // The profiler captures the answer: live before the prompt goes out.
+        QPointer<moeui::ProfilerWindow> profiler;
+        QObject::connect(&w.host(), &moeui::EngineHost::modelLoaded, &w,
+                         [&w, prompt, view, &profiler] {
+                             if (view == "profiler") {
+                                 profiler = w.showProfiler();
+                                 profiler->setLive(true);
+                             }
+                             w.findChild<QPlainTextEdit*>("promptInput")->setPlainText(prompt);
+                             QTimer::singleShot(100, &w, [&w] { w.sendInput(); });
+                         });
+        QObject::connect(&w.host(), &moeui::EngineHost::generationFinished, &w,
+                         [&w, file, view, &profiler] {
+                             QWidget* target = &w;
+                             if (view == "model-map") {
+                                 QWidget* map = w.showModelMap();
+                                 map->resize(1100, 700);
+                                 target = map;
+                             } else if (view == "profiler" && profiler) {
+                                 moeui::ProfilerWindow* p = profiler;
+                                 p->refresh();
+                                 p->freeze();
+                                 p->resize(1200, 700);
+                                 p->fit();
+                                 target = p;
+                             }
+                             // Time for the window to lay out and (the profiler) render a few
+                             // frames.
+                             QTimer::singleShot(1500, &w, [target, file] {
+                                 target->grab().save(file);
+                                 QApplication::quit();
+                             });
+                         });
         QTimer::singleShot(120000, &app, [] { QApplication::exit(1); });
     }
     return app.exec();
