@@ -466,6 +466,11 @@ void EngineHost::predictPlacement(const QString& placement_json) {
             SpeedFigures f;
             f.error = QString::fromStdString(e);
             if (r) {
+                f.measured_decode_tok_s = r->measured.generate_tokens_per_second();
+                f.measured_prompt_tok_s = r->measured.prompt_tokens_per_second();
+                f.measured_prompt_tokens = int(r->measured.prompt_tokens);
+            }
+            if (r && e.empty()) {
                 const moe::SpeedPrediction& s = r->speed;
                 f.decode_tok_s = s.decode_tok_s;
                 f.prefill_tok_s = s.prefill_tok_s;
@@ -475,9 +480,6 @@ void EngineHost::predictPlacement(const QString& placement_json) {
                 f.gpu_share = s.gpu_hit_rate;
                 for (const auto& n : s.notes) f.notes << QString::fromStdString(n);
                 f.rates_machine = QString::fromStdString(r->rates_machine);
-                f.measured_decode_tok_s = r->measured.generate_tokens_per_second();
-                f.measured_prompt_tok_s = r->measured.prompt_tokens_per_second();
-                f.measured_prompt_tokens = int(r->measured.prompt_tokens);
             }
             to_gui([this, f] { emit placementPredicted(f); });
         });

@@ -220,6 +220,8 @@ class TestEngineApi : public QObject {
             QVERIFY(!rates_of(engine));
             // No model: calibration and prediction say so.
             QVERIFY(calibrate(engine).error == "no model is loaded");
+            const Predicted none = predict(engine, moe::Placement{});
+            QVERIFY2(!none.p && none.error == "no model is loaded", none.error.c_str());
             QVERIFY(load(engine, model_));
             const moe::Engine::ModelMap map = map_of(engine);
             cpu_only = map.placement;
@@ -227,7 +229,10 @@ class TestEngineApi : public QObject {
             one_gpu_expert = cpu_only;
             one_gpu_expert.layers[0].experts[0] = moe::Device::Gpu;
             Predicted p = predict(engine, cpu_only);
-            QVERIFY2(!p.p && p.error.starts_with("calibrate this machine first"), p.error.c_str());
+            // The reason, with the running model's measured speed (nothing answered yet).
+            QVERIFY2(p.p && p.error.starts_with("calibrate this machine first"), p.error.c_str());
+            QCOMPARE(p.p->speed.decode_tok_s, 0.0);
+            QCOMPARE(p.p->measured.generated_tokens, int64_t(0));
 
             // Calibration: progress in words, CPU rates only (a CPU-only load), the file
             // written, and the telemetry as it was (nothing routed yet: still nothing).
@@ -246,7 +251,9 @@ class TestEngineApi : public QObject {
             QCOMPARE(p.p->speed.gpu_hit_rate, 0.0);
             QCOMPARE(p.p->measured.generated_tokens, int64_t(0));  // no chat turn yet
             p = predict(engine, one_gpu_expert);
-            QVERIFY2(!p.p && p.error.find("no GPU figures") != std::string::npos, p.error.c_str());
+            QVERIFY2(p.p && p.p->speed.decode_tok_s == 0 &&
+                         p.error.find("no GPU figures") != std::string::npos,
+                     p.error.c_str());
         }
         // A new Engine reads the rates back: a prediction without calibrating again, and the
         // measured speed of the running model after a chat turn.

@@ -118,7 +118,8 @@ class Engine {
     // The cost model's figures for `placement` of the loaded model, with the expert telemetry
     // counted since loading as the workload (every expert equally likely before any). `done`
     // gets them or the reason there are none: no model, another model's placement, "calibrate
-    // this machine first", or GPU weights with rates that have no GPU figures.
+    // this machine first", or GPU weights with rates that have no GPU figures (with a model
+    // loaded, the reason comes with a Prediction that holds only `measured`).
     void predict_placement(
         Placement placement,
         std::function<void(const std::optional<Prediction>&, const std::string& error)> done);

@@ -103,7 +103,13 @@ void Engine::predict_placement(
             p.measured = last_turn_;
             done(p, "");
         } catch (const std::exception& e) {
-            done(std::nullopt, e.what());
+            // With a model loaded, its measured speed still goes with the reason.
+            std::optional<Prediction> measured;
+            if (session_) {
+                measured.emplace();
+                measured->measured = last_turn_;
+            }
+            done(measured, e.what());
         }
     });
 }
