@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "core/parallel.h"
 #include "cpu/gemm.h"
 #include "cpu/moe/gguf_gemm.h"
 #include "cpu/moe/gguf_simd_kernels.h"
@@ -85,6 +86,18 @@ class TestGgufGemm : public QObject {
                         scale = std::max(scale, std::abs(want));
                     }
                 }
+                // The same bits with one thread and with several (training's losses must not
+                // depend on how the work was shared).
+                const int threads = moe::parallel_threads();
+                moe::set_parallel_threads(1);
+                std::vector<float> alone(got.size());
+                moe::gemm_xw(x.data(), T, m, alone.data());
+                moe::set_parallel_threads(std::max(threads, 3));
+                std::vector<float> many(got.size());
+                moe::gemm_xw(x.data(), T, m, many.data());
+                moe::set_parallel_threads(threads);
+                QVERIFY(std::memcmp(alone.data(), got.data(), got.size() * 4) == 0);
+                QVERIFY(std::memcmp(many.data(), got.data(), got.size() * 4) == 0);
                 QVERIFY2(
                     worst <= 1e-5 * scale,
                     qPrintable(QString("%1 T=%2: max error %3 of %4")

@@ -123,56 +123,65 @@ void gemm_xwt(const float* x, int64_t T, const WeightMatrix& w, float* y) {
 
 namespace {
 
-// gemm_xw row by row (GGUF rows decode only whole): each worker takes a range of W's rows (the
-// sum's dimension), decodes each row once and adds x[t, k] * row into a partial y of its own;
-// the partials are added up at the end. Tokens go in chunks so that the partials stay small
-// (workers x chunk x N floats). Nothing of W is kept decoded beyond one row per worker.
+// gemm_xw row by row (GGUF rows decode only whole): W's rows (the sum's dimension) in fixed
+// slices, each row decoded once and x[t, k] * row added into the slice's partial y; the
+// partials are added up at the end, in slice order. Tokens go in chunks so that the partials
+// stay small (slices x chunk x N floats). Nothing of W is kept decoded beyond four rows per
+// worker.
 void gemm_xw_rows(const float* x, int64_t T, const WeightMatrix& w, float* y) {
     const int64_t N = w.cols, K = w.rows;
     WorkerPool& pool = default_worker_pool();
-    const int P = pool.size();
+    // A fixed split of W's rows into slices, each with its partial sums, added in slice order:
+    // the result does not depend on which worker ran which slice, nor on the thread count
+    // (training must give the same losses run after run).
+    const int64_t slices = std::clamp<int64_t>((K + 63) / 64, 1, 16);
+    const int64_t per = (K / slices + 3) / 4 * 4;  // multiples of 4 rows (the inner blocking)
     constexpr int64_t kTokenChunk = 128;
     const int64_t chunk = std::min(T, kTokenChunk);
-    std::vector<float> partial(static_cast<size_t>(P) * size_t(chunk * N));
-    std::vector<std::vector<float>> rows(static_cast<size_t>(P));
+    std::vector<float> partial(static_cast<size_t>(slices) * size_t(chunk * N));
+    std::vector<std::vector<float>> rows(static_cast<size_t>(pool.size()));
     for (int64_t t0 = 0; t0 < T; t0 += chunk) {
         const int64_t tn = std::min(chunk, T - t0);
         std::fill(partial.begin(), partial.end(), 0.0f);
         pool.parallel_for(
-            K,
-            [&](int64_t k0, int64_t k1, int worker) {
+            slices,
+            [&](int64_t s0, int64_t s1, int worker) {
                 // Four rows at a time: four multiply-adds per load and store of the partial.
                 std::vector<float>& row = rows[size_t(worker)];
                 row.assign(size_t(4 * N), 0.0f);
-                float* part = partial.data() + size_t(worker) * size_t(chunk * N);
                 const float* r0 = row.data();
                 const float* r1 = r0 + N;
                 const float* r2 = r1 + N;
                 const float* r3 = r2 + N;
-                for (int64_t k = k0; k < k1; k += 4) {
-                    const int64_t m = std::min<int64_t>(4, k1 - k);
-                    for (int64_t i = 0; i < m; ++i) w.row_to_f32(k + i, row.data() + i * N);
-                    for (int64_t t = 0; t < tn; ++t) {
-                        const float* xt = x + (t0 + t) * K + k;
-                        const float x0 = xt[0], x1 = m > 1 ? xt[1] : 0.0f,
-                                    x2 = m > 2 ? xt[2] : 0.0f, x3 = m > 3 ? xt[3] : 0.0f;
-                        if (x0 == 0.0f && x1 == 0.0f && x2 == 0.0f && x3 == 0.0f) continue;
-                        float* pt = part + t * N;
+                for (int64_t sl = s0; sl < s1; ++sl) {
+                    float* part = partial.data() + size_t(sl) * size_t(chunk * N);
+                    const int64_t k0 = std::min(K, sl * per),
+                                  k1 = sl + 1 == slices ? K : std::min(K, (sl + 1) * per);
+                    for (int64_t k = k0; k < k1; k += 4) {
+                        const int64_t m = std::min<int64_t>(4, k1 - k);
+                        for (int64_t i = 0; i < m; ++i) w.row_to_f32(k + i, row.data() + i * N);
+                        for (int64_t t = 0; t < tn; ++t) {
+                            const float* xt = x + (t0 + t) * K + k;
+                            const float x0 = xt[0], x1 = m > 1 ? xt[1] : 0.0f,
+                                        x2 = m > 2 ? xt[2] : 0.0f, x3 = m > 3 ? xt[3] : 0.0f;
+                            if (x0 == 0.0f && x1 == 0.0f && x2 == 0.0f && x3 == 0.0f) continue;
+                            float* pt = part + t * N;
 #pragma omp simd
-                        for (int64_t c = 0; c < N; ++c)
-                            pt[c] += x0 * r0[c] + x1 * r1[c] + x2 * r2[c] + x3 * r3[c];
+                            for (int64_t c = 0; c < N; ++c)
+                                pt[c] += x0 * r0[c] + x1 * r1[c] + x2 * r2[c] + x3 * r3[c];
+                        }
                     }
                 }
             },
-            16);
+            1);
         pool.parallel_for(
             tn * N,
             [&](int64_t i0, int64_t i1, int) {
                 for (int64_t i = i0; i < i1; ++i) {
-                    float s = 0.0f;
-                    for (int p = 0; p < P; ++p)
-                        s += partial[size_t(p) * size_t(chunk * N) + size_t(i)];
-                    y[t0 * N + i] = s;
+                    float sum = 0.0f;
+                    for (int64_t sl = 0; sl < slices; ++sl)
+                        sum += partial[size_t(sl) * size_t(chunk * N) + size_t(i)];
+                    y[t0 * N + i] = sum;
                 }
             },
             1024);
