@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
     build-essential cmake ninja-build pkg-config git
-    qt6-base-dev libqt6opengl6-dev libimgui-dev
+    qt6-base-dev libqt6opengl6-dev qt6-charts-dev libimgui-dev
     nlohmann-json3-dev libpcre2-dev libnuma-dev libsqlite3-dev
     libcpp-httplib-dev libgtest-dev
     clang-format xvfb xauth

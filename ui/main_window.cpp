@@ -26,6 +26,11 @@
 #include "chat_view.h"
 #include "format.h"
 #include "hardware_dialog.h"
+#ifdef MOE_HAVE_CHARTS
+#include "finetune_wizard.h"
+#include "training_controller.h"
+#include "training_monitor.h"
+#endif
 #include "model_library_dialog.h"
 #include "model_map.h"
 #include "profiler_window.h"
@@ -329,8 +334,36 @@ void MainWindow::build_menus() {
                     &MainWindow::showModelMap);
     view->addAction(tr("&Profiler..."), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_P), this,
                     &MainWindow::showProfiler);
+#ifdef MOE_HAVE_CHARTS
+    QMenu* tools = menuBar()->addMenu(tr("&Tools"));
+    tools->addAction(tr("&Fine-tune..."), this, &MainWindow::showFinetune);
+#endif
     QMenu* help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("&Hardware..."), this, &MainWindow::showHardware);
+}
+
+QWizard* MainWindow::showFinetune() {
+#ifdef MOE_HAVE_CHARTS
+    auto* wizard =
+        new FinetuneWizard(QSettings().value("model/last").toString(), options_.store_path, this);
+    wizard->setAttribute(Qt::WA_DeleteOnClose);
+    connect(wizard, &QWizard::accepted, this, [this, wizard] {
+        auto* monitor = static_cast<TrainingMonitor*>(monitor_);
+        if (!monitor) {
+            auto* controller = new TrainingController(this);
+            monitor = new TrainingMonitor(controller, options_.store_path, this);
+            monitor->setWindowFlag(Qt::Window);
+            monitor_ = monitor;
+        }
+        monitor->show();
+        monitor->raise();
+        monitor->start(wizard->spec(), tr("Fine-tuning %1").arg(wizard->modelEdit->text()));
+    });
+    wizard->show();
+    return wizard;
+#else
+    return nullptr;
+#endif
 }
 
 void MainWindow::openModel(const QString& path) {

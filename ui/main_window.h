@@ -17,6 +17,7 @@ class QPlainTextEdit;
 class QProgressBar;
 class QPushButton;
 class QSplitter;
+class QWizard;
 
 namespace moeui {
 
@@ -66,6 +67,9 @@ class MainWindow : public QMainWindow {
     ModelMapDialog* showModelMap();
     // The engine's timeline (View > Profiler): live while chatting, frozen, exported.
     ProfilerWindow* showProfiler();
+    // Tools > Fine-tune... (only with QtCharts): the wizard, whose Finish starts the run in
+    // the monitor window. Returns the wizard (null without QtCharts).
+    QWizard* showFinetune();
 
   protected:
     void closeEvent(QCloseEvent* e) override;
@@ -95,6 +99,7 @@ class MainWindow : public QMainWindow {
     qint64 deleted_ = 0;  // the last deleted conversation (Undo)
     QString loading_;     // the model asked for last
     int max_progress_ = 0;
+    QWidget* monitor_ = nullptr;  // the training monitor, made on first use
 };
 
 }  // namespace moeui

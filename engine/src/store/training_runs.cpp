@@ -55,6 +55,10 @@ void TrainingRunStore::add_metrics(int64_t run, const TrainingMetricsRow& m) {
         .run();
 }
 
+void TrainingRunStore::reopen_run(int64_t run) {
+    finish_run(run, "running");
+}
+
 void TrainingRunStore::finish_run(int64_t run, const std::string& status) {
     Statement(db_, "UPDATE training_runs SET status = ?, updated_ms = ? WHERE id = ?")
         .bind(1, status)

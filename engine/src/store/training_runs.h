@@ -33,6 +33,8 @@ class TrainingRunStore {
 
     int64_t start_run(const std::string& model, const std::string& dataset,
                       const std::string& out_dir, const std::string& config_json);
+    // A stopped, failed or interrupted run continued (from its last checkpoint): running again.
+    void reopen_run(int64_t run);
     // One step's metrics (a step run again after a resume replaces its row).
     void add_metrics(int64_t run, const TrainingMetricsRow& m);
     // status: finished, stopped or failed.

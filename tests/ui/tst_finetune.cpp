@@ -1,0 +1,140 @@
+// The fine-tuning wizard and monitor (issue 10), offscreen, on hf-tiny/qwen3_moe-s1 with a
+// generated tokenizer: a bad dataset shows its file and line and the wizard cannot go on (no
+// run recorded); a good one previews with trained tokens marked, the review page shows the
+// CLI config (saved and loaded back); the run starts in the monitor, its charts get points,
+// pause holds it, resume continues, stop leaves a checkpoint, and the history resumes the
+// stopped run to its end.
+#include <QPushButton>
+#include <QTableWidget>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include "test_paths.h"
+#include "train_fixture.h"
+
+#ifdef MOE_HAVE_CHARTS
+#include <QLineEdit>
+#include <QSpinBox>
+
+#include "finetune_wizard.h"
+#include "store/training_runs.h"
+#include "training_controller.h"
+#include "training_monitor.h"
+#endif
+
+class TestFinetune : public QObject {
+    Q_OBJECT
+
+    QTemporaryDir tmp_;
+    QString model_, db_;
+
+    QString write(const QString& name, const QByteArray& bytes) {
+        QFile f(tmp_.filePath(name));
+        if (!f.open(QIODevice::WriteOnly)) return {};
+        f.write(bytes);
+        return f.fileName();
+    }
+
+  private slots:
+    void initTestCase() {
+#ifndef MOE_HAVE_CHARTS
+        QSKIP("built without QtCharts: no fine-tuning wizard");
+#else
+        model_ = QString::fromStdString(moetest::make_trainable_model(
+            moetest::data_dir().toStdString(), tmp_.filePath("model").toStdString()));
+        db_ = tmp_.filePath("runs.db");
+#endif
+    }
+
+    // The slots exist in both builds (moc sees one class); without QtCharts they skip.
+    void badDatasetIsLocatedAndBlocks() {
+#ifndef MOE_HAVE_CHARTS
+        QSKIP("built without QtCharts");
+#else
+        const QString bad = write("bad.jsonl",
+                                  "{\"instruction\": \"a\", \"output\": \"b\"}\n"
+                                  "{\"instruction\": \"no output\"}\n");
+        moeui::FinetuneWizard w(model_, db_);
+        w.outEdit->setText(tmp_.filePath("bad-run"));
+        w.dataEdit->setText(bad);
+        w.show();
+        w.next();
+        QCOMPARE(w.currentId(), 1);  // the dataset page, checked on arrival
+        QVERIFY2(w.datasetError().startsWith(bad + ":2:"), qPrintable(w.datasetError()));
+        QVERIFY(!w.currentPage()->isComplete());
+        w.next();
+        QCOMPARE(w.currentId(), 1);  // cannot go on
+        QVERIFY(moe::TrainingRunStore(db_.toStdString()).runs().empty());
+#endif
+    }
+
+    void wizardToMonitorEndToEnd() {
+#ifndef MOE_HAVE_CHARTS
+        QSKIP("built without QtCharts");
+#else
+        const QString data =
+            write("good.jsonl", QByteArray::fromStdString(moetest::alpaca_jsonl(10)));
+        moeui::FinetuneWizard w(model_, db_);
+        w.outEdit->setText(tmp_.filePath("run"));
+        w.dataEdit->setText(data);
+        w.show();
+        w.next();
+        QVERIFY2(w.datasetError().isEmpty(), qPrintable(w.datasetError()));
+        QVERIFY(w.currentPage()->isComplete());
+        QVERIFY(w.previewHtml().contains("#c8f0c8"));  // trained tokens highlighted
+        w.next();
+        w.rankSpin->setValue(4);
+        w.next();
+        w.stepsSpin->setValue(40);
+        w.lrSpin->setValue(0.01);
+        w.next();
+        QCOMPARE(w.currentId(), 4);
+        QVERIFY(w.reviewText().startsWith("moestudio-cli train " + model_));
+        QVERIFY(w.reviewText().contains("--rank 4"));
+        // Saved and loaded back: the same spec.
+        const QString cfg = tmp_.filePath("cfg.json");
+        QVERIFY(w.saveConfig(cfg));
+        moeui::FinetuneWizard w2({}, db_);
+        QVERIFY(w2.loadConfig(cfg));
+        QCOMPARE(w2.spec().to_json(), w.spec().to_json());
+
+        moeui::TrainingController controller;
+        moeui::TrainingMonitor monitor(&controller, db_);
+        monitor.show();
+        monitor.start(w.spec(), "test run");
+        QTRY_VERIFY_WITH_TIMEOUT(monitor.points("loss") >= 2, 60000);
+        QVERIFY(monitor.points("lr") >= 2 && monitor.points("grad") >= 2 &&
+                monitor.points("tokens") >= 2 && monitor.points("ram") >= 2);
+        QTRY_COMPARE(monitor.state(), QString("running"));
+        monitor.pauseButton()->click();
+        QTRY_COMPARE_WITH_TIMEOUT(monitor.state(), QString("paused"), 30000);
+        QCOMPARE(monitor.pauseButton()->text(), QString("Resume"));
+        const int held = monitor.points("loss");
+        QTest::qWait(300);
+        QCOMPARE(monitor.points("loss"), held);
+        monitor.pauseButton()->click();  // Resume
+        QTRY_VERIFY_WITH_TIMEOUT(monitor.points("loss") > held, 30000);
+        monitor.stopButton()->click();
+        QTRY_COMPARE_WITH_TIMEOUT(monitor.state(), QString("stopped"), 30000);
+        const int at = monitor.points("loss");
+        QVERIFY(at < 40);
+        QVERIFY(monitor.logText().contains("resumable from"));
+
+        // The history shows the stopped run; resuming it runs to the end in the same row.
+        QTableWidget* runs = monitor.runsTable();
+        QCOMPARE(runs->rowCount(), 1);
+        QCOMPARE(runs->item(0, 1)->text(), QString("stopped"));
+        runs->setCurrentCell(0, 0);
+        monitor.resumeSelected();
+        QTRY_COMPARE_WITH_TIMEOUT(monitor.state(), QString("finished"), 120000);
+        QCOMPARE(monitor.points("loss"), 40 - at);
+        QCOMPARE(runs->rowCount(), 1);
+        QCOMPARE(runs->item(0, 1)->text(), QString("finished"));
+        moe::TrainingRunStore store(db_.toStdString());
+        QCOMPARE(store.metrics(store.runs().front().id).size(), size_t(40));
+#endif
+    }
+};
+
+QTEST_MAIN(TestFinetune)
+#include "tst_finetune.moc"

@@ -1,0 +1,254 @@
+#include "training_monitor.h"
+
+#include <QChart>
+#include <QChartView>
+#include <QGridLayout>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QJsonDocument>
+#include <QLabel>
+#include <QLineSeries>
+#include <QMessageBox>
+#include <QPlainTextEdit>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSplitter>
+#include <QTableWidget>
+#include <QVBoxLayout>
+#include <QValueAxis>
+
+#include "api/training_job.h"
+#include "store/training_runs.h"
+
+namespace moeui {
+
+namespace {
+
+QString duration(double s) {
+    const qint64 t = qint64(s + 0.5);
+    return t >= 3600 ? QString("%1:%2:%3")
+                           .arg(t / 3600)
+                           .arg(t / 60 % 60, 2, 10, QChar('0'))
+                           .arg(t % 60, 2, 10, QChar('0'))
+                     : QString("%1:%2").arg(t / 60).arg(t % 60, 2, 10, QChar('0'));
+}
+
+// Axes that follow the data (QtCharts does not rescale by itself).
+void extend(QChart* chart, double x, double y) {
+    const auto xs = chart->axes(Qt::Horizontal), ys = chart->axes(Qt::Vertical);
+    if (xs.isEmpty() || ys.isEmpty()) return;
+    auto* ax = static_cast<QValueAxis*>(xs.front());
+    auto* ay = static_cast<QValueAxis*>(ys.front());
+    ax->setRange(0, std::max(ax->max(), x));
+    const bool first = ay->min() == 0 && ay->max() == 0;
+    ay->setRange(first ? std::min(0.0, y) : std::min(ay->min(), y),
+                 first ? y * 1.1 + 1e-12 : std::max(ay->max(), y * 1.05));
+}
+
+}  // namespace
+
+TrainingMonitor::TrainingMonitor(TrainingController* controller, const QString& store_path,
+                                 QWidget* parent)
+    : QWidget(parent), controller_(controller), store_path_(store_path) {
+    setWindowTitle(tr("Fine-tuning monitor"));
+    auto* grid = new QGridLayout;
+    const auto chart = [&](const QString& title, QLineSeries* a, QLineSeries* b, int r, int c) {
+        auto* ch = new QChart;
+        ch->setTitle(title);
+        ch->addSeries(a);
+        if (b) ch->addSeries(b);
+        auto* ax = new QValueAxis;
+        auto* ay = new QValueAxis;
+        ax->setRange(0, 1);
+        ay->setRange(0, 0);
+        ch->addAxis(ax, Qt::AlignBottom);
+        ch->addAxis(ay, Qt::AlignLeft);
+        for (QLineSeries* s : {a, b})
+            if (s) s->attachAxis(ax), s->attachAxis(ay);
+        ch->legend()->setVisible(b != nullptr);
+        auto* view = new QChartView(ch);
+        view->setRenderHint(QPainter::Antialiasing);
+        view->setMinimumSize(260, 180);
+        grid->addWidget(view, r, c);
+        charts_ << ch;
+    };
+    loss_ = new QLineSeries(this);
+    loss_->setName(tr("loss"));
+    eval_ = new QLineSeries(this);
+    eval_->setName(tr("eval loss"));
+    lr_ = new QLineSeries(this);
+    grad_ = new QLineSeries(this);
+    tokens_ = new QLineSeries(this);
+    ram_ = new QLineSeries(this);
+    chart(tr("Loss"), loss_, eval_, 0, 0);
+    chart(tr("Learning rate"), lr_, nullptr, 0, 1);
+    chart(tr("Grad norm"), grad_, nullptr, 0, 2);
+    chart(tr("Tokens/s"), tokens_, nullptr, 1, 0);
+    chart(tr("RAM (MiB)"), ram_, nullptr, 1, 1);
+
+    auto* side = new QVBoxLayout;
+    status_ = new QLabel(tr("No run"));
+    timing_ = new QLabel;
+    progress_ = new QProgressBar;
+    pause_ = new QPushButton(tr("Pause"));
+    stop_ = new QPushButton(tr("Stop"));
+    pause_->setEnabled(false);
+    stop_->setEnabled(false);
+    auto* buttons = new QHBoxLayout;
+    buttons->addWidget(pause_);
+    buttons->addWidget(stop_);
+    side->addWidget(status_);
+    side->addWidget(progress_);
+    side->addWidget(timing_);
+    side->addLayout(buttons);
+    side->addStretch();
+    auto* sideBox = new QWidget;
+    sideBox->setLayout(side);
+    grid->addWidget(sideBox, 1, 2);
+
+    log_ = new QPlainTextEdit;
+    log_->setReadOnly(true);
+    runs_ = new QTableWidget(0, 6);
+    runs_->setHorizontalHeaderLabels(
+        {tr("Run"), tr("Status"), tr("Model"), tr("Final loss"), tr("Duration"), tr("Config")});
+    runs_->horizontalHeader()->setStretchLastSection(true);
+    runs_->setSelectionBehavior(QAbstractItemView::SelectRows);
+    runs_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    resume_run_ = new QPushButton(tr("Resume selected run"));
+    auto* history = new QWidget;
+    auto* hl = new QVBoxLayout(history);
+    hl->setContentsMargins(0, 0, 0, 0);
+    hl->addWidget(runs_);
+    hl->addWidget(resume_run_);
+
+    auto* top = new QWidget;
+    top->setLayout(grid);
+    auto* split = new QSplitter(Qt::Vertical);
+    split->addWidget(top);
+    split->addWidget(log_);
+    split->addWidget(history);
+    auto* layout = new QVBoxLayout(this);
+    layout->addWidget(split);
+
+    connect(pause_, &QPushButton::clicked, this, [this] {
+        if (state_ == "paused")
+            controller_->resume();
+        else
+            controller_->pause();
+    });
+    connect(stop_, &QPushButton::clicked, this, [this] { controller_->stop(); });
+    connect(resume_run_, &QPushButton::clicked, this, &TrainingMonitor::resumeSelected);
+    connect(controller_, &TrainingController::stepDone, this, &TrainingMonitor::onStep);
+    connect(controller_, &TrainingController::stateChanged, this, &TrainingMonitor::onState);
+    connect(controller_, &TrainingController::logLine, log_, &QPlainTextEdit::appendPlainText);
+    refreshRuns();
+}
+
+void TrainingMonitor::start(const moe::FinetuneSpec& spec, const QString& title,
+                            qint64 resume_run) {
+    beginRun(title);
+    controller_->start(spec, resume_run);
+}
+
+void TrainingMonitor::beginRun(const QString& title) {
+    for (QLineSeries* s : {loss_, eval_, lr_, grad_, tokens_, ram_}) s->clear();
+    for (QChart* c : charts_) {
+        c->axes(Qt::Horizontal).front()->setRange(0, 1);
+        c->axes(Qt::Vertical).front()->setRange(0, 0);
+    }
+    log_->appendPlainText(title);
+    status_->setText(title);
+    elapsed_.start();
+}
+
+int TrainingMonitor::points(const QString& series) const {
+    const QMap<QString, QLineSeries*> m = {{"loss", loss_}, {"eval", eval_},     {"lr", lr_},
+                                           {"grad", grad_}, {"tokens", tokens_}, {"ram", ram_}};
+    return m.contains(series) ? int(m[series]->count()) : -1;
+}
+
+QString TrainingMonitor::logText() const {
+    return log_->toPlainText();
+}
+
+void TrainingMonitor::onStep(const TrainingStep& s) {
+    const double x = double(s.step);
+    const auto add = [&](QLineSeries* series, int chart, double y) {
+        series->append(x, y);
+        extend(charts_[chart], x, y);
+    };
+    add(loss_, 0, s.loss);
+    if (s.has_eval) add(eval_, 0, s.eval_loss);
+    add(lr_, 1, s.lr);
+    add(grad_, 2, s.grad_norm);
+    add(tokens_, 3, s.tokens_per_s);
+    add(ram_, 4, double(s.ram_bytes) / (1 << 20));
+    progress_->setRange(0, int(s.total));
+    progress_->setValue(int(s.step));
+    // ETA from this run's mean step time (steps of a resumed run before it are not counted).
+    const double el = elapsed_.isValid() ? elapsed_.elapsed() / 1000.0 : 0.0;
+    const double per = loss_->count() > 0 ? el / double(loss_->count()) : s.step_seconds;
+    timing_->setText(tr("step %1/%2 · loss %3 · elapsed %4 · ETA %5")
+                         .arg(s.step)
+                         .arg(s.total)
+                         .arg(s.loss, 0, 'f', 4)
+                         .arg(duration(el))
+                         .arg(duration(per * double(s.total - s.step))));
+}
+
+void TrainingMonitor::onState(const QString& state, const QString& message) {
+    state_ = state;
+    const bool live = state == "preparing" || state == "running" || state == "paused";
+    pause_->setEnabled(state == "running" || state == "paused");
+    pause_->setText(state == "paused" ? tr("Resume") : tr("Pause"));
+    stop_->setEnabled(live);
+    resume_run_->setEnabled(!live);
+    status_->setText(message.isEmpty() ? tr("Run %1").arg(state) : tr("Failed: %1").arg(message));
+    if (state == "failed") log_->appendPlainText(tr("failed: %1").arg(message));
+    if (!live) refreshRuns();
+}
+
+void TrainingMonitor::refreshRuns() {
+    runs_->setRowCount(0);
+    if (store_path_.isEmpty()) return;
+    try {
+        moe::TrainingRunStore store(store_path_.toStdString());
+        for (const moe::TrainingRun& r : store.runs()) {
+            const auto metrics = store.metrics(r.id);
+            const int row = runs_->rowCount();
+            runs_->insertRow(row);
+            double seconds = 0;
+            for (const auto& m : metrics) seconds += m.step_seconds;
+            const QStringList cells = {
+                QString::number(r.id),
+                QString::fromStdString(r.status),
+                QString::fromStdString(r.model),
+                metrics.empty() ? QString("-") : QString::number(metrics.back().loss, 'f', 4),
+                duration(seconds),
+                QString::fromStdString(r.config)};
+            for (int c = 0; c < cells.size(); ++c)
+                runs_->setItem(row, c, new QTableWidgetItem(cells[c]));
+        }
+    } catch (const std::exception& e) {
+        log_->appendPlainText(tr("runs history: %1").arg(e.what()));
+    }
+}
+
+void TrainingMonitor::resumeSelected() {
+    const int row = runs_->currentRow();
+    if (row < 0 || controller_->active()) return;
+    const qint64 id = runs_->item(row, 0)->text().toLongLong();
+    try {
+        moe::FinetuneSpec spec = moe::FinetuneSpec::from_json(
+            nlohmann::json::parse(runs_->item(row, 5)->text().toStdString()));
+        spec.resume = moe::latest_checkpoint(spec.out);
+        if (spec.resume.empty())
+            throw std::runtime_error(spec.out + ": no checkpoint to resume from");
+        start(spec, tr("Resuming run %1 from %2").arg(id).arg(QString::fromStdString(spec.resume)),
+              id);
+    } catch (const std::exception& e) {
+        QMessageBox::warning(this, tr("Resume"), QString::fromUtf8(e.what()));
+    }
+}
+
+}  // namespace moeui

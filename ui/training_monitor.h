@@ -1,0 +1,61 @@
+#pragma once
+// The live view of a fine-tune (issue 10): charts of loss and eval loss, learning rate, grad
+// norm, tokens/s and RAM (QtCharts), progress with elapsed time and ETA, the job's log, and
+// Pause / Resume / Stop. Below, the runs recorded in the store, one of which (stopped, failed
+// or interrupted) can be resumed from its last checkpoint.
+#include <QElapsedTimer>
+#include <QWidget>
+
+#include "api/finetune_spec.h"
+#include "training_controller.h"
+
+class QLabel;
+class QLineSeries;
+class QPlainTextEdit;
+class QProgressBar;
+class QPushButton;
+class QTableWidget;
+class QChart;
+
+namespace moeui {
+
+class TrainingMonitor : public QWidget {
+    Q_OBJECT
+
+  public:
+    // `store_path`: the database the runs are recorded in ("" = no history).
+    TrainingMonitor(TrainingController* controller, const QString& store_path,
+                    QWidget* parent = nullptr);
+
+    // Clears the charts and starts `spec` (resume_run: the store row it continues).
+    void start(const moe::FinetuneSpec& spec, const QString& title, qint64 resume_run = 0);
+    int points(const QString& series) const;  // loss, eval, lr, grad, tokens, ram
+    QString state() const { return state_; }
+    QPushButton* pauseButton() const { return pause_; }
+    QPushButton* stopButton() const { return stop_; }
+    QTableWidget* runsTable() const { return runs_; }
+    QString logText() const;
+
+  public slots:
+    void refreshRuns();
+    // Continues the run of the history's selected row from its last checkpoint.
+    void resumeSelected();
+
+  private:
+    void beginRun(const QString& title);
+    void onStep(const TrainingStep& s);
+    void onState(const QString& state, const QString& message);
+
+    TrainingController* controller_;
+    QString store_path_, state_ = "idle";
+    QElapsedTimer elapsed_;
+    QLineSeries *loss_, *eval_, *lr_, *grad_, *tokens_, *ram_;
+    QList<QChart*> charts_;
+    QProgressBar* progress_;
+    QLabel *status_, *timing_;
+    QPlainTextEdit* log_;
+    QPushButton *pause_, *stop_, *resume_run_;
+    QTableWidget* runs_;
+};
+
+}  // namespace moeui
