@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Takes the README's screenshots from the real app under Xvfb (apt: xvfb): a model answering a
-# prompt, light and dark, the model map and the profiler, into docs/screenshots/ — stories260K
-# with four experts from ../shared when it is there (a real, tiny trained model: English text), else the built-in
-# demo model (noise). Needs a build with Qt Widgets (MOE_BUILD_DIR, default build-ci).
+# prompt, light and dark, the model map, the profiler, the fine-tune wizard and the training
+# monitor, into docs/screenshots/ — stories260K with four experts from ../shared when it is
+# there (a real, tiny trained model: English text), else the built-in demo model (noise). Needs a build with Qt Widgets (MOE_BUILD_DIR, default build-ci).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${MOE_BUILD_DIR:-build-ci}
@@ -26,4 +26,7 @@ for theme in light dark; do shot "chat-$theme.png" "$theme" chat; done
 # The placement editor and the profiler (issue 9), after the same answer.
 shot model-map.png light model-map
 shot profiler.png dark profiler
+# The fine-tune wizard's dataset page and the monitor after a short run (issue 10).
+shot finetune-wizard.png light wizard
+shot training-monitor.png light monitor
 ls -la docs/screenshots

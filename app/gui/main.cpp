@@ -7,11 +7,13 @@
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QDir>
+#include <QFile>
 #include <QFileInfo>
 #include <QPalette>
 #include <QPlainTextEdit>
 #include <QPointer>
 #include <QPushButton>
+#include <QSettings>
 #include <QStandardPaths>
 #include <QStyleFactory>
 #include <QTimer>
@@ -19,6 +21,10 @@
 #include <cstdio>
 
 #include "main_window.h"
+#ifdef MOE_HAVE_CHARTS
+#include "finetune_wizard.h"
+#include "training_monitor.h"
+#endif
 #include "model_map.h"
 #include "profiler_window.h"
 
@@ -90,10 +96,68 @@ int main(int argc, char** argv) {
     if (cli.isSet("screenshot")) {
         const QString file = cli.value("screenshot"), prompt = cli.value("prompt"),
                       view = cli.value("view");
-        if (view != "chat" && view != "model-map" && view != "profiler") {
-            std::fprintf(stderr, "--view: expected chat, model-map or profiler\n");
+        if (view != "chat" && view != "model-map" && view != "profiler" && view != "wizard" &&
+            view != "monitor") {
+            std::fprintf(stderr, "--view: expected chat, model-map, profiler, wizard or monitor\n");
             return 2;
         }
+#ifdef MOE_HAVE_CHARTS
+        if (view == "wizard" || view == "monitor") {
+            // The fine-tune wizard on a small generated dataset (its preview), or the monitor
+            // after a short run of it on the loaded model.
+            QObject::connect(
+                &w.host(), &moeui::EngineHost::modelLoaded, &w, [&w, file, view, data] {
+                    const QString dataset = data + "/screenshot-dataset.txt";
+                    QFile f(dataset);
+                    if (f.open(QIODevice::WriteOnly | QIODevice::Truncate)) {
+                        // Plain text trains any model (the tiny story models have no chat
+                        // template).
+                        for (int i = 0; i < 24; ++i)
+                            f.write(QString("Once upon a time, a little dragon named Zara found %1 "
+                                            "shiny stones by the river. She was very happy.\n")
+                                        .arg(i + 2)
+                                        .toUtf8());
+                    }
+                    f.close();
+                    auto* wizard = static_cast<moeui::FinetuneWizard*>(w.showFinetune());
+                    moe::FinetuneSpec spec = wizard->spec();
+                    spec.model = QSettings().value("model/last").toString().toStdString();
+                    spec.data = {dataset.toStdString()};
+                    spec.format = "text";
+                    spec.packing = true;
+                    spec.out = (data + "/screenshot-run").toStdString();
+                    spec.cutoff = 128;
+                    spec.steps = 24;
+                    spec.lr = 1e-3;
+                    wizard->setSpec(spec);
+                    wizard->resize(900, 640);
+                    wizard->next();  // the dataset page
+                    wizard->checkDataset();
+                    if (view == "wizard") {
+                        QTimer::singleShot(1500, &w, [wizard, file] {
+                            wizard->grab().save(file);
+                            QApplication::quit();
+                        });
+                        return;
+                    }
+                    wizard->accept();  // starts the run in the monitor
+                    auto* poll = new QTimer(&w);
+                    QObject::connect(poll, &QTimer::timeout, &w, [&w, file, poll] {
+                        auto* m = w.findChild<moeui::TrainingMonitor*>();
+                        if (!m || (m->state() != "finished" && m->state() != "failed")) return;
+                        poll->stop();
+                        m->resize(1100, 760);
+                        QTimer::singleShot(1500, &w, [m, file] {
+                            m->grab().save(file);
+                            QApplication::quit();
+                        });
+                    });
+                    poll->start(200);
+                });
+            QTimer::singleShot(300000, &app, [] { QApplication::exit(1); });
+            return app.exec();
+        }
+#endif
         // The profiler captures the answer: live before the prompt goes out.
         QPointer<moeui::ProfilerWindow> profiler;
         QObject::connect(&w.host(), &moeui::EngineHost::modelLoaded, &w,
