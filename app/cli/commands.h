@@ -19,5 +19,6 @@ int cmd_devices(const std::vector<std::string>& argv);
 int cmd_placement(const std::vector<std::string>& argv);
 int placement_calibrate(const std::vector<std::string>& argv);  // cmd_placement_cost.cpp
 int cmd_train(const std::vector<std::string>& argv);
+int cmd_export_adapter(const std::vector<std::string>& argv);
 
 }  // namespace moecli

@@ -68,6 +68,9 @@ commands:
            [--cutoff N] [--packing] [--train-on-prompt] [--eval-fraction F] [--eval-every N]
            [--save-every N] [--seed S] [--store DB]
                                      LoRA fine-tuning; writes DIR/adapter (PEFT) and metrics
+  export-adapter MODEL --adapter PEFT_DIR|ADAPTER.gguf --format merged|peft|gguf --out PATH
+           [--scale S]               the adapter merged into MODEL's weights (a new Hugging
+                                     Face folder), or as a PEFT folder / llama.cpp LoRA GGUF
   make-demo --out DIR                write the built-in demo model (random weights)
 
 MODEL is a Hugging Face folder (config.json + *.safetensors) or a .gguf file;
@@ -93,6 +96,7 @@ int main(int argc, char** argv) {
         if (cmd == "info") return moecli::cmd_info(rest);
         if (cmd == "generate") return moecli::cmd_generate(rest);
         if (cmd == "train") return moecli::cmd_train(rest);
+        if (cmd == "export-adapter") return moecli::cmd_export_adapter(rest);
         if (cmd == "logits") return moecli::cmd_logits(rest);
         if (cmd == "make-demo") return moecli::cmd_make_demo(rest);
         if (cmd == "tokenize") return moecli::cmd_tokenize(rest);

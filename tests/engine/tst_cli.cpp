@@ -199,6 +199,27 @@ class Cli : public QObject {
         QVERIFY2(r.err.contains("no GPU figures"), qPrintable(r.err));
     }
 
+    void exportAdapterMergedAndPeft() {
+        QTemporaryDir tmp;
+        const QString merged = tmp.filePath("merged"), peft = tmp.filePath("peft");
+        Run r = cli({"export-adapter", fixture("qwen3_moe-s1"), "--adapter",
+                     fixture("qwen3_moe-s1") + "/lora", "--format", "merged", "--out", merged});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY(QFile::exists(merged + "/model.safetensors") &&
+                QFile::exists(merged + "/config.json"));
+        r = cli(
+            {"logits", merged, "--prompt-ids", "1,2,3", "--out", tmp.filePath("l.safetensors")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        r = cli({"export-adapter", fixture("qwen3_moe-s1"), "--adapter",
+                 fixture("qwen3_moe-s1") + "/lora", "--format", "peft", "--out", peft});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY(QFile::exists(peft + "/adapter_model.safetensors"));
+        r = cli({"export-adapter", fixture("qwen3_moe-s1"), "--adapter",
+                 fixture("qwen3_moe-s1") + "/lora", "--format", "zip", "--out", peft});
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.contains("merged, peft or gguf"), qPrintable(r.err));
+    }
+
     void devicesReportsCpuAndGpus() {
         const Run r = cli({"devices"});
         QCOMPARE(r.code, 0);
