@@ -1,7 +1,9 @@
 #include "training_monitor.h"
 
+#include <QApplication>
 #include <QChart>
 #include <QChartView>
+#include <QFileDialog>
 #include <QGridLayout>
 #include <QHBoxLayout>
 #include <QHeaderView>
@@ -10,13 +12,16 @@
 #include <QLineSeries>
 #include <QMessageBox>
 #include <QPlainTextEdit>
+#include <QPointer>
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSplitter>
 #include <QTableWidget>
 #include <QVBoxLayout>
 #include <QValueAxis>
+#include <thread>
 
+#include "api/adapter_export.h"
 #include "api/training_job.h"
 #include "store/training_runs.h"
 
@@ -115,11 +120,17 @@ TrainingMonitor::TrainingMonitor(TrainingController* controller, const QString& 
     runs_->setSelectionBehavior(QAbstractItemView::SelectRows);
     runs_->setEditTriggers(QAbstractItemView::NoEditTriggers);
     resume_run_ = new QPushButton(tr("Resume selected run"));
+    export_merged_ = new QPushButton(tr("Export merged model..."));
+    export_merged_->setToolTip(
+        tr("The selected run's adapter merged into its base model, as a new model folder"));
     auto* history = new QWidget;
     auto* hl = new QVBoxLayout(history);
     hl->setContentsMargins(0, 0, 0, 0);
     hl->addWidget(runs_);
-    hl->addWidget(resume_run_);
+    auto* history_buttons = new QHBoxLayout;
+    history_buttons->addWidget(resume_run_);
+    history_buttons->addWidget(export_merged_);
+    hl->addLayout(history_buttons);
 
     auto* top = new QWidget;
     top->setLayout(grid);
@@ -138,6 +149,7 @@ TrainingMonitor::TrainingMonitor(TrainingController* controller, const QString& 
     });
     connect(stop_, &QPushButton::clicked, this, [this] { controller_->stop(); });
     connect(resume_run_, &QPushButton::clicked, this, &TrainingMonitor::resumeSelected);
+    connect(export_merged_, &QPushButton::clicked, this, [this] { exportMerged(); });
     connect(controller_, &TrainingController::stepDone, this, &TrainingMonitor::onStep);
     connect(controller_, &TrainingController::stateChanged, this, &TrainingMonitor::onState);
     connect(controller_, &TrainingController::logLine, log_, &QPlainTextEdit::appendPlainText);
@@ -232,6 +244,58 @@ void TrainingMonitor::refreshRuns() {
     } catch (const std::exception& e) {
         log_->appendPlainText(tr("runs history: %1").arg(e.what()));
     }
+}
+
+void TrainingMonitor::exportMerged(const QString& out_dir_in) {
+    const int row = runs_->currentRow();
+    if (row < 0) {
+        emit exportFinished(tr("select a run first"));
+        return;
+    }
+    moe::FinetuneSpec spec;
+    try {
+        spec = moe::FinetuneSpec::from_json(
+            nlohmann::json::parse(runs_->item(row, 5)->text().toStdString()));
+    } catch (const std::exception& e) {
+        status_->setText(QString::fromStdString(e.what()));
+        emit exportFinished(status_->text());
+        return;
+    }
+    QString out_dir = out_dir_in;
+    if (out_dir.isEmpty())
+        out_dir = QFileDialog::getExistingDirectory(this, tr("Folder for the merged model"));
+    if (out_dir.isEmpty()) return;
+    const std::string adapter = spec.out + "/adapter", base = spec.model;
+    export_merged_->setEnabled(false);
+    status_->setText(tr("Exporting the merged model..."));
+    // The merge reads and writes the whole model: off the GUI thread, progress posted back.
+    QPointer<TrainingMonitor> self(this);
+    std::thread([self, base, adapter, out = out_dir.toStdString()] {
+        QString error;
+        try {
+            moe::export_merged_model(base, adapter, out, [self](size_t done, size_t total) {
+                QMetaObject::invokeMethod(qApp, [self, done, total] {
+                    if (self)
+                        self->status_->setText(
+                            self->tr("Exporting the merged model: %1 of %2 tensors")
+                                .arg(done)
+                                .arg(total));
+                });
+            });
+        } catch (const std::exception& e) {
+            error = QString::fromStdString(e.what());
+        }
+        QMetaObject::invokeMethod(qApp, [self, error, out] {
+            if (!self) return;
+            self->export_merged_->setEnabled(true);
+            self->status_->setText(
+                error.isEmpty()
+                    ? self->tr("Merged model written to %1").arg(QString::fromStdString(out))
+                    : error);
+            self->log_->appendPlainText(self->status_->text());
+            emit self->exportFinished(error);
+        });
+    }).detach();
 }
 
 void TrainingMonitor::resumeSelected() {

@@ -40,6 +40,13 @@ class TrainingMonitor : public QWidget {
     void refreshRuns();
     // Continues the run of the history's selected row from its last checkpoint.
     void resumeSelected();
+    // Merges the selected run's adapter into its base model as a new folder `out_dir`, on a
+    // thread of its own with progress in the status line; "" asks for the folder. Emits
+    // exportFinished with "" or the reason it failed.
+    void exportMerged(const QString& out_dir = {});
+
+  signals:
+    void exportFinished(const QString& error);
 
   private:
     void beginRun(const QString& title);
@@ -54,7 +61,7 @@ class TrainingMonitor : public QWidget {
     QProgressBar* progress_;
     QLabel *status_, *timing_;
     QPlainTextEdit* log_;
-    QPushButton *pause_, *stop_, *resume_run_;
+    QPushButton *pause_, *stop_, *resume_run_, *export_merged_;
     QTableWidget* runs_;
 };
 

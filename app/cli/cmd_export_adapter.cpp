@@ -2,6 +2,7 @@
 // merged into its base model (issue 7's export).
 #include <cstdio>
 
+#include "api/adapter_export.h"
 #include "args.h"
 #include "commands.h"
 #include "core/error.h"
@@ -9,7 +10,6 @@
 #include "model/lora_adapter.h"
 #include "model/model.h"
 #include "train/gguf_adapter_export.h"
-#include "train/lora_merge.h"
 #include "train/peft_export.h"
 #include "train/peft_layout.h"
 
@@ -25,21 +25,14 @@ int cmd_export_adapter(const std::vector<std::string>& argv) {
     const std::string model_path = args.positional()[0], format = *args.get("format"),
                       out = *args.get("out");
     const float scale = float(args.get_double("scale", 1.0));
-    moe::LoraAdapter adapter = moe::load_lora_adapter(*args.get("adapter"));
     if (format == "merged") {
-        if (!adapter.fused_raw.empty()) {  // which expert weights they adapt: the model says
-            moe::LoadOptions lo;
-            lo.expert_format = "reference";
-            auto model = moe::load_model(model_path, lo);
-            auto* d = dynamic_cast<moe::DecoderModel*>(model.get());
-            if (!d) throw moe::Error(model_path + ": not a per-layer decoder model");
-            moe::resolve_fused_experts(adapter, *d);
-        }
-        const auto r = moe::train::merge_lora_into_folder(model_path, adapter, scale, out);
+        if (scale != 1.0f) throw moe::Error("--scale applies to --format peft and gguf only");
+        const auto r = moe::export_merged_model(model_path, *args.get("adapter"), out);
         std::fprintf(stderr, "merged %zu weights (%zu tensors copied) into %s\n", r.merged,
                      r.copied, out.c_str());
         return 0;
     }
+    moe::LoraAdapter adapter = moe::load_lora_adapter(*args.get("adapter"));
     if (format != "peft" && format != "gguf")
         throw moe::Error("--format: expected merged, peft or gguf, got '" + format + "'");
     moe::LoadOptions lo;

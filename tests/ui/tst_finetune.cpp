@@ -5,6 +5,7 @@
 // pause holds it, resume continues, stop leaves a checkpoint, and the history resumes the
 // stopped run to its end.
 #include <QPushButton>
+#include <QSignalSpy>
 #include <QTableWidget>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -17,6 +18,7 @@
 #include <QSpinBox>
 
 #include "finetune_wizard.h"
+#include "model/model.h"
 #include "store/training_runs.h"
 #include "training_controller.h"
 #include "training_monitor.h"
@@ -132,6 +134,20 @@ class TestFinetune : public QObject {
         QCOMPARE(runs->item(0, 1)->text(), QString("finished"));
         moe::TrainingRunStore store(db_.toStdString());
         QCOMPARE(store.metrics(store.runs().front().id).size(), size_t(40));
+
+        // Export: the finished run's adapter merged into its base model, as a model folder the
+        // engine loads.
+        QTemporaryDir out;
+        QSignalSpy exported(&monitor, &moeui::TrainingMonitor::exportFinished);
+        runs->setCurrentCell(0, 0);
+        monitor.exportMerged(out.filePath("merged"));
+        QTRY_COMPARE_WITH_TIMEOUT(exported.size(), 1, 60000);
+        QVERIFY2(exported.front().front().toString().isEmpty(),
+                 qPrintable(exported.front().front().toString()));
+        QVERIFY(QFile::exists(out.filePath("merged/model.safetensors")));
+        QVERIFY(monitor.logText().contains("Merged model written to"));
+        moe::LoadOptions lo;
+        QVERIFY(moe::load_model(out.filePath("merged").toStdString(), lo) != nullptr);
 #endif
     }
 };

@@ -59,7 +59,8 @@ std::vector<uint8_t> merged_weight(const TensorView& t, const LoraPair& p, float
 }  // namespace
 
 MergeReport merge_lora_into_folder(const std::string& hf_dir, const LoraAdapter& adapter,
-                                   float scale, const std::string& out_dir) {
+                                   float scale, const std::string& out_dir,
+                                   const std::function<void(size_t, size_t)>& progress) {
     if (!fs::is_directory(hf_dir))
         throw Error(hf_dir +
                     ": merging needs a Hugging Face safetensors folder (a GGUF base "
@@ -100,6 +101,7 @@ MergeReport merge_lora_into_folder(const std::string& hf_dir, const LoraAdapter&
             if (it == adapter.layers.end()) {
                 w.write_next(t.data);
                 ++report.copied;
+                if (progress) progress(report.copied + report.merged, names.size());
                 continue;
             }
             const LoraPair& p = it->second;
@@ -108,6 +110,7 @@ MergeReport merge_lora_into_folder(const std::string& hf_dir, const LoraAdapter&
             const std::vector<uint8_t> bytes = merged_weight(t, p, s);
             w.write_next(bytes.data());
             ++report.merged;
+            if (progress) progress(report.copied + report.merged, names.size());
         }
         w.finish();
     }

@@ -4,6 +4,7 @@
 // with rsLoRA, times the user's scale), each weight kept in its own dtype, every other tensor
 // and file copied: a plain model that transformers, vLLM or MoE Studio load without the adapter.
 #include <cstddef>
+#include <functional>
 #include <string>
 
 #include "model/lora_adapter.h"
@@ -21,7 +22,9 @@ struct MergeReport {
 // its shape in the checkpoint, and weights in other dtypes than F32, BF16 or F16. Adapters on
 // fused expert parameters (target_parameters) must be resolved first (resolve_fused_experts):
 // their per-expert pairs then merge into the checkpoint's per-expert weights.
+// `progress(done, total)`: after each tensor written.
 MergeReport merge_lora_into_folder(const std::string& hf_dir, const LoraAdapter& adapter,
-                                   float scale, const std::string& out_dir);
+                                   float scale, const std::string& out_dir,
+                                   const std::function<void(size_t, size_t)>& progress = {});
 
 }  // namespace moe::train
