@@ -337,6 +337,7 @@ void MainWindow::build_menus() {
 #ifdef MOE_HAVE_CHARTS
     QMenu* tools = menuBar()->addMenu(tr("&Tools"));
     tools->addAction(tr("&Fine-tune..."), this, &MainWindow::showFinetune);
+    tools->addAction(tr("&Training runs..."), this, &MainWindow::showTrainingMonitor);
 #endif
     QMenu* help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("&Hardware..."), this, &MainWindow::showHardware);
@@ -348,19 +349,31 @@ QWizard* MainWindow::showFinetune() {
         new FinetuneWizard(QSettings().value("model/last").toString(), options_.store_path, this);
     wizard->setAttribute(Qt::WA_DeleteOnClose);
     connect(wizard, &QWizard::accepted, this, [this, wizard] {
-        auto* monitor = static_cast<TrainingMonitor*>(monitor_);
-        if (!monitor) {
-            auto* controller = new TrainingController(this);
-            monitor = new TrainingMonitor(controller, options_.store_path, this);
-            monitor->setWindowFlag(Qt::Window);
-            monitor_ = monitor;
-        }
-        monitor->show();
-        monitor->raise();
+        auto* monitor = static_cast<TrainingMonitor*>(showTrainingMonitor());
         monitor->start(wizard->spec(), tr("Fine-tuning %1").arg(wizard->modelEdit->text()));
     });
     wizard->show();
     return wizard;
+#else
+    return nullptr;
+#endif
+}
+
+QWidget* MainWindow::showTrainingMonitor() {
+#ifdef MOE_HAVE_CHARTS
+    auto* monitor = static_cast<TrainingMonitor*>(monitor_);
+    if (!monitor) {
+        // Kept for the window's life: closing the app stops a run with a checkpoint (the
+        // job's destructor), and the runs history here resumes it after a restart.
+        auto* controller = new TrainingController(this);
+        monitor = new TrainingMonitor(controller, options_.store_path, this);
+        monitor->setWindowFlag(Qt::Window);
+        monitor_ = monitor;
+    }
+    monitor->refreshRuns();
+    monitor->show();
+    monitor->raise();
+    return monitor;
 #else
     return nullptr;
 #endif

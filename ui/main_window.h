@@ -70,6 +70,8 @@ class MainWindow : public QMainWindow {
     // Tools > Fine-tune... (only with QtCharts): the wizard, whose Finish starts the run in
     // the monitor window. Returns the wizard (null without QtCharts).
     QWizard* showFinetune();
+    // The training monitor and runs history (Tools > Training runs): resume a stopped run.
+    QWidget* showTrainingMonitor();
 
   protected:
     void closeEvent(QCloseEvent* e) override;

@@ -150,6 +150,53 @@ class TestFinetune : public QObject {
         QVERIFY(moe::load_model(out.filePath("merged").toStdString(), lo) != nullptr);
 #endif
     }
+
+    // Closing the app during a run (the controller and its job destroyed) leaves the run
+    // stopped with a checkpoint; after a "restart" (a new controller and monitor on the same
+    // database) the history shows it and resuming finishes it in the same row.
+    void closeDuringRunThenResumeAfterRestart() {
+#ifndef MOE_HAVE_CHARTS
+        QSKIP("built without QtCharts");
+#else
+        const QString db = tmp_.filePath("restart.db");
+        moe::FinetuneSpec spec;
+        spec.model = model_.toStdString();
+        spec.data = {write("restart.jsonl", QByteArray::fromStdString(moetest::alpaca_jsonl(10)))
+                         .toStdString()};
+        spec.out = tmp_.filePath("restart-run").toStdString();
+        spec.store = db.toStdString();
+        spec.rank = 4;
+        spec.steps = 60;
+        spec.lr = 0.01;
+        int done_before = 0;
+        {
+            auto controller = std::make_unique<moeui::TrainingController>();
+            moeui::TrainingMonitor monitor(controller.get(), db);
+            monitor.start(spec, "before the restart");
+            QTRY_VERIFY_WITH_TIMEOUT(monitor.points("loss") >= 3, 60000);
+            controller.reset();  // the app closes: the job stops after its step, checkpointed
+            moe::TrainingRunStore store(db.toStdString());
+            const auto before = store.runs();
+            QCOMPARE(before.size(), size_t(1));
+            done_before = int(store.metrics(before.front().id).size());
+            QVERIFY2(done_before >= 3 && done_before < 60,
+                     qPrintable(QString::number(done_before)));
+        }
+        moeui::TrainingController controller;
+        moeui::TrainingMonitor monitor(&controller, db);
+        QTableWidget* runs = monitor.runsTable();
+        QCOMPARE(runs->rowCount(), 1);
+        QCOMPARE(runs->item(0, 1)->text(), QString("stopped"));
+        runs->setCurrentCell(0, 0);
+        monitor.resumeSelected();
+        QTRY_COMPARE_WITH_TIMEOUT(monitor.state(), QString("finished"), 120000);
+        QCOMPARE(runs->item(0, 1)->text(), QString("finished"));
+        moe::TrainingRunStore store(db.toStdString());
+        const auto after = store.runs();
+        QCOMPARE(after.size(), size_t(1));
+        QCOMPARE(store.metrics(after.front().id).size(), size_t(60));
+#endif
+    }
 };
 
 QTEST_MAIN(TestFinetune)
