@@ -369,6 +369,11 @@ QWidget* MainWindow::showTrainingMonitor() {
         monitor = new TrainingMonitor(controller, options_.store_path, this);
         monitor->setWindowFlag(Qt::Window);
         monitor_ = monitor;
+        // Duplicate: the wizard pre-filled with that run's configuration.
+        connect(monitor, &TrainingMonitor::duplicateRequested, this,
+                [this](const moe::FinetuneSpec& spec) {
+                    if (auto* w = static_cast<FinetuneWizard*>(showFinetune())) w->setSpec(spec);
+                });
     }
     monitor->refreshRuns();
     monitor->show();

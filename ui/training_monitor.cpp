@@ -19,6 +19,7 @@
 #include <QTableWidget>
 #include <QVBoxLayout>
 #include <QValueAxis>
+#include <filesystem>
 #include <thread>
 
 #include "api/adapter_export.h"
@@ -128,8 +129,12 @@ TrainingMonitor::TrainingMonitor(TrainingController* controller, const QString& 
     hl->setContentsMargins(0, 0, 0, 0);
     hl->addWidget(runs_);
     auto* history_buttons = new QHBoxLayout;
+    duplicate_run_ = new QPushButton(tr("Duplicate..."));
+    delete_run_ = new QPushButton(tr("Delete..."));
     history_buttons->addWidget(resume_run_);
     history_buttons->addWidget(export_merged_);
+    history_buttons->addWidget(duplicate_run_);
+    history_buttons->addWidget(delete_run_);
     hl->addLayout(history_buttons);
 
     auto* top = new QWidget;
@@ -150,6 +155,8 @@ TrainingMonitor::TrainingMonitor(TrainingController* controller, const QString& 
     connect(stop_, &QPushButton::clicked, this, [this] { controller_->stop(); });
     connect(resume_run_, &QPushButton::clicked, this, &TrainingMonitor::resumeSelected);
     connect(export_merged_, &QPushButton::clicked, this, [this] { exportMerged(); });
+    connect(duplicate_run_, &QPushButton::clicked, this, &TrainingMonitor::duplicateSelected);
+    connect(delete_run_, &QPushButton::clicked, this, [this] { deleteSelected(); });
     connect(controller_, &TrainingController::stepDone, this, &TrainingMonitor::onStep);
     connect(controller_, &TrainingController::stateChanged, this, &TrainingMonitor::onState);
     connect(controller_, &TrainingController::logLine, log_, &QPlainTextEdit::appendPlainText);
@@ -296,6 +303,58 @@ void TrainingMonitor::exportMerged(const QString& out_dir_in) {
             emit self->exportFinished(error);
         });
     }).detach();
+}
+
+void TrainingMonitor::duplicateSelected() {
+    const int row = runs_->currentRow();
+    if (row < 0) return;
+    try {
+        moe::FinetuneSpec spec = moe::FinetuneSpec::from_json(
+            nlohmann::json::parse(runs_->item(row, 5)->text().toStdString()));
+        spec.resume.clear();
+        emit duplicateRequested(spec);
+    } catch (const std::exception& e) {
+        status_->setText(QString::fromStdString(e.what()));
+    }
+}
+
+void TrainingMonitor::deleteSelected(bool confirmed) {
+    const int row = runs_->currentRow();
+    if (row < 0 || store_path_.isEmpty()) return;
+    const qint64 id = runs_->item(row, 0)->text().toLongLong();
+    if (runs_->item(row, 1)->text() == "running") {
+        status_->setText(tr("Run %1 is running: stop it before deleting it").arg(id));
+        return;
+    }
+    std::string out;
+    try {
+        out = moe::FinetuneSpec::from_json(
+                  nlohmann::json::parse(runs_->item(row, 5)->text().toStdString()))
+                  .out;
+    } catch (const std::exception&) {
+        // A run whose configuration cannot be read: only its history row goes.
+    }
+    if (!confirmed &&
+        QMessageBox::question(
+            this, tr("Delete run"),
+            tr("Delete run %1 from the history%2?")
+                .arg(id)
+                .arg(out.empty() ? QString()
+                                 : tr(" and its folder %1 (checkpoints and adapter)")
+                                       .arg(QString::fromStdString(out)))) != QMessageBox::Yes)
+        return;
+    try {
+        moe::TrainingRunStore(store_path_.toStdString()).delete_run(id);
+        std::error_code ec;
+        if (!out.empty()) std::filesystem::remove_all(out, ec);
+        status_->setText(ec ? tr("Run %1 deleted; its folder could not be removed: %2")
+                                  .arg(id)
+                                  .arg(QString::fromStdString(ec.message()))
+                            : tr("Run %1 deleted").arg(id));
+    } catch (const std::exception& e) {
+        status_->setText(QString::fromStdString(e.what()));
+    }
+    refreshRuns();
 }
 
 void TrainingMonitor::resumeSelected() {

@@ -45,8 +45,15 @@ class TrainingMonitor : public QWidget {
     // exportFinished with "" or the reason it failed.
     void exportMerged(const QString& out_dir = {});
 
+    // Deletes the selected run from the history and its output folder (checkpoints, adapter),
+    // after a confirmation unless `confirmed`. A running run is not deleted.
+    void deleteSelected(bool confirmed = false);
+    // Asks for a new run with the selected run's configuration (the wizard, pre-filled).
+    void duplicateSelected();
+
   signals:
     void exportFinished(const QString& error);
+    void duplicateRequested(const moe::FinetuneSpec& spec);
 
   private:
     void beginRun(const QString& title);
@@ -61,7 +68,7 @@ class TrainingMonitor : public QWidget {
     QProgressBar* progress_;
     QLabel *status_, *timing_;
     QPlainTextEdit* log_;
-    QPushButton *pause_, *stop_, *resume_run_, *export_merged_;
+    QPushButton *pause_, *stop_, *resume_run_, *export_merged_, *delete_run_, *duplicate_run_;
     QTableWidget* runs_;
 };
 

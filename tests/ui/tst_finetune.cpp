@@ -4,6 +4,7 @@
 // CLI config (saved and loaded back); the run starts in the monitor, its charts get points,
 // pause holds it, resume continues, stop leaves a checkpoint, and the history resumes the
 // stopped run to its end.
+#include <QDir>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QTableWidget>
@@ -195,6 +196,18 @@ class TestFinetune : public QObject {
         const auto after = store.runs();
         QCOMPARE(after.size(), size_t(1));
         QCOMPARE(store.metrics(after.front().id).size(), size_t(60));
+
+        // Duplicate hands its configuration on; delete removes the row and the run's folder.
+        QSignalSpy dup(&monitor, &moeui::TrainingMonitor::duplicateRequested);
+        runs->setCurrentCell(0, 0);
+        monitor.duplicateSelected();
+        QCOMPARE(dup.size(), 1);
+        QCOMPARE(dup.front().front().value<moe::FinetuneSpec>().out, spec.out);
+        QVERIFY(QDir(QString::fromStdString(spec.out)).exists());
+        monitor.deleteSelected(true);
+        QCOMPARE(runs->rowCount(), 0);
+        QVERIFY(moe::TrainingRunStore(db.toStdString()).runs().empty());
+        QVERIFY(!QDir(QString::fromStdString(spec.out)).exists());
 #endif
     }
 };

@@ -67,6 +67,11 @@ void TrainingRunStore::finish_run(int64_t run, const std::string& status) {
         .run();
 }
 
+void TrainingRunStore::delete_run(int64_t run) {
+    // training_metrics rows go with it (ON DELETE CASCADE).
+    Statement(db_, "DELETE FROM training_runs WHERE id = ?").bind(1, run).run();
+}
+
 std::vector<TrainingRun> TrainingRunStore::runs() {
     std::vector<TrainingRun> out;
     Statement s(db_,

@@ -39,6 +39,8 @@ class TrainingRunStore {
     void add_metrics(int64_t run, const TrainingMetricsRow& m);
     // status: finished, stopped or failed.
     void finish_run(int64_t run, const std::string& status);
+    // The run and its metrics (its files are the caller's to remove).
+    void delete_run(int64_t run);
     std::vector<TrainingRun> runs();  // newest first
     std::vector<TrainingMetricsRow> metrics(int64_t run);
 
