@@ -19,6 +19,7 @@
 #include <QTableWidget>
 #include <QVBoxLayout>
 #include <QValueAxis>
+#include <algorithm>
 #include <filesystem>
 #include <thread>
 
@@ -119,6 +120,7 @@ TrainingMonitor::TrainingMonitor(TrainingController* controller, const QString& 
         {tr("Run"), tr("Status"), tr("Model"), tr("Final loss"), tr("Duration"), tr("Config")});
     runs_->horizontalHeader()->setStretchLastSection(true);
     runs_->setSelectionBehavior(QAbstractItemView::SelectRows);
+    runs_->setSelectionMode(QAbstractItemView::ExtendedSelection);  // several runs to compare
     runs_->setEditTriggers(QAbstractItemView::NoEditTriggers);
     resume_run_ = new QPushButton(tr("Resume selected run"));
     export_merged_ = new QPushButton(tr("Export merged model..."));
@@ -129,10 +131,13 @@ TrainingMonitor::TrainingMonitor(TrainingController* controller, const QString& 
     hl->setContentsMargins(0, 0, 0, 0);
     hl->addWidget(runs_);
     auto* history_buttons = new QHBoxLayout;
+    compare_runs_ = new QPushButton(tr("Compare selected"));
+    compare_runs_->setToolTip(tr("Overlay the loss curves of the selected runs"));
     duplicate_run_ = new QPushButton(tr("Duplicate..."));
     delete_run_ = new QPushButton(tr("Delete..."));
     history_buttons->addWidget(resume_run_);
     history_buttons->addWidget(export_merged_);
+    history_buttons->addWidget(compare_runs_);
     history_buttons->addWidget(duplicate_run_);
     history_buttons->addWidget(delete_run_);
     hl->addLayout(history_buttons);
@@ -156,6 +161,7 @@ TrainingMonitor::TrainingMonitor(TrainingController* controller, const QString& 
     connect(resume_run_, &QPushButton::clicked, this, &TrainingMonitor::resumeSelected);
     connect(export_merged_, &QPushButton::clicked, this, [this] { exportMerged(); });
     connect(duplicate_run_, &QPushButton::clicked, this, &TrainingMonitor::duplicateSelected);
+    connect(compare_runs_, &QPushButton::clicked, this, &TrainingMonitor::compareSelected);
     connect(delete_run_, &QPushButton::clicked, this, [this] { deleteSelected(); });
     connect(controller_, &TrainingController::stepDone, this, &TrainingMonitor::onStep);
     connect(controller_, &TrainingController::stateChanged, this, &TrainingMonitor::onState);
@@ -303,6 +309,40 @@ void TrainingMonitor::exportMerged(const QString& out_dir_in) {
             emit self->exportFinished(error);
         });
     }).detach();
+}
+
+void TrainingMonitor::compareSelected() {
+    QChart* chart = charts_.front();  // the loss chart
+    for (QLineSeries* s : overlays_) {
+        chart->removeSeries(s);
+        delete s;
+    }
+    overlays_.clear();
+    if (store_path_.isEmpty()) return;
+    QList<int> rows;
+    for (const QModelIndex& i : runs_->selectionModel()->selectedRows()) rows << i.row();
+    std::sort(rows.begin(), rows.end());
+    try {
+        moe::TrainingRunStore store(store_path_.toStdString());
+        for (const int row : rows) {
+            const qint64 id = runs_->item(row, 0)->text().toLongLong();
+            auto* s = new QLineSeries;
+            s->setName(tr("run %1").arg(id));
+            for (const moe::TrainingMetricsRow& m : store.metrics(id)) {
+                s->append(double(m.step), m.loss);
+                extend(chart, double(m.step), m.loss);
+            }
+            chart->addSeries(s);
+            for (QAbstractAxis* a : chart->axes()) s->attachAxis(a);
+            overlays_ << s;
+        }
+    } catch (const std::exception& e) {
+        status_->setText(QString::fromStdString(e.what()));
+    }
+}
+
+int TrainingMonitor::comparedPoints(int i) const {
+    return overlays_.at(i)->count();
 }
 
 void TrainingMonitor::duplicateSelected() {

@@ -50,6 +50,11 @@ class TrainingMonitor : public QWidget {
     void deleteSelected(bool confirmed = false);
     // Asks for a new run with the selected run's configuration (the wizard, pre-filled).
     void duplicateSelected();
+    // Overlays the loss curves of the selected runs (from the history) on the loss chart, one
+    // series per run; none selected clears them.
+    void compareSelected();
+    int compared() const { return int(overlays_.size()); }
+    int comparedPoints(int i) const;
 
   signals:
     void exportFinished(const QString& error);
@@ -68,7 +73,9 @@ class TrainingMonitor : public QWidget {
     QProgressBar* progress_;
     QLabel *status_, *timing_;
     QPlainTextEdit* log_;
-    QPushButton *pause_, *stop_, *resume_run_, *export_merged_, *delete_run_, *duplicate_run_;
+    QPushButton *pause_, *stop_, *resume_run_, *export_merged_, *delete_run_, *duplicate_run_,
+        *compare_runs_;
+    QList<QLineSeries*> overlays_;  // compared runs' loss curves
     QTableWidget* runs_;
 };
 

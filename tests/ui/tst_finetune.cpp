@@ -197,6 +197,15 @@ class TestFinetune : public QObject {
         QCOMPARE(after.size(), size_t(1));
         QCOMPARE(store.metrics(after.front().id).size(), size_t(60));
 
+        // Compare overlays the selected run's loss curve (its 60 steps) on the loss chart.
+        runs->setCurrentCell(0, 0);
+        monitor.compareSelected();
+        QCOMPARE(monitor.compared(), 1);
+        QCOMPARE(monitor.comparedPoints(0), 60);
+        runs->clearSelection();
+        monitor.compareSelected();
+        QCOMPARE(monitor.compared(), 0);
+
         // Duplicate hands its configuration on; delete removes the row and the run's folder.
         QSignalSpy dup(&monitor, &moeui::TrainingMonitor::duplicateRequested);
         runs->setCurrentCell(0, 0);
