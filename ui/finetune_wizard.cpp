@@ -1,5 +1,7 @@
 #include "finetune_wizard.h"
 
+#include "token_histogram.h"
+
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDoubleSpinBox>
@@ -145,6 +147,9 @@ QWizardPage* FinetuneWizard::dataPage() {
     layout->addLayout(form);
     layout->addWidget(dataStatus_);
     layout->addWidget(preview_, 1);
+    histogram_ = new TokenHistogram;
+    histogram_->setToolTip(tr("Record lengths in tokens against the cut-off (red: trimmed)"));
+    layout->addWidget(histogram_);
     return p;
 }
 
@@ -307,6 +312,7 @@ bool FinetuneWizard::checkDataset() {
             html += "</tt></p>";
         }
         preview_->setHtml(html);
+        histogram_->set_lengths(r.record_tokens, spec().cutoff, spec().packing);
         dataStatus_->setText(tr("%1 records (%2), %3 training and %4 eval sequences, %5 cut at "
                                 "the cut-off, %6 training tokens")
                                  .arg(r.records)

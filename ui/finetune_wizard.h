@@ -20,6 +20,8 @@ class QTextEdit;
 
 namespace moeui {
 
+class TokenHistogram;
+
 class FinetuneWizard : public QWizard {
     Q_OBJECT
 
@@ -34,6 +36,7 @@ class FinetuneWizard : public QWizard {
     bool checkDataset();
     QString datasetError() const;
     QString previewHtml() const;
+    const TokenHistogram* histogram() const { return histogram_; }
     QString reviewText() const;
     bool saveConfig(const QString& path) const;
     bool loadConfig(const QString& path);
@@ -56,6 +59,7 @@ class FinetuneWizard : public QWizard {
     QString store_path_;
     QLabel* dataStatus_;
     QTextEdit* preview_;
+    TokenHistogram* histogram_ = nullptr;
     QPlainTextEdit* review_;
     bool dataOk_ = false;
     QString dataError_;

@@ -21,6 +21,7 @@
 #include "finetune_wizard.h"
 #include "model/model.h"
 #include "store/training_runs.h"
+#include "token_histogram.h"
 #include "training_controller.h"
 #include "training_monitor.h"
 #endif
@@ -85,6 +86,20 @@ class TestFinetune : public QObject {
         QVERIFY2(w.datasetError().isEmpty(), qPrintable(w.datasetError()));
         QVERIFY(w.currentPage()->isComplete());
         QVERIFY(w.previewHtml().contains("#c8f0c8"));  // trained tokens highlighted
+        // Every record in the length histogram; none longer than the default cut-off.
+        int counted = 0;
+        for (const int b : w.histogram()->bins()) counted += b;
+        QCOMPARE(counted, 10);
+        QCOMPARE(w.histogram()->over_cutoff(), 0);
+        const int cutoff = w.cutoffSpin->value();
+        // A cut-off one token below the longest record: that record (at least) is trimmed.
+        w.cutoffSpin->setValue(int(w.histogram()->longest()) - 1);
+        QVERIFY2(w.checkDataset(), qPrintable(w.datasetError()));
+        QVERIFY(w.histogram()->over_cutoff() >= 1 && w.histogram()->over_cutoff() <= 10);
+        w.cutoffSpin->setValue(cutoff);
+        QVERIFY(w.checkDataset());
+        w.back();
+        w.next();  // the page checks the data again on arrival
         w.next();
         w.rankSpin->setValue(4);
         w.next();

@@ -58,6 +58,8 @@ train::Dataset load_finetune_data(const FinetuneSpec& spec, const FinetuneText& 
         if (all.records == 0) all.format = d.format;
         all.records += d.records;
         all.truncated += d.truncated;
+        all.record_tokens.insert(all.record_tokens.end(), d.record_tokens.begin(),
+                                 d.record_tokens.end());
         std::move(d.train.begin(), d.train.end(), std::back_inserter(all.train));
         std::move(d.eval.begin(), d.eval.end(), std::back_inserter(all.eval));
     }
@@ -85,6 +87,7 @@ DatasetReport inspect_finetune_data(const FinetuneSpec& spec, int preview) {
     r.format = train::data_format_name(d.format);
     r.records = d.records;
     r.truncated = d.truncated;
+    r.record_tokens = d.record_tokens;
     r.train_sequences = int64_t(d.train.size());
     r.eval_sequences = int64_t(d.eval.size());
     for (const train::Example& e : d.train) r.train_tokens += int64_t(e.ids.size());

@@ -44,6 +44,7 @@ struct DatasetReport {
     std::string format;  // as detected (or chosen)
     int64_t records = 0, truncated = 0, train_sequences = 0, eval_sequences = 0;
     int64_t train_tokens = 0;
+    std::vector<int64_t> record_tokens;  // each record's length before the cut (histogram)
     std::vector<PreviewRecord> preview;
 };
 

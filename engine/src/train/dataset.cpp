@@ -259,6 +259,7 @@ Dataset load_dataset(const std::string& path, const Tokenizer& tok, const ChatTe
         } else {
             ex = conversation_example(r, messages_of(r, ds.format), tok, *tmpl, o.train_on_prompt);
         }
+        ds.record_tokens.push_back(int64_t(ex.ids.size()));
         if (int64_t(ex.ids.size()) > o.cutoff && !o.packing) {
             ex.ids.resize(size_t(o.cutoff));
             ex.labels.resize(size_t(o.cutoff));

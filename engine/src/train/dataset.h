@@ -38,6 +38,7 @@ struct Dataset {
     DataFormat format = DataFormat::Auto;  // as detected
     std::vector<Example> train, eval;
     int64_t records = 0, truncated = 0;  // records read; those cut at `cutoff`
+    std::vector<int64_t> record_tokens;  // each record's tokens before any cut, in file order
 };
 
 // `chat_template` renders conversations (null: conversational formats are refused with a
