@@ -3,13 +3,11 @@
 // (hybrid/calibration.h).
 #include <cstdio>
 #include <nlohmann/json.hpp>
-#include <optional>
 
 #include "args.h"
 #include "commands.h"
 #include "core/error.h"
 #include "core/parallel.h"
-#include "cuda/gpu.h"
 #include "hybrid/calibration.h"
 #include "hybrid/cost_model.h"
 #include "hybrid/hybrid_model.h"
@@ -70,24 +68,13 @@ int placement_calibrate(const std::vector<std::string>& argv) {
     rates.expert_format = lo.expert_format;
     const double gib = args.get_double("gpu-budget", 0.0);
     if (gib > 0) {
-        const moe::ModelFootprint f = moe::measure_footprint(decoder_in(*model));
         moe::PlanOptions po;
         po.gpu_budget = uint64_t(gib * double(1ull << 30));
         po.cpu_experts = moe::CpuExperts::All;
-        const moe::Placement cpu = moe::plan_placement(f, po).placement;
-        std::optional<moe::Placement> all_gpu;
-        try {
-            po.cpu_experts = moe::CpuExperts::None;
-            all_gpu = moe::plan_placement(f, po).placement;
-        } catch (const moe::Error& e) {
-            std::fprintf(stderr,
-                         "calibrating: every expert on the GPU does not fit (%s): the GPU "
-                         "experts' rate is not measured\n",
-                         e.what());
-        }
+        const moe::Placement cpu =
+            moe::plan_placement(moe::measure_footprint(decoder_in(*model)), po).placement;
         auto placed = moe::make_hybrid_model(std::move(model), cpu);
-        moe::calibrate_gpu(*placed, all_gpu ? &*all_gpu : nullptr, rates, co);
-        for (const auto& g : moe::list_gpus()) rates.machine += ", " + g.name;
+        moe::calibrate_gpu(*placed, po.gpu_budget, rates, co);
     }
     rates.save(*args.get("out"));
     std::printf("%s\n", rates.to_json().dump(1).c_str());

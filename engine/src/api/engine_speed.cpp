@@ -4,7 +4,6 @@
 
 #include "api/engine.h"
 #include "core/error.h"
-#include "cuda/gpu.h"
 #include "hybrid/calibration.h"
 #include "hybrid/hybrid_model.h"
 #include "hybrid/placement_planner.h"
@@ -46,21 +45,9 @@ void Engine::calibrate(std::function<void(const std::string&)> progress, RatesDo
             };
             MachineRates r = calibrate_cpu(*decoder, o);
             r.expert_format = session_->info().expert_format;
-            if (auto* placed = dynamic_cast<PlacedModel*>(&session_->mutable_model())) {
-                // Every expert on the GPU measures the GPU experts' rate, when they fit in the
-                // budget the model was loaded with (as `placement calibrate --gpu-budget`).
-                std::optional<Placement> all_gpu;
-                try {
-                    PlanOptions po;
-                    po.gpu_budget = gpu_budget_;
-                    po.cpu_experts = CpuExperts::None;
-                    all_gpu = plan_placement(measure_footprint(*decoder), po).placement;
-                } catch (const Error&) {
-                    all_gpu.reset();
-                }
-                calibrate_gpu(*placed, all_gpu ? &*all_gpu : nullptr, r, o);
-                for (const auto& g : list_gpus()) r.machine += ", " + g.name;
-            }
+            // Within the budget the model was loaded with (as `placement calibrate --gpu-budget`).
+            if (auto* placed = dynamic_cast<PlacedModel*>(&session_->mutable_model()))
+                calibrate_gpu(*placed, gpu_budget_, r, o);
             restore_expert_usage(*decoder, *telemetry);
             r.save(machine_rates_path());
             rates_ = r;

@@ -3,12 +3,15 @@
 #include <algorithm>
 #include <chrono>
 #include <numeric>
+#include <optional>
 #include <random>
 
 #include "core/cpu_info.h"
 #include "core/error.h"
 #include "core/parallel.h"
+#include "cuda/gpu.h"
 #include "hybrid/hybrid_model.h"
+#include "hybrid/placement_planner.h"
 #include "model/decoder_model.h"
 #include "model/moe_block.h"
 
@@ -155,11 +158,23 @@ MachineRates calibrate_cpu(DecoderModel& model, const CalibrationOptions& o) {
     return r;
 }
 
-void calibrate_gpu(PlacedModel& placed, const Placement* all_gpu, MachineRates& r,
+void calibrate_gpu(PlacedModel& placed, uint64_t gpu_budget, MachineRates& r,
                    const CalibrationOptions& o) {
     require(r.cpu_expert_bytes_per_s > 0, "calibration: measure the CPU rates first");
     const Placement original = placed.placement();
     const DecoderModel& dm = placed.decoder();
+    const CostShape shape = measure_cost_shape(const_cast<DecoderModel&>(dm));
+    // Every expert on the GPU, when they fit the budget: the GPU experts' rate.
+    std::optional<Placement> all_gpu;
+    try {
+        PlanOptions po;
+        po.gpu_budget = gpu_budget;
+        po.cpu_experts = CpuExperts::None;
+        all_gpu = plan_placement(shape.footprint, po).placement;
+    } catch (const Error& e) {
+        say(o, std::string("every expert on the GPU does not fit (") + e.what() +
+                   "): the GPU experts' rate is not measured");
+    }
     const std::vector<MoeLayerRef> moe = moe_layers(dm);
     const int64_t k = std::max<int64_t>(dm.info().experts_per_token, 1);
     const double n_moe = double(std::max<size_t>(moe.size(), 1));
@@ -190,7 +205,6 @@ void calibrate_gpu(PlacedModel& placed, const Placement* all_gpu, MachineRates& 
     r.gpu_layer_s = (p.gpu_wait_s + p.route_s) / steps / n_moe;
     r.gpu_token_s = std::max(0.0, (p.step_s - p.gpu_wait_s - p.route_s - p.cpu_experts_s) / steps);
     // The operator inside the pipeline: its rate there is what decode gets.
-    const CostShape shape = measure_cost_shape(const_cast<DecoderModel&>(dm));
     double bytes = 0;
     for (const MoeLayerRef& L : moe) bytes += double(k) * mean_expert_bytes(shape, L.index);
     const double cpu_s = p.cpu_experts_s / steps - n_moe * r.cpu_call_s;
@@ -235,6 +249,7 @@ void calibrate_gpu(PlacedModel& placed, const Placement* all_gpu, MachineRates& 
     for (size_t i = 0; i < moe.size(); ++i) expert_s += double(T * k) * r.cpu_assignment_s;
     const double rest = prefill - std::min(expert_s, 0.5 * prefill);
     if (rest > 0) r.gpu_flops = double(T) * double(gemm_flops) / rest;
+    for (const GpuInfo& g : list_gpus()) r.machine += ", " + g.name;
 }
 
 }  // namespace moe

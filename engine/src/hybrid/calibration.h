@@ -29,10 +29,11 @@ struct CalibrationOptions {
 // CPU rates, on the CPU path of `model` (its experts as loaded: the format it will run).
 MachineRates calibrate_cpu(DecoderModel& model, const CalibrationOptions& options = {});
 
-// Adds the GPU rates, measured on `placed` (which is restored to its placement afterwards);
-// `rates` must hold the CPU rates. `all_gpu`: a placement with every expert on the GPU, or
-// null when they do not fit (the GPU experts' rate is then left at 0 and not predicted).
-void calibrate_gpu(PlacedModel& placed, const Placement* all_gpu, MachineRates& rates,
+// Adds the GPU rates, measured on `placed` (which is restored to its placement afterwards),
+// and the GPUs' names to rates.machine; `rates` must hold the CPU rates. The GPU experts' rate
+// is measured with every expert on the GPU when they fit `gpu_budget` bytes (else left at 0,
+// and said through options.progress).
+void calibrate_gpu(PlacedModel& placed, uint64_t gpu_budget, MachineRates& rates,
                    const CalibrationOptions& options = {});
 
 }  // namespace moe
