@@ -6,12 +6,6 @@
 #include "args.h"
 #include "commands.h"
 #include "core/error.h"
-#include "model/decoder_model.h"
-#include "model/lora_adapter.h"
-#include "model/model.h"
-#include "train/gguf_adapter_export.h"
-#include "train/peft_export.h"
-#include "train/peft_layout.h"
 
 namespace moecli {
 
@@ -32,24 +26,11 @@ int cmd_export_adapter(const std::vector<std::string>& argv) {
                      r.copied, out.c_str());
         return 0;
     }
-    moe::LoraAdapter adapter = moe::load_lora_adapter(*args.get("adapter"));
     if (format != "peft" && format != "gguf")
         throw moe::Error("--format: expected merged, peft or gguf, got '" + format + "'");
-    moe::LoadOptions lo;
-    lo.expert_format = "reference";  // the adapter's values are read back, nothing runs
-    auto model = moe::load_model(model_path, lo);
-    auto* d = dynamic_cast<moe::DecoderModel*>(model.get());
-    if (!d) throw moe::Error(model_path + ": not a per-layer decoder model");
-    if (!adapter.fused_raw.empty()) moe::resolve_fused_experts(adapter, *d);
-    moe::apply_lora(*d, adapter, scale);
-    const moe::train::PeftTensors values = moe::train::peft_values(adapter, *d);
-    if (format == "peft") {
-        moe::train::save_peft_adapter(out, adapter, values);
-    } else {
-        moe::train::save_gguf_adapter(out, adapter, values, *d);
-    }
-    std::fprintf(stderr, "wrote %s (%s, %zu layers)\n", out.c_str(), format.c_str(),
-                 adapter.layers.size());
+    const size_t layers =
+        moe::convert_adapter(model_path, *args.get("adapter"), format, out, scale);
+    std::fprintf(stderr, "wrote %s (%s, %zu layers)\n", out.c_str(), format.c_str(), layers);
     return 0;
 }
 

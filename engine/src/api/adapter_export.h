@@ -1,6 +1,7 @@
 #pragma once
-// Exports of a trained adapter for the app (the fine-tune monitor): the adapter merged into its
-// base model as a new Hugging Face folder. The UI reaches train/ only through this.
+// Exports of a trained adapter for the app and the CLI: merged into its base model as a new
+// Hugging Face folder, or converted between PEFT and llama.cpp's LoRA GGUF. The UI reaches
+// train/ only through this.
 #include <functional>
 #include <string>
 
@@ -17,5 +18,11 @@ struct MergedExport {
 MergedExport export_merged_model(const std::string& base_model, const std::string& adapter,
                                  const std::string& out_dir,
                                  const std::function<void(size_t, size_t)>& progress = {});
+
+// The adapter in the other format: "peft" (a PEFT folder) or "gguf" (a llama.cpp LoRA GGUF;
+// `base_model` must then be a GGUF file), its terms scaled by `scale`. Returns the number of
+// adapted layers. Throws moe::Error naming what is wrong.
+size_t convert_adapter(const std::string& base_model, const std::string& adapter,
+                       const std::string& format, const std::string& out, float scale = 1.0f);
 
 }  // namespace moe
