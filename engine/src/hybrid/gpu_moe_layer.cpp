@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <utility>
 
 #include "core/error.h"
 #include "cuda/basic_kernels.h"
@@ -83,8 +84,11 @@ void GpuMoeLayer::forward(GpuContext& g, MoeStaging& st, const float* h, int64_t
 
 void GpuMoeLayer::add_pending(GpuContext& g, MoeStaging& st, int64_t T, int64_t hidden, float* y,
                               StepMode mode) {
-    const PendingDeferred p = st.pending;
-    st.pending = {};
+    add_deferred(g, st, std::exchange(st.pending, {}), T, hidden, y, mode);
+}
+
+void GpuMoeLayer::add_deferred(GpuContext& g, MoeStaging& st, const PendingDeferred& p, int64_t T,
+                               int64_t hidden, float* y, StepMode mode) {
     const cudaStream_t s = g.stream();
     if (p.device_sum) cuda::add_in_place(y, p.device_sum, T * hidden, s);
     if (p.host_parity >= 0) {
@@ -253,9 +257,9 @@ void GpuMoeLayer::slot_forward(GpuContext& g, MoeStaging& st, const float* h, in
         g.mark("moe: CPU sum up, add");
     }
     // What of the previous layer's deferred output did not join on the host joins now.
-    st.pending = pending;
-    if (host_pending >= 0) st.pending.host_parity = -1;
-    add_pending(g, st, T, hidden_, y, mode);
+    PendingDeferred rest = pending;
+    if (host_pending >= 0) rest.host_parity = -1;
+    add_deferred(g, st, rest, T, hidden_, y, mode);
     if (deferred > 0) {
         // This layer's deferred CPU experts: on the host while the next layer runs.
         PendingDeferred next;

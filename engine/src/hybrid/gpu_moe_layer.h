@@ -99,6 +99,9 @@ class GpuMoeLayer {
                             StepMode mode);
 
   private:
+    // y += p (its device sum; its host sum copied up once its detached step ran).
+    static void add_deferred(GpuContext& g, MoeStaging& st, const PendingDeferred& p, int64_t T,
+                             int64_t hidden, float* y, StepMode mode);
     void slot_forward(GpuContext& g, MoeStaging& st, const float* h, int64_t T, float* y,
                       StepMode mode, int64_t deferred);
     void per_expert_forward(GpuContext& g, MoeStaging& st, const float* h, int64_t T, float* y,
