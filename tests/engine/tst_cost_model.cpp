@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "error_text.h"
 #include "hybrid/calibration.h"
 #include "hybrid/cost_model.h"
 #include "hybrid/strategy_report.h"
@@ -69,14 +70,7 @@ MachineRates rates() {
     return r;
 }
 
-QString error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return QString::fromUtf8(e.what());
-    }
-    return {};
-}
+using moetest::error_of;
 
 }  // namespace
 

@@ -46,6 +46,26 @@ std::vector<uint8_t> random_acts(std::mt19937& rng, GgmlType t, int64_t n, int64
     return q;
 }
 
+// gemm_xw's result `got` [T, cols] against x [T, rows] times `dense` [rows, cols] in double:
+// the largest absolute error and the largest |value| of the reference.
+struct ProductError {
+    double worst = 0, scale = 0;
+};
+ProductError product_error(const std::vector<float>& x, int64_t T, const std::vector<float>& dense,
+                           int64_t rows, int64_t cols, const std::vector<float>& got) {
+    ProductError e;
+    for (int64_t t = 0; t < T; ++t) {
+        for (int64_t c = 0; c < cols; ++c) {
+            double want = 0;
+            for (int64_t r = 0; r < rows; ++r)
+                want += double(x[size_t(t * rows + r)]) * dense[size_t(r * cols + c)];
+            e.worst = std::max(e.worst, std::abs(want - got[size_t(t * cols + c)]));
+            e.scale = std::max(e.scale, std::abs(want));
+        }
+    }
+    return e;
+}
+
 }  // namespace
 
 class TestGgufGemm : public QObject {
@@ -76,16 +96,7 @@ class TestGgufGemm : public QObject {
                 for (float& v : x) v = nd(rng);
                 std::vector<float> got(static_cast<size_t>(T * cols), -1.0f);
                 moe::gemm_xw(x.data(), T, m, got.data());
-                double worst = 0, scale = 0;
-                for (int64_t t = 0; t < T; ++t) {
-                    for (int64_t c = 0; c < cols; ++c) {
-                        double want = 0;
-                        for (int64_t r = 0; r < rows; ++r)
-                            want += double(x[size_t(t * rows + r)]) * dense[size_t(r * cols + c)];
-                        worst = std::max(worst, std::abs(want - got[size_t(t * cols + c)]));
-                        scale = std::max(scale, std::abs(want));
-                    }
-                }
+                const auto [worst, scale] = product_error(x, T, dense, rows, cols, got);
                 // The same bits with one thread and with several (training's losses must not
                 // depend on how the work was shared).
                 const int threads = moe::parallel_threads();
@@ -141,16 +152,7 @@ class TestGgufGemm : public QObject {
                 for (size_t i = 0; i < x.size(); i += 3) x[i] = 0.0f;
                 std::vector<float> got(static_cast<size_t>(T * cols), -1.0f);
                 moe::gemm_xw(x.data(), T, m, got.data());
-                double worst = 0, scale = 0;
-                for (int64_t tt = 0; tt < T; ++tt) {
-                    for (int64_t c = 0; c < cols; ++c) {
-                        double want = 0;
-                        for (int64_t r = 0; r < rows; ++r)
-                            want += double(x[size_t(tt * rows + r)]) * dense[size_t(r * cols + c)];
-                        worst = std::max(worst, std::abs(want - got[size_t(tt * cols + c)]));
-                        scale = std::max(scale, std::abs(want));
-                    }
-                }
+                const auto [worst, scale] = product_error(x, T, dense, rows, cols, got);
                 QVERIFY2(worst <= 1e-5 * scale + 1e-6,
                          qPrintable(QString("%1 T=%2: max error %3 of %4")
                                         .arg(moe::ggml_type_name(t).c_str())

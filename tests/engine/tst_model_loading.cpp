@@ -10,6 +10,7 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "error_text.h"
 #include "formats/safetensors.h"
 #include "model/model.h"
 
@@ -82,14 +83,7 @@ uint64_t write_big_bf16_model(const std::string& dir, int hidden, int experts, i
     return std::filesystem::file_size(dir + "/model.safetensors");
 }
 
-QString error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const moe::Error& e) {
-        return QString::fromUtf8(e.what());
-    }
-    return {};
-}
+using moetest::error_of;
 
 }  // namespace
 

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "error_text.h"
 #include "hybrid/expert_cache_sim.h"
 #include "hybrid/placement.h"
 #include "hybrid/placement_export.h"
@@ -27,14 +28,7 @@ ModelIdentity identity(int64_t layers, int64_t experts) {
     return {"qwen3_moe", layers, experts, "0123456789abcdef"};
 }
 
-QString error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return QString::fromUtf8(e.what());
-    }
-    return {};
-}
+using moetest::error_of;
 
 // 4 MoE layers of 8 experts (attention 10, dense 5, expert 3 bytes each) + 1 dense layer.
 ModelFootprint synthetic() {
