@@ -21,24 +21,14 @@
 #include "model/generator.h"
 #include "model/model.h"
 #include "test_paths.h"
+#include "trace_spans.h"
 
 using namespace moe;
 using trace::Stage;
 
 namespace {
 
-trace::Span span(int32_t lane, Stage stage, int64_t begin, int64_t end, int32_t layer = -1,
-                 int64_t token = -1, std::string name = "s") {
-    trace::Span s;
-    s.lane = lane;
-    s.stage = stage;
-    s.begin_ns = begin;
-    s.end_ns = end;
-    s.layer = layer;
-    s.token = token;
-    s.name = std::move(name);
-    return s;
-}
+using moetest::span;
 
 // The spans of one lane and one stage, in time order.
 std::vector<trace::Span> of(const trace::Capture& c, Stage stage) {

@@ -21,6 +21,7 @@
 #include "test_paths.h"
 #include "timeline_model.h"
 #include "timeline_view.h"
+#include "trace_spans.h"
 
 using moe::profiler::Capture;
 using moe::profiler::Span;
@@ -30,18 +31,7 @@ using moeui::TimelineView;
 
 namespace {
 
-Span span(int32_t lane, Stage stage, int64_t begin, int64_t end, int32_t layer = -1,
-          int64_t token = -1, std::string name = "s") {
-    Span s;
-    s.lane = lane;
-    s.stage = stage;
-    s.begin_ns = begin;
-    s.end_ns = end;
-    s.layer = layer;
-    s.token = token;
-    s.name = std::move(name);
-    return s;
-}
+using moetest::span;
 
 // Two decode steps on lane 1 (step > layer > attention, router), a worker on lane 2.
 Capture sample() {
