@@ -13,6 +13,10 @@
 #include "model/expert_usage.h"
 #include "model/model.h"
 
+namespace moe {
+class DecoderModel;
+}
+
 namespace moecli {
 
 class Args {
@@ -44,6 +48,9 @@ moe::LoadOptions load_options(const Args& args);
 // one planned from --gpu-budget GiB (default 0) / --cpu-experts all|none|auto / --context N;
 // planner notes go to stderr. Defined in cmd_placement.cpp.
 moe::Placement placement_for(const Args& args, moe::Model& model);
+// The per-layer decoder a placement is for; throws moe::Error for other model types. Defined
+// in cmd_placement.cpp.
+moe::DecoderModel& decoder(moe::Model& model);
 // A workload's expert telemetry: --usage FILE.json, or --workload NAME with --store DB (that
 // workload's counts of this model). False when neither is given. Defined in cmd_placement.cpp.
 bool usage_from_args(const Args& args, const moe::Model& model, moe::ExpertUsage& usage);

@@ -65,13 +65,13 @@ std::string usage_key(const moe::DecoderModel& d) {
     return id.architecture + ":" + id.fingerprint;
 }
 
+}  // namespace
+
 moe::DecoderModel& decoder(moe::Model& m) {
     auto* d = dynamic_cast<moe::DecoderModel*>(&m);
     if (!d) throw moe::Error("placement: this model type has no per-layer placement");
     return *d;
 }
-
-}  // namespace
 
 namespace {
 

@@ -16,15 +16,6 @@
 
 namespace moecli {
 
-namespace {
-
-moe::DecoderModel& decoder_in(moe::Model& m) {
-    if (auto* d = dynamic_cast<moe::DecoderModel*>(&m)) return *d;
-    throw moe::Error("placement: this model type has no per-layer placement");
-}
-
-}  // namespace
-
 void print_prediction(const Args& args, moe::Model& model, const moe::Placement& p, bool json) {
     if (!args.has("rates")) return;
     const moe::MachineRates rates = moe::MachineRates::load(*args.get("rates"));
@@ -34,7 +25,7 @@ void print_prediction(const Args& args, moe::Model& model, const moe::Placement&
     o.deferred_experts = args.get_int("defer-experts", 0);
     o.prompt_tokens = args.get_int("prompt-tokens", o.prompt_tokens);
     o.context = args.get_int("context", o.context);
-    const moe::SpeedPrediction s = moe::predict_speed(moe::measure_cost_shape(decoder_in(model)), p,
+    const moe::SpeedPrediction s = moe::predict_speed(moe::measure_cost_shape(decoder(model)), p,
                                                       have_usage ? &usage : nullptr, rates, o);
     if (json) {
         std::printf("%s\n", nlohmann::json{{"prediction", s.to_json()}}.dump(1).c_str());
@@ -64,7 +55,7 @@ int placement_calibrate(const std::vector<std::string>& argv) {
         co.progress = [](const std::string& what) {
             std::fprintf(stderr, "calibrating: %s\n", what.c_str());
         };
-    moe::MachineRates rates = moe::calibrate_cpu(decoder_in(*model), co);
+    moe::MachineRates rates = moe::calibrate_cpu(decoder(*model), co);
     rates.expert_format = lo.expert_format;
     const double gib = args.get_double("gpu-budget", 0.0);
     if (gib > 0) {
@@ -72,7 +63,7 @@ int placement_calibrate(const std::vector<std::string>& argv) {
         po.gpu_budget = uint64_t(gib * double(1ull << 30));
         po.cpu_experts = moe::CpuExperts::All;
         const moe::Placement cpu =
-            moe::plan_placement(moe::measure_footprint(decoder_in(*model)), po).placement;
+            moe::plan_placement(moe::measure_footprint(decoder(*model)), po).placement;
         auto placed = moe::make_hybrid_model(std::move(model), cpu);
         moe::calibrate_gpu(*placed, po.gpu_budget, rates, co);
     }
