@@ -4,7 +4,7 @@ CPU (accelerate's device_map with a GPU memory cap), the peer of `moestudio-cli 
 issue 7's benchmark. Runs on the GPU machine (torch, transformers, peft, accelerate there).
 
   python3 tools/peft_train_bench.py --model HF_DIR --data TEXT_FILE --steps 6 --seq-len 256 \
-      --targets q_proj,o_proj --gpu-gib 8 --out RESULT.json
+      --targets q_proj,o_proj --out RESULT.json
 
 Prints and writes {"tokens_per_s": ..., "step_seconds": [...], ...}; the first step is a
 warm-up and is left out of the mean.
@@ -15,7 +15,8 @@ import time
 
 import torch
 from peft import LoraConfig, get_peft_model
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from accelerate import init_empty_weights
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 
 def main():
@@ -27,18 +28,29 @@ def main():
     ap.add_argument("--rank", type=int, default=8)
     ap.add_argument("--alpha", type=int, default=16)
     ap.add_argument("--targets", default="q_proj,o_proj")
-    ap.add_argument("--gpu-gib", type=float, default=8.0)
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--out", default="")
     a = ap.parse_args()
 
     torch.manual_seed(0)
     tok = AutoTokenizer.from_pretrained(a.model)
-    # Experts (most of the weights) do not fit the cap: accelerate keeps them on the CPU and
-    # moves each offloaded module's weights to the GPU when it runs (its CPU offload).
+    # The routed experts on the CPU, everything else on the GPU (the split of `moestudio-cli
+    # train`): accelerate keeps the modules mapped to "cpu" in RAM and moves their weights to
+    # the GPU when they run (its CPU offload). A memory cap alone is not enough: a small model
+    # fits the GPU whole and nothing would be offloaded.
+    config = AutoConfig.from_pretrained(a.model)
+    with init_empty_weights():
+        empty = AutoModelForCausalLM.from_config(config)
+    device_map = {}
+    for name, _ in list(empty.named_parameters()) + list(empty.named_buffers()):
+        module = name.rsplit(".", 1)[0]
+        if ".mlp.experts." in name:  # per-expert modules, or one module of 3-D tensors
+            module = name.split(".mlp.experts.")[0] + ".mlp.experts"
+            device_map[module] = "cpu"
+        else:
+            device_map[module] = 0
     model = AutoModelForCausalLM.from_pretrained(
-        a.model, torch_dtype=torch.bfloat16, device_map="auto",
-        max_memory={0: f"{a.gpu_gib}GiB", "cpu": "120GiB"})
+        a.model, torch_dtype=torch.bfloat16, device_map=device_map)
     cfg = LoraConfig(r=a.rank, lora_alpha=a.alpha, lora_dropout=0.0,
                      target_modules=a.targets.split(","), task_type="CAUSAL_LM")
     model = get_peft_model(model, cfg)
@@ -71,7 +83,7 @@ def main():
         "losses": losses,
         "seq_len": a.seq_len,
         "targets": a.targets,
-        "gpu_gib": a.gpu_gib,
+        "offloaded_modules": sum(1 for d in device_map.values() if d == "cpu"),
         "devices": sorted({str(p.device) for p in model.parameters()}),
     }
     print(json.dumps(result))

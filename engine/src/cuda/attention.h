@@ -40,9 +40,9 @@ void attend_at(const AttentionShape& g, const float* q, int64_t T, const int32_t
 // block's last position) from a tiled kernel — each block holds 8 consecutive queries of one
 // head, streams the keys and values through shared memory in tiles of 32 and keeps an online
 // softmax per query (flash-attention's order of work, fp32 throughout), so keys are read once
-// per 8 queries and no score matrix is written. No scratch. Off by default until checked on a
-// GPU (`tiled_attention_enabled`: MOE_TILED_ATTENTION=1); tests/cuda checks it against the
-// CPU reference.
+// per 8 queries and no score matrix is written. No scratch. Used for every prompt batch unless
+// MOE_TILED_ATTENTION=0 (`tiled_attention_enabled`); tests/cuda checks it against the CPU
+// reference.
 void attend_tiled_at(const AttentionShape& g, const float* q, int64_t T, const int32_t* positions,
                      const float* k, int64_t k_width, const float* v, int64_t v_width,
                      const float* sinks, float* out, cudaStream_t s);
