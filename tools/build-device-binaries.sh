@@ -16,6 +16,11 @@ mkdir -p .devbin
 cp "$B/app/cli/moestudio-cli" .devbin/
 cp "$(ldconfig -p | awk '/libpcre2-8.so.0 /{print $NF; exit}')" .devbin/ 2>/dev/null || true
 cp "$(ldconfig -p | awk '/libsqlite3.so.0 /{print $NF; exit}')" .devbin/ 2>/dev/null || true
+# The CLI's HTTP server (serve) links Debian's cpp-httplib and, through it, OpenSSL and brotli.
+for lib in libcpp-httplib.so.0.11 libssl.so.3 libcrypto.so.3 libbrotlidec.so.1 \
+    libbrotlienc.so.1 libbrotlicommon.so.1; do
+    cp "$(ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}')" .devbin/ 2>/dev/null || true
+done
 LIBS=("$B/engine/libmoe_engine.a" -L.devbin -l:libsqlite3.so.0 -lpthread -static-libstdc++
       -static-libgcc)
 CUDA_LIBS=()

@@ -12,6 +12,7 @@
 #include "hybrid/placement.h"
 #include "model/expert_usage.h"
 #include "model/model.h"
+#include "model/sampler.h"
 
 namespace moe {
 class DecoderModel;
@@ -72,6 +73,11 @@ PlacedRun place_model(const Args& args, std::unique_ptr<moe::Model> model);
 // --usage-out FILE: writes the expert telemetry the model's routers gathered (JSON; `placement
 // plan --usage FILE` and --gpu-budget with --usage put the most used experts on the GPU).
 void save_expert_usage(const Args& args, const moe::Model& model);
+
+// Sampling settings: the model's generation_config.json when it asks for sampling, else
+// greedy; --greedy / --temperature / --top-p / --top-k / --min-p / --seed /
+// --repetition-penalty override. Defined in cmd_generate.cpp.
+moe::SamplingParams sampling_from(const Args& args, const std::string& model_dir);
 
 // "1,2,3" -> {1, 2, 3}; throws moe::Error naming the option on malformed input.
 std::vector<int32_t> parse_id_list(const std::string& text, const std::string& option);

@@ -25,6 +25,8 @@ extern "C" void on_sigint(int) {
     g_interrupted.store(true);
 }
 
+}  // namespace
+
 // Sampling defaults: the model's generation_config.json when it asks for sampling, else
 // greedy; every command-line option overrides.
 moe::SamplingParams sampling_from(const Args& args, const std::string& model_dir) {
@@ -60,8 +62,6 @@ moe::SamplingParams sampling_from(const Args& args, const std::string& model_dir
     p.validate();
     return p;
 }
-
-}  // namespace
 
 int cmd_generate(const std::vector<std::string>& argv) {
     const Args args(

@@ -20,5 +20,6 @@ int cmd_placement(const std::vector<std::string>& argv);
 int placement_calibrate(const std::vector<std::string>& argv);  // cmd_placement_cost.cpp
 int cmd_train(const std::vector<std::string>& argv);
 int cmd_export_adapter(const std::vector<std::string>& argv);
+int cmd_serve(const std::vector<std::string>& argv);
 
 }  // namespace moecli

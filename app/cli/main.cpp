@@ -71,6 +71,12 @@ commands:
   export-adapter MODEL --adapter PEFT_DIR|ADAPTER.gguf --format merged|peft|gguf --out PATH
            [--scale S]               the adapter merged into MODEL's weights (a new Hugging
                                      Face folder), or as a PEFT folder / llama.cpp LoRA GGUF
+  serve [MODEL] [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--max-batch N] [--max-queue N]
+           [--max-body-kib N] [--max-tokens N] [--timeout S] [--threads N] [--name NAME]
+           [--placement FILE.json | --gpu-budget GiB]
+                                     an OpenAI-compatible HTTP server (/v1/chat/completions,
+                                     /v1/completions, /v1/models, /health, /metrics); a host
+                                     other than loopback needs --api-key; no MODEL: the demo
   make-demo --out DIR                write the built-in demo model (random weights)
 
 MODEL is a Hugging Face folder (config.json + *.safetensors) or a .gguf file;
@@ -106,6 +112,7 @@ int main(int argc, char** argv) {
         if (cmd == "bench") return moecli::cmd_bench(rest);
         if (cmd == "placement") return moecli::cmd_placement(rest);
         if (cmd == "devices") return moecli::cmd_devices(rest);
+        if (cmd == "serve") return moecli::cmd_serve(rest);
         std::fprintf(stderr, "moestudio-cli: unknown command '%s' (try --help)\n", cmd.c_str());
         return 2;
     } catch (const moe::Error& e) {

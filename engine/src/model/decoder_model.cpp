@@ -16,6 +16,62 @@ KvCache DecoderModel::new_cache() const {
     return KvCache(std::move(per_layer));
 }
 
+void DecoderModel::embed_rows(std::span<const int32_t> tokens, float* x) const {
+    for (size_t t = 0; t < tokens.size(); ++t) {
+        const int32_t id = tokens[t];
+        if (id < 0 || id >= vocab) {
+            throw Error("token id " + std::to_string(id) + " is outside the vocabulary of " +
+                        std::to_string(vocab));
+        }
+        embed.row_to_f32(id, x + int64_t(t) * hidden);
+    }
+}
+
+void DecoderModel::run_layers(float* x_data, int64_t T, int64_t trace_pos,
+                              const AttendFn& attend) const {
+    const size_t n = size_t(T * hidden);
+    std::vector<float> h(n), y(n);
+    const std::span<float> x(x_data, n);
+    std::vector<float> pending, later;  // deferred expert outputs (expert deferral)
+    for (size_t li = 0; li < layers.size(); ++li) {
+        const DecoderLayer& L = layers[li];
+        if (trace::enabled()) trace::set_context(int32_t(li), trace_pos);
+        trace::Scope layer_span(trace::Stage::Layer, "layer", int32_t(li), trace_pos);
+        {
+            trace::Scope span(trace::Stage::Attention, "attention", int32_t(li), trace_pos);
+            L.input_norm.apply(x.data(), T, h.data());
+            attend(li, h.data(), y.data());
+        }
+        for (size_t i = 0; i < n; ++i) x[i] += y[i];
+        L.post_attention_norm.apply(x.data(), T, h.data());
+        const auto* moe = dynamic_cast<const MoeBlock*>(L.ffn.get());
+        const bool defer =
+            deferred_experts > 0 && moe && !moe->experts.empty() && li + 1 < layers.size();
+        if (defer) {
+            later.resize(n);
+            moe->forward_deferred(h.data(), T, deferred_experts, y.data(), later.data());
+        } else if (moe) {
+            L.ffn->forward(h.data(), T, y.data());
+        } else {
+            trace::Scope span(trace::Stage::Experts, "dense MLP", int32_t(li), trace_pos);
+            L.ffn->forward(h.data(), T, y.data());
+        }
+        for (size_t i = 0; i < n; ++i) x[i] += y[i];
+        if (!pending.empty()) {  // the previous layer's deferred experts join here
+            for (size_t i = 0; i < n; ++i) x[i] += pending[i];
+            pending.clear();
+        }
+        if (defer) pending.swap(later);
+    }
+}
+
+void DecoderModel::head_rows(const float* x, int64_t rows, std::vector<float>& logits) const {
+    std::vector<float> h(size_t(rows * hidden));
+    final_norm.apply(x, rows, h.data());
+    logits.resize(size_t(rows * vocab));
+    lm_head.forward(h.data(), rows, logits.data());
+}
+
 void DecoderModel::forward(std::span<const int32_t> tokens, KvCache& cache,
                            std::vector<float>& logits, bool all_positions) {
     const int64_t T = int64_t(tokens.size());
@@ -25,53 +81,46 @@ void DecoderModel::forward(std::span<const int32_t> tokens, KvCache& cache,
     // the feed-forward part inside; router and experts are timed by MoeBlock, worker shares by
     // the pool, all attributed to this layer and token through the trace context.
     trace::Scope step_span(trace::Stage::Step, "forward", -1, pos0);
-    std::vector<float> x(size_t(T * hidden)), h(size_t(T * hidden)), y(size_t(T * hidden));
-    for (int64_t t = 0; t < T; ++t) {
-        const int32_t id = tokens[size_t(t)];
-        if (id < 0 || id >= vocab) {
-            throw Error("token id " + std::to_string(id) + " is outside the vocabulary of " +
-                        std::to_string(vocab));
-        }
-        embed.row_to_f32(id, x.data() + t * hidden);
-    }
-    std::vector<float> pending, later;  // deferred expert outputs (expert deferral)
-    for (size_t li = 0; li < layers.size(); ++li) {
-        const DecoderLayer& L = layers[li];
-        if (trace::enabled()) trace::set_context(int32_t(li), pos0);
-        trace::Scope layer_span(trace::Stage::Layer, "layer", int32_t(li), pos0);
-        {
-            trace::Scope span(trace::Stage::Attention, "attention", int32_t(li), pos0);
-            L.input_norm.apply(x.data(), T, h.data());
-            L.attention->forward(h.data(), T, pos0, cache.layer(li), y.data());
-        }
-        for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
-        L.post_attention_norm.apply(x.data(), T, h.data());
-        const auto* moe = dynamic_cast<const MoeBlock*>(L.ffn.get());
-        const bool defer =
-            deferred_experts > 0 && moe && !moe->experts.empty() && li + 1 < layers.size();
-        if (defer) {
-            later.resize(x.size());
-            moe->forward_deferred(h.data(), T, deferred_experts, y.data(), later.data());
-        } else if (moe) {
-            L.ffn->forward(h.data(), T, y.data());
-        } else {
-            trace::Scope span(trace::Stage::Experts, "dense MLP", int32_t(li), pos0);
-            L.ffn->forward(h.data(), T, y.data());
-        }
-        for (size_t i = 0; i < x.size(); ++i) x[i] += y[i];
-        if (!pending.empty()) {  // the previous layer's deferred experts join here
-            for (size_t i = 0; i < x.size(); ++i) x[i] += pending[i];
-            pending.clear();
-        }
-        if (defer) pending.swap(later);
-    }
+    std::vector<float> x(size_t(T * hidden));
+    embed_rows(tokens, x.data());
+    run_layers(x.data(), T, pos0, [&](size_t li, const float* h, float* y) {
+        layers[li].attention->forward(h, T, pos0, cache.layer(li), y);
+    });
     cache.advance(T);
     trace::Scope head_span(trace::Stage::Head, "head", -1, pos0);
     const int64_t first = all_positions ? 0 : T - 1;
-    const int64_t rows = T - first;
-    final_norm.apply(x.data() + first * hidden, rows, h.data());
-    logits.resize(size_t(rows * vocab));
-    lm_head.forward(h.data(), rows, logits.data());
+    head_rows(x.data() + first * hidden, T - first, logits);
+}
+
+void DecoderModel::forward_batch(std::span<const int32_t> tokens, std::span<KvCache* const> caches,
+                                 std::vector<float>& logits) {
+    const int64_t B = int64_t(tokens.size());
+    require(B > 0, "forward_batch needs at least one sequence");
+    require(caches.size() == tokens.size(), "forward_batch: " + std::to_string(tokens.size()) +
+                                                " tokens but " + std::to_string(caches.size()) +
+                                                " caches");
+    for (size_t i = 0; i < caches.size(); ++i) {
+        require(caches[i] != nullptr, "forward_batch: cache " + std::to_string(i) + " is null");
+        for (size_t j = 0; j < i; ++j) {
+            // Two rows appending to one cache would interleave their positions.
+            require(caches[j] != caches[i], "forward_batch: the same cache appears twice");
+        }
+    }
+    trace::Scope step_span(trace::Stage::Step, "forward batch", -1, -1);
+    std::vector<float> x(size_t(B * hidden));
+    embed_rows(tokens, x.data());
+    // Rows are independent everywhere except attention, which reads each sequence's own past:
+    // that part runs row by row, the rest (norms, MLPs, routers, experts) as one [B, hidden]
+    // batch, so each expert's weights are read once for all the rows routed to it.
+    run_layers(x.data(), B, -1, [&](size_t li, const float* h, float* y) {
+        for (int64_t b = 0; b < B; ++b) {
+            KvCache& c = *caches[size_t(b)];
+            layers[li].attention->forward(h + b * hidden, 1, c.size(), c.layer(li), y + b * hidden);
+        }
+    });
+    for (KvCache* c : caches) c->advance(1);
+    trace::Scope head_span(trace::Stage::Head, "head", -1, -1);
+    head_rows(x.data(), B, logits);
 }
 
 void DecoderModel::visit_linears(const LinearVisitor& f) {

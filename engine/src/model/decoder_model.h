@@ -2,7 +2,9 @@
 // The pre-norm decoder stack every supported architecture shares:
 //   x = embed(tokens); per layer: x += attn(norm1(x)); x += ffn(norm2(x)); logits = head(norm(x))
 // Architectures differ only in the blocks they put in each layer (see model/arch/).
+#include <functional>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "formats/hf_config.h"
@@ -28,6 +30,10 @@ class DecoderModel : public Model {
     KvCache new_cache() const override;
     void forward(std::span<const int32_t> tokens, KvCache& cache, std::vector<float>& logits,
                  bool all_positions) override;
+    // Batched decode: embeddings, norms, feed-forward/MoE layers and the head run on all rows
+    // together; only attention runs per sequence, over that sequence's cache.
+    void forward_batch(std::span<const int32_t> tokens, std::span<KvCache* const> caches,
+                       std::vector<float>& logits) override;
 
     // Calls f on every linear layer (attention, MLPs, routers, experts, lm_head).
     void visit_linears(const LinearVisitor& f);
@@ -54,6 +60,13 @@ class DecoderModel : public Model {
     int64_t deferred_experts = 0;
 
   private:
+    // Attention of layer `li` for the normed rows h, written to y (both [rows, hidden]).
+    using AttendFn = std::function<void(size_t li, const float* h, float* y)>;
+    void embed_rows(std::span<const int32_t> tokens, float* x) const;
+    // x [T, hidden] in place through every layer (trace_pos labels the trace spans).
+    void run_layers(float* x, int64_t T, int64_t trace_pos, const AttendFn& attend) const;
+    void head_rows(const float* x, int64_t rows, std::vector<float>& logits) const;
+
     ModelInfo info_;
 };
 

@@ -45,6 +45,13 @@ class Model {
     // ([vocab]).
     virtual void forward(std::span<const int32_t> tokens, KvCache& cache,
                          std::vector<float>& logits, bool all_positions) = 0;
+    // One decode step for several sequences at once: tokens[i] runs at position
+    // caches[i]->size() of its own cache; logits [n, vocab] (row i for sequence i). The caches
+    // must be distinct. The default runs forward() once per sequence; a model that can push
+    // the rows through its non-attention layers as one batch (DecoderModel) overrides it, so
+    // that the server's concurrent requests share each weight read.
+    virtual void forward_batch(std::span<const int32_t> tokens, std::span<KvCache* const> caches,
+                               std::vector<float>& logits);
 };
 
 // (fraction done in [0, 1], what is happening), called on the loading thread.
