@@ -28,5 +28,8 @@ shot model-map.png light model-map
 shot profiler.png dark profiler
 # The fine-tune wizard's dataset page and the monitor after a short run (issue 10).
 shot finetune-wizard.png light wizard
+shot finetune-field-map.png light field-map
+shot finetune-estimate.png light estimate
 shot training-monitor.png light monitor
+shot adapter-chat.png light adapter-chat
 ls -la docs/screenshots

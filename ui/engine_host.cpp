@@ -485,4 +485,27 @@ void EngineHost::predictPlacement(const QString& placement_json) {
         });
 }
 
+qint64 EngineHost::chatWithAdapter(const QString& model, const QString& adapter,
+                                   const QString& prompt, int max_new_tokens, bool greedy) {
+    const qint64 id = ++adapter_requests_;
+    moe::ChatSettings s = settings_;
+    s.max_new_tokens = max_new_tokens;
+    s.sampling.greedy = greedy;
+    engine_->adapter_chat(
+        model.toStdString(), adapter.toStdString(), prompt.toStdString(), s,
+        [this, id](int side, const std::string& piece) {
+            const QString p = QString::fromStdString(piece);
+            to_gui([this, id, side, p] { emit adapterText(id, side, p); });
+        },
+        [this, id](const std::optional<moe::Engine::AdapterAnswers>&, const std::string& e) {
+            const QString err = QString::fromStdString(e);
+            to_gui([this, id, err] { emit adapterChatFinished(id, err); });
+        });
+    return id;
+}
+
+void EngineHost::closeAdapterChat() {
+    engine_->close_adapter_chat();
+}
+
 }  // namespace moeui

@@ -85,6 +85,16 @@ class EngineHost : public QObject {
     // The cost model's figures for `placement_json` of the loaded model (placementPredicted).
     void predictPlacement(const QString& placement_json);
 
+  public:
+    // "Chat with this adapter": `prompt` answered by `model`, then by it carrying `adapter`,
+    // beside the chat's model (adapterText for every piece, then adapterChatFinished). The
+    // chat's sampling settings, with `max_new_tokens` and `greedy`; both sides alike. Returns
+    // the request's id, which the signals carry. stop() stops it.
+    qint64 chatWithAdapter(const QString& model, const QString& adapter, const QString& prompt,
+                           int max_new_tokens, bool greedy);
+    // Frees the adapter chat's two models.
+    void closeAdapterChat();
+
   signals:
     void modelLoading(const QString& path);
     // permille in 0..1000, what the loader is doing.
@@ -116,6 +126,9 @@ class EngineHost : public QObject {
     // The rates in words ("" with an error).
     void calibrated(const QString& summary, const QString& error);
     void placementPredicted(const moeui::SpeedFigures& figures);
+    // side 0: the base model, 1: with the adapter.
+    void adapterText(qint64 request, int side, const QString& piece);
+    void adapterChatFinished(qint64 request, const QString& error);
 
   private:
     // Runs `fn` on the GUI thread (from an engine callback).
@@ -129,6 +142,7 @@ class EngineHost : public QObject {
     std::unique_ptr<moe::Engine> engine_;
     moe::ChatSettings settings_;
     bool busy_ = false, model_loaded_ = false;
+    qint64 adapter_requests_ = 0;
 };
 
 }  // namespace moeui

@@ -1,7 +1,9 @@
 #include "finetune_wizard.h"
 
+#include "field_map_editor.h"
 #include "token_histogram.h"
 
+#include <QApplication>
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDoubleSpinBox>
@@ -12,13 +14,16 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QPlainTextEdit>
+#include <QPointer>
 #include <QPushButton>
 #include <QSpinBox>
 #include <QTextEdit>
 #include <QVBoxLayout>
 #include <functional>
+#include <thread>
 
 #include "api/finetune_data.h"
+#include "core/memory_info.h"
 
 namespace moeui {
 
@@ -65,6 +70,10 @@ FinetuneWizard::FinetuneWizard(const QString& model_path, const QString& store_p
     addPage(trainingPage());
     addPage(reviewPage());
     modelEdit->setText(model_path);
+    // Every page shows figures of the estimate: refresh them on arrival (the model is
+    // measured once per path, off this thread).
+    connect(this, &QWizard::currentIdChanged, this, [this] { measureModel(); });
+    measureModel();
 }
 
 QWizardPage* FinetuneWizard::modelPage() {
@@ -86,9 +95,14 @@ QWizardPage* FinetuneWizard::modelPage() {
     auto* row = new QHBoxLayout;
     row->addWidget(modelEdit);
     row->addWidget(browse);
+    connect(modelEdit, &QLineEdit::editingFinished, this, [this] { measureModel(); });
+    fitLabel_ = new QLabel;
+    fitLabel_->setWordWrap(true);
+    fitLabel_->setTextInteractionFlags(Qt::TextSelectableByMouse);
     auto* form = new QFormLayout(p);
     form->addRow(tr("Model"), row);
     form->addRow(tr("Output folder"), outEdit);
+    form->addRow(tr("This machine"), fitLabel_);
     return p;
 }
 
@@ -124,6 +138,9 @@ QWizardPage* FinetuneWizard::dataPage() {
     connect(cutoffSpin, &QSpinBox::valueChanged, this, stale);
     connect(packingCheck, &QCheckBox::toggled, this, stale);
     connect(promptCheck, &QCheckBox::toggled, this, stale);
+    fieldMap_ = new FieldMapEditor;
+    connect(fieldMap_, &FieldMapEditor::changed, this, stale);
+    connect(formatCombo, &QComboBox::currentTextChanged, fieldMap_, &FieldMapEditor::setFormat);
     connect(this, &QWizard::currentIdChanged, this, [this, p](int id) {
         if (page(id) == p && !dataOk_ && !dataEdit->text().isEmpty()) checkDataset();
     });
@@ -143,8 +160,18 @@ QWizardPage* FinetuneWizard::dataPage() {
     form->addRow(tr("Cut-off (tokens)"), cutoffSpin);
     form->addRow(packingCheck);
     form->addRow(promptCheck);
+    // The mapping stays folded until wanted: most datasets use the expected names.
+    auto* showMapping = new QCheckBox(tr("Map the dataset's fields by hand"));
+    showMapping->setToolTip(
+        tr("When the dataset names its fields otherwise (e.g. \"question\" and \"answer\" "
+           "for Alpaca's instruction and output), pick its names here"));
+    fieldMap_->setVisible(false);
+    connect(showMapping, &QCheckBox::toggled, fieldMap_, &QWidget::setVisible);
+    showMapping_ = showMapping;
     auto* layout = new QVBoxLayout(p);
     layout->addLayout(form);
+    layout->addWidget(showMapping);
+    layout->addWidget(fieldMap_);
     layout->addWidget(dataStatus_);
     layout->addWidget(preview_, 1);
     histogram_ = new TokenHistogram;
@@ -163,13 +190,19 @@ QWizardPage* FinetuneWizard::loraPage() {
     mlpCheck = new QCheckBox(tr("Dense / shared MLP (gate_proj, up_proj, down_proj)"));
     expertsCheck = new QCheckBox(tr("Routed experts"));
     auto* attention = new QLabel(tr("Attention (q_proj, k_proj, v_proj, o_proj): always"));
+    attentionCost_ = new QLabel;
+    mlpCost_ = new QLabel;
+    expertsCost_ = new QLabel;
+    connect(rankSpin, &QSpinBox::valueChanged, this, [this] { updateEstimate(); });
+    for (QCheckBox* c : {mlpCheck, expertsCheck})
+        connect(c, &QCheckBox::toggled, this, [this] { updateEstimate(); });
     auto* form = new QFormLayout(p);
     form->addRow(tr("Rank"), rankSpin);
     form->addRow(tr("Alpha"), alphaSpin);
     form->addRow(tr("Dropout"), dropoutSpin);
-    form->addRow(attention);
-    form->addRow(mlpCheck);
-    form->addRow(expertsCheck);
+    form->addRow(attention, attentionCost_);
+    form->addRow(mlpCheck, mlpCost_);
+    form->addRow(expertsCheck, expertsCost_);
     return p;
 }
 
@@ -190,6 +223,8 @@ QWizardPage* FinetuneWizard::trainingPage() {
     saveSpin->setSpecialValueText(tr("end only"));
     evalSpin = spin(0, 1000000, 0);
     evalSpin->setSpecialValueText(tr("end only"));
+    checkpointCheck =
+        new QCheckBox(tr("Gradient checkpointing (less memory, about a third more time)"));
     auto* form = new QFormLayout(p);
     form->addRow(tr("Learning rate"), lrSpin);
     form->addRow(tr("Schedule"), scheduleCombo);
@@ -200,6 +235,7 @@ QWizardPage* FinetuneWizard::trainingPage() {
     form->addRow(tr("Seed"), seedSpin);
     form->addRow(tr("Save every (steps)"), saveSpin);
     form->addRow(tr("Evaluate every (steps)"), evalSpin);
+    form->addRow(checkpointCheck);
     return p;
 }
 
@@ -226,7 +262,11 @@ QWizardPage* FinetuneWizard::reviewPage() {
     row->addWidget(save);
     row->addWidget(load);
     row->addStretch();
+    estimateLabel_ = new QLabel;
+    estimateLabel_->setWordWrap(true);
+    estimateLabel_->setTextInteractionFlags(Qt::TextSelectableByMouse);
     auto* layout = new QVBoxLayout(p);
+    layout->addWidget(estimateLabel_);
     layout->addWidget(review_);
     layout->addLayout(row);
     return p;
@@ -243,6 +283,7 @@ moe::FinetuneSpec FinetuneWizard::spec() const {
     s.cutoff = cutoffSpin->value();
     s.packing = packingCheck->isChecked();
     s.train_on_prompt = promptCheck->isChecked();
+    s.field_map = fieldMap_->map();
     s.rank = rankSpin->value();
     s.alpha = alphaSpin->value();
     s.dropout = dropoutSpin->value();
@@ -259,6 +300,7 @@ moe::FinetuneSpec FinetuneWizard::spec() const {
     s.seed = uint64_t(seedSpin->value());
     s.save_every = saveSpin->value();
     s.eval_every = evalSpin->value();
+    s.gradient_checkpointing = checkpointCheck->isChecked();
     s.store = store_path_.toStdString();
     return s;
 }
@@ -274,6 +316,8 @@ void FinetuneWizard::setSpec(const moe::FinetuneSpec& s) {
     cutoffSpin->setValue(int(s.cutoff));
     packingCheck->setChecked(s.packing);
     promptCheck->setChecked(s.train_on_prompt);
+    fieldMap_->setMap(s.field_map);
+    if (!s.field_map.empty()) showMapping_->setChecked(true);
     rankSpin->setValue(int(s.rank));
     alphaSpin->setValue(s.alpha);
     const auto has = [&](const char* t) {
@@ -290,12 +334,22 @@ void FinetuneWizard::setSpec(const moe::FinetuneSpec& s) {
     seedSpin->setValue(int(s.seed));
     saveSpin->setValue(int(s.save_every));
     evalSpin->setValue(int(s.eval_every));
+    checkpointCheck->setChecked(s.gradient_checkpointing);
 }
 
 bool FinetuneWizard::checkDataset() {
     dataOk_ = false;
     dataError_.clear();
     preview_->clear();
+    const moe::FinetuneSpec current = spec();
+    if (!current.data.empty()) {
+        try {
+            // The first file's keys, for mapping them by hand (also when it does not load).
+            fieldMap_->setKeys(moe::train::dataset_keys(current.data.front()));
+        } catch (const std::exception&) {
+            // Unreadable: the check below says why, with the file and line.
+        }
+    }
     try {
         // Synchronous: the tokenizer and the files only (no weights); a very large dataset
         // would block the GUI for its tokenization (a known limit of this first slice).
@@ -313,6 +367,9 @@ bool FinetuneWizard::checkDataset() {
         }
         preview_->setHtml(html);
         histogram_->set_lengths(r.record_tokens, spec().cutoff, spec().packing);
+        dataSequences_ = r.train_sequences;
+        dataTokensPerSequence_ =
+            r.train_sequences > 0 ? double(r.train_tokens) / double(r.train_sequences) : 0.0;
         dataStatus_->setText(tr("%1 records (%2), %3 training and %4 eval sequences, %5 cut at "
                                 "the cut-off, %6 training tokens")
                                  .arg(r.records)
@@ -325,6 +382,8 @@ bool FinetuneWizard::checkDataset() {
     } catch (const std::exception& e) {
         dataError_ = QString::fromUtf8(e.what());
         dataStatus_->setText("<span style='color:#b00'>" + dataError_.toHtmlEscaped() + "</span>");
+        // Fields named otherwise are the usual cause of a "missing" field: show the mapping.
+        showMapping_->setChecked(true);
     }
     if (auto* p = page(1)) emit p->completeChanged();
     return dataOk_;
@@ -362,6 +421,94 @@ bool FinetuneWizard::loadConfig(const QString& path) {
     }
     review_->setPlainText(reviewText());
     return true;
+}
+
+void FinetuneWizard::measureModel() {
+    const QString model = modelEdit->text().trimmed();
+    if (model == shapesFor_) {
+        updateEstimate();
+        return;
+    }
+    shapesFor_ = model;
+    shapes_.reset();
+    shapesError_.clear();
+    if (model.isEmpty()) {
+        updateEstimate();
+        return;
+    }
+    fitLabel_->setText(tr("Measuring the model..."));
+    // Loading the structure maps the weights and walks every tensor: seconds for a large
+    // model, so off the GUI thread; the answer is dropped if another model was asked since.
+    QPointer<FinetuneWizard> self(this);
+    moe::FinetuneSpec s = spec();
+    s.model = model.toStdString();
+    std::thread([self, s, model, store = store_path_.toStdString()] {
+        std::optional<moe::FinetuneShapes> shapes;
+        moe::EstimateInputs in;
+        QString error;
+        try {
+            shapes = moe::load_finetune_shapes(s.model);
+            in = moe::machine_estimate_inputs(s, store);
+        } catch (const std::exception& e) {
+            error = QString::fromUtf8(e.what());
+        }
+        QMetaObject::invokeMethod(qApp, [self, model, shapes, in, error] {
+            if (!self || self->shapesFor_ != model) return;
+            self->shapes_ = shapes;
+            self->machine_ = in;
+            self->shapesError_ = error;
+            self->updateEstimate();
+            emit self->estimateReady();
+        });
+    }).detach();
+}
+
+std::optional<moe::FinetuneEstimate> FinetuneWizard::estimate() const {
+    if (!shapes_) return std::nullopt;
+    moe::EstimateInputs in = machine_;
+    in.sequences = dataSequences_;
+    in.tokens_per_sequence = dataTokensPerSequence_;
+    return moe::estimate_finetune(*shapes_, spec(), in);
+}
+
+void FinetuneWizard::updateEstimate() {
+    const auto e = estimate();
+    if (!e) {
+        const QString why = shapesError_.isEmpty()
+                                ? (shapesFor_.isEmpty() ? QString() : tr("Measuring the model..."))
+                                : tr("Cannot estimate: %1").arg(shapesError_);
+        for (QLabel* l : {fitLabel_, estimateLabel_, attentionCost_, mlpCost_, expertsCost_})
+            l->setText(l == fitLabel_ || l == estimateLabel_ ? why : QString());
+        return;
+    }
+    const char* colour = e->fits ? "#080" : e->fits_working ? "#b60" : "#b00";
+    fitLabel_->setText(QString("<span style='color:%1'>%2</span>")
+                           .arg(colour, QString::fromStdString(e->verdict).toHtmlEscaped()));
+    estimateLabel_->setText(
+        QString::fromStdString(e->summary()).toHtmlEscaped().replace("\n", "<br>"));
+    for (auto [group, label] : {std::pair{"attention", attentionCost_}, std::pair{"mlp", mlpCost_},
+                                std::pair{"experts", expertsCost_}})
+        label->setText(targetCostText(group));
+}
+
+QString FinetuneWizard::fitText() const {
+    return fitLabel_->text();
+}
+
+QString FinetuneWizard::targetCostText(const QString& group) const {
+    const auto e = estimate();
+    if (!e) return {};
+    for (const moe::TargetCost& t : e->targets)
+        if (QString::fromStdString(t.group) == group)
+            return tr("+%1 (%2 parameters at rank %3)")
+                .arg(QString::fromStdString(moe::format_gib(t.bytes)))
+                .arg(t.params)
+                .arg(rankSpin->value());
+    return tr("this model has none");
+}
+
+QString FinetuneWizard::estimateText() const {
+    return estimateLabel_->text();
 }
 
 }  // namespace moeui

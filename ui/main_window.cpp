@@ -27,6 +27,7 @@
 #include "format.h"
 #include "hardware_dialog.h"
 #ifdef MOE_HAVE_CHARTS
+#include "adapter_chat_dialog.h"
 #include "finetune_wizard.h"
 #include "training_controller.h"
 #include "training_monitor.h"
@@ -373,6 +374,13 @@ QWidget* MainWindow::showTrainingMonitor() {
         connect(monitor, &TrainingMonitor::duplicateRequested, this,
                 [this](const moe::FinetuneSpec& spec) {
                     if (auto* w = static_cast<FinetuneWizard*>(showFinetune())) w->setSpec(spec);
+                });
+        // A/B: the run's base model and adapter side by side, on the engine's thread.
+        connect(monitor, &TrainingMonitor::chatWithAdapterRequested, this,
+                [this](const QString& model, const QString& adapter) {
+                    auto* d = new AdapterChatDialog(host_, model, adapter, this);
+                    d->setAttribute(Qt::WA_DeleteOnClose);
+                    d->show();
                 });
     }
     monitor->refreshRuns();

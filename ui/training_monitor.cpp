@@ -135,9 +135,14 @@ TrainingMonitor::TrainingMonitor(TrainingController* controller, const QString& 
     compare_runs_->setToolTip(tr("Overlay the loss curves of the selected runs"));
     duplicate_run_ = new QPushButton(tr("Duplicate..."));
     delete_run_ = new QPushButton(tr("Delete..."));
+    chat_run_ = new QPushButton(tr("Chat with adapter..."));
+    chat_run_->setToolTip(
+        tr("The selected run's base model and its adapter answering the same prompt, side by "
+           "side"));
     history_buttons->addWidget(resume_run_);
     history_buttons->addWidget(export_merged_);
     history_buttons->addWidget(compare_runs_);
+    history_buttons->addWidget(chat_run_);
     history_buttons->addWidget(duplicate_run_);
     history_buttons->addWidget(delete_run_);
     hl->addLayout(history_buttons);
@@ -163,6 +168,7 @@ TrainingMonitor::TrainingMonitor(TrainingController* controller, const QString& 
     connect(duplicate_run_, &QPushButton::clicked, this, &TrainingMonitor::duplicateSelected);
     connect(compare_runs_, &QPushButton::clicked, this, &TrainingMonitor::compareSelected);
     connect(delete_run_, &QPushButton::clicked, this, [this] { deleteSelected(); });
+    connect(chat_run_, &QPushButton::clicked, this, &TrainingMonitor::chatWithSelected);
     connect(controller_, &TrainingController::stepDone, this, &TrainingMonitor::onStep);
     connect(controller_, &TrainingController::stateChanged, this, &TrainingMonitor::onState);
     connect(controller_, &TrainingController::logLine, log_, &QPlainTextEdit::appendPlainText);
@@ -356,6 +362,38 @@ void TrainingMonitor::duplicateSelected() {
     } catch (const std::exception& e) {
         status_->setText(QString::fromStdString(e.what()));
     }
+}
+
+void TrainingMonitor::chatWithSelected() {
+    const int row = runs_->currentRow();
+    if (row < 0) {
+        status_->setText(tr("Select a run first"));
+        return;
+    }
+    try {
+        const moe::FinetuneSpec spec = moe::FinetuneSpec::from_json(
+            nlohmann::json::parse(runs_->item(row, 5)->text().toStdString()));
+        // A run saves its adapter when it ends, stopped ones too (the steps done so far).
+        const std::string adapter = spec.out + "/adapter";
+        const QString id = runs_->item(row, 0)->text(), status = runs_->item(row, 1)->text();
+        if (!std::filesystem::exists(adapter + "/adapter_config.json")) {
+            status_->setText(
+                tr("Run %1 has no adapter in %2 yet").arg(id, QString::fromStdString(adapter)));
+            return;
+        }
+        status_->setText(
+            status == "finished"
+                ? tr("Chatting with run %1's adapter").arg(id)
+                : tr("Run %1 is %2: chatting with its adapter so far").arg(id, status));
+        emit chatWithAdapterRequested(QString::fromStdString(spec.model),
+                                      QString::fromStdString(adapter));
+    } catch (const std::exception& e) {
+        status_->setText(QString::fromStdString(e.what()));
+    }
+}
+
+QString TrainingMonitor::statusText() const {
+    return status_->text();
 }
 
 void TrainingMonitor::deleteSelected(bool confirmed) {

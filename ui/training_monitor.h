@@ -35,6 +35,7 @@ class TrainingMonitor : public QWidget {
     QPushButton* stopButton() const { return stop_; }
     QTableWidget* runsTable() const { return runs_; }
     QString logText() const;
+    QString statusText() const;
 
   public slots:
     void refreshRuns();
@@ -50,6 +51,10 @@ class TrainingMonitor : public QWidget {
     void deleteSelected(bool confirmed = false);
     // Asks for a new run with the selected run's configuration (the wizard, pre-filled).
     void duplicateSelected();
+    // Asks for "Chat with this adapter" on the selected run's adapter (its base model and the
+    // adapter side by side; a stopped run's is its steps so far): chatWithAdapterRequested, or
+    // why not in the status line.
+    void chatWithSelected();
     // Overlays the loss curves of the selected runs (from the history) on the loss chart, one
     // series per run; none selected clears them.
     void compareSelected();
@@ -59,6 +64,7 @@ class TrainingMonitor : public QWidget {
   signals:
     void exportFinished(const QString& error);
     void duplicateRequested(const moe::FinetuneSpec& spec);
+    void chatWithAdapterRequested(const QString& model, const QString& adapter);
 
   private:
     void beginRun(const QString& title);
@@ -74,7 +80,7 @@ class TrainingMonitor : public QWidget {
     QLabel *status_, *timing_;
     QPlainTextEdit* log_;
     QPushButton *pause_, *stop_, *resume_run_, *export_merged_, *delete_run_, *duplicate_run_,
-        *compare_runs_;
+        *compare_runs_, *chat_run_;
     QList<QLineSeries*> overlays_;  // compared runs' loss curves
     QTableWidget* runs_;
 };

@@ -1,27 +1,37 @@
 // moestudio: the desktop app. The conversations live in the user's data folder; the built-in
 // demo model (installed beside the app, or the build's) is loaded on the first start.
 //   moestudio [MODEL] [--theme system|light|dark]
-//   moestudio --screenshot FILE.png --prompt TEXT [--theme dark] [--view chat|model-map|profiler]
+//   moestudio --screenshot FILE.png --prompt TEXT [--theme dark] [--view chat|model-map|profiler
+//       |wizard|field-map|estimate|monitor|adapter-chat]
 //       (docs: answers TEXT with the loaded model, saves the window — or the model map, or the
-//       profiler with the answer's capture — and quits)
+//       profiler with the answer's capture, or the fine-tune wizard's dataset or review page,
+//       the monitor after a short run, or that run's adapter chat — and quits)
 #include <QApplication>
+#include <QComboBox>
 #include <QCommandLineParser>
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
+#include <QIcon>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QPalette>
 #include <QPlainTextEdit>
 #include <QPointer>
 #include <QPushButton>
 #include <QSettings>
+#include <QSpinBox>
 #include <QStandardPaths>
 #include <QStyleFactory>
+#include <QTableWidget>
 #include <QTimer>
 
 #include <cstdio>
 
 #include "main_window.h"
 #ifdef MOE_HAVE_CHARTS
+#include "adapter_chat_dialog.h"
+#include "field_map_editor.h"
 #include "finetune_wizard.h"
 #include "training_monitor.h"
 #endif
@@ -69,6 +79,10 @@ int main(int argc, char** argv) {
     QApplication app(argc, argv);
     QApplication::setOrganizationName("MoE Studio");
     QApplication::setApplicationName("MoE Studio");
+    // The desktop entry's id (resources/linux), so that docks group the window with its
+    // launcher; the icon from the installed theme (the build tree has none: Qt's default).
+    QGuiApplication::setDesktopFileName("io.moestudio.MoEStudio");
+    QApplication::setWindowIcon(QIcon::fromTheme("moestudio"));
     QCommandLineParser cli;
     cli.addHelpOption();
     cli.addPositionalArgument("model", "A GGUF file or Hugging Face model folder to load.");
@@ -76,7 +90,10 @@ int main(int argc, char** argv) {
     cli.addOption({"screenshot", "Answer --prompt, save the window as FILE, quit.", "file"});
     cli.addOption({"prompt", "The prompt for --screenshot.", "text"});
     cli.addOption(
-        {"view", "What --screenshot saves: chat, model-map or profiler.", "view", "chat"});
+        {"view",
+         "What --screenshot saves: chat, model-map, profiler, wizard, field-map, estimate, "
+         "monitor or adapter-chat.",
+         "view", "chat"});
     cli.addOption(
         {"data", "Folder for the conversations (default: the user's data folder).", "dir"});
     cli.process(app);
@@ -96,34 +113,48 @@ int main(int argc, char** argv) {
     if (cli.isSet("screenshot")) {
         const QString file = cli.value("screenshot"), prompt = cli.value("prompt"),
                       view = cli.value("view");
-        if (view != "chat" && view != "model-map" && view != "profiler" && view != "wizard" &&
-            view != "monitor") {
-            std::fprintf(stderr, "--view: expected chat, model-map, profiler, wizard or monitor\n");
+        const QStringList fine_tune = {"wizard", "field-map", "estimate", "monitor",
+                                       "adapter-chat"};
+        if (view != "chat" && view != "model-map" && view != "profiler" &&
+            !fine_tune.contains(view)) {
+            std::fprintf(stderr,
+                         "--view: expected chat, model-map, profiler, wizard, field-map, estimate, "
+                         "monitor or adapter-chat\n");
             return 2;
         }
 #ifdef MOE_HAVE_CHARTS
-        if (view == "wizard" || view == "monitor") {
+        if (fine_tune.contains(view)) {
             // The fine-tune wizard on a small generated dataset (its preview), or the monitor
             // after a short run of it on the loaded model.
             QObject::connect(
                 &w.host(), &moeui::EngineHost::modelLoaded, &w, [&w, file, view, data] {
-                    const QString dataset = data + "/screenshot-dataset.txt";
+                    // field-map: the same stories as JSONL under a key of their own ("story"),
+                    // which the dataset page maps to the text.
+                    const bool mapped = view == "field-map";
+                    const QString dataset =
+                        data + (mapped ? "/screenshot-dataset.jsonl" : "/screenshot-dataset.txt");
                     QFile f(dataset);
                     if (f.open(QIODevice::WriteOnly | QIODevice::Truncate)) {
                         // Plain text trains any model (the tiny story models have no chat
                         // template).
-                        for (int i = 0; i < 24; ++i)
-                            f.write(QString("Once upon a time, a little dragon named Zara found %1 "
-                                            "shiny stones by the river. She was very happy.\n")
-                                        .arg(i + 2)
-                                        .toUtf8());
+                        for (int i = 0; i < 24; ++i) {
+                            const QString story =
+                                QString(
+                                    "Once upon a time, a little dragon named Zara found %1 "
+                                    "shiny stones by the river. She was very happy.")
+                                    .arg(i + 2);
+                            f.write(mapped ? QJsonDocument(QJsonObject{{"story", story}})
+                                                     .toJson(QJsonDocument::Compact) +
+                                                 "\n"
+                                           : (story + "\n").toUtf8());
+                        }
                     }
                     f.close();
                     auto* wizard = static_cast<moeui::FinetuneWizard*>(w.showFinetune());
                     moe::FinetuneSpec spec = wizard->spec();
                     spec.model = QSettings().value("model/last").toString().toStdString();
                     spec.data = {dataset.toStdString()};
-                    spec.format = "text";
+                    spec.format = mapped ? "auto" : "text";
                     spec.packing = true;
                     spec.out = (data + "/screenshot-run").toStdString();
                     spec.cutoff = 128;
@@ -133,7 +164,16 @@ int main(int argc, char** argv) {
                     wizard->resize(900, 640);
                     wizard->next();  // the dataset page
                     wizard->checkDataset();
-                    if (view == "wizard") {
+                    if (mapped) {  // refused, so the mapping shows: the text is "story"
+                        if (QComboBox* box = wizard->fieldMap()->box("text"))
+                            box->setCurrentText("story");
+                        wizard->checkDataset();
+                    }
+                    if (view == "wizard" || view == "estimate" || mapped) {
+                        // The review page: the estimate (the model is measured off the GUI
+                        // thread, well within the wait) and the equivalent command.
+                        if (view == "estimate")
+                            for (int page = 0; page < 3; ++page) wizard->next();
                         QTimer::singleShot(1500, &w, [wizard, file] {
                             wizard->grab().save(file);
                             QApplication::quit();
@@ -142,11 +182,28 @@ int main(int argc, char** argv) {
                     }
                     wizard->accept();  // starts the run in the monitor
                     auto* poll = new QTimer(&w);
-                    QObject::connect(poll, &QTimer::timeout, &w, [&w, file, poll] {
+                    QObject::connect(poll, &QTimer::timeout, &w, [&w, file, poll, view] {
                         auto* m = w.findChild<moeui::TrainingMonitor*>();
                         if (!m || (m->state() != "finished" && m->state() != "failed")) return;
                         poll->stop();
                         m->resize(1100, 760);
+                        if (view == "adapter-chat") {
+                            // The finished run's adapter against its base model (A/B).
+                            m->runsTable()->setCurrentCell(0, 0);
+                            m->chatWithSelected();
+                            auto* chat = w.findChild<moeui::AdapterChatDialog*>();
+                            if (!chat) QApplication::exit(1);
+                            QObject::connect(chat, &moeui::AdapterChatDialog::answered, &w,
+                                             [chat, file] {
+                                                 QTimer::singleShot(500, chat, [chat, file] {
+                                                     chat->grab().save(file);
+                                                     QApplication::quit();
+                                                 });
+                                             });
+                            chat->maxTokensSpin->setValue(48);
+                            chat->ask("Once upon a time, a little dragon");
+                            return;
+                        }
                         QTimer::singleShot(1500, &w, [m, file] {
                             m->grab().save(file);
                             QApplication::quit();

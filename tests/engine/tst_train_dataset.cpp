@@ -1,6 +1,7 @@
 // Training data (train/dataset.h) with a real tokenizer and chat template (Qwen3's, from
 // tests/data/tokenizers.tar.xz): every record format, the loss only on the assistant's tokens,
-// cut-off, packing, the eval split, and bad records reported with their file and line.
+// cut-off, packing, the eval split, bad records reported with their file and line, and
+// datasets whose fields are named otherwise read through a field map as the canonical ones.
 #include <QFile>
 #include <QProcess>
 #include <QTemporaryDir>
@@ -142,6 +143,83 @@ class TrainDataset : public QObject {
         QCOMPARE(t.format, DataFormat::Text);
         QCOMPARE(t.train.size(), size_t(2));
         QCOMPARE(t.records, int64_t(2));
+    }
+
+    // Renamed fields, mapped by hand, give exactly the canonical records' tokens and labels.
+    void fieldMapReadsRenamedFields() {
+        const auto same = [](const moe::train::Dataset& a, const moe::train::Dataset& b) {
+            if (a.format != b.format || a.train.size() != b.train.size()) return false;
+            for (size_t i = 0; i < a.train.size(); ++i)
+                if (a.train[i].ids != b.train[i].ids || a.train[i].labels != b.train[i].labels)
+                    return false;
+            return true;
+        };
+        moe::train::DatasetOptions mapped;
+        // Alpaca with question/context/answer: auto-detected through the map.
+        const auto alpaca = load(write("canon-alpaca.jsonl",
+                                       "{\"instruction\":\"Add\",\"input\":\"2 and 3\","
+                                       "\"output\":\"5\"}\n"));
+        const QString renamed = write("renamed-alpaca.jsonl",
+                                      "{\"question\":\"Add\",\"context\":\"2 and 3\","
+                                      "\"answer\":\"5\"}\n");
+        QVERIFY2(error_of(renamed).contains("found \"question\", \"context\", \"answer\""),
+                 qPrintable(error_of(renamed)));
+        QVERIFY(error_of(renamed).contains("--field-map"));
+        mapped.fields = moe::train::FieldMap::parse(
+            "instruction=question, input=context,"
+            "output=answer");
+        QVERIFY(same(load(renamed, mapped), alpaca));
+        // A mapped field that is missing names both names.
+        mapped.fields = moe::train::FieldMap::parse("instruction=question,output=reply");
+        try {
+            load(renamed, mapped);
+            QFAIL("loaded without its output");
+        } catch (const moe::Error& e) {
+            QVERIFY2(QString(e.what()).contains("missing \"reply\" (mapped from output)"),
+                     e.what());
+        }
+
+        // ShareGPT whose turns say role/content and user/bot.
+        const auto share = load(write("canon-share.jsonl",
+                                      "{\"conversations\":[{\"from\":\"human\",\"value\":"
+                                      "\"Ping\"},{\"from\":\"gpt\",\"value\":\"Pong\"}]}\n"));
+        const QString share2 = write("renamed-share.jsonl",
+                                     "{\"conversations\":[{\"role\":\"user\",\"content\":"
+                                     "\"Ping\"},{\"role\":\"bot\",\"content\":\"Pong\"}]}\n");
+        mapped.fields = moe::train::FieldMap::parse("from=role,value=content");
+        try {
+            load(share2, mapped);
+            QFAIL("'bot' taken for a role");
+        } catch (const moe::Error& e) {
+            QVERIFY2(QString(e.what()).contains("assistant_tag=bot"), e.what());
+        }
+        mapped.fields = moe::train::FieldMap::parse("from=role,value=content,assistant_tag=bot");
+        QVERIFY(same(load(share2, mapped), share));
+
+        // OpenAI messages under another key, with other keys and role names.
+        const auto msgs =
+            load(write("canon-msgs.jsonl",
+                       "{\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
+                       "{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":\"assistant\","
+                       "\"content\":\"Hello\"}]}\n"));
+        const QString msgs2 = write("renamed-msgs.jsonl",
+                                    "{\"dialog\":[{\"speaker\":\"rules\",\"text\":\"Be "
+                                    "brief.\"},{\"speaker\":\"customer\",\"text\":\"Hi\"},"
+                                    "{\"speaker\":\"agent\",\"text\":\"Hello\"}]}\n");
+        mapped.fields = moe::train::FieldMap::parse(
+            "messages=dialog,role=speaker,content=text,system_tag=rules,user_tag=customer,"
+            "assistant_tag=agent");
+        QVERIFY(same(load(msgs2, mapped), msgs));
+        const moe::train::DatasetKeys keys = moe::train::dataset_keys(msgs2.toStdString());
+        QCOMPARE(keys.record, std::vector<std::string>{"dialog"});
+        QCOMPARE(keys.turn, (std::vector<std::string>{"speaker", "text"}));
+
+        // The map's own errors.
+        QVERIFY_THROWS_EXCEPTION(moe::Error, moe::train::FieldMap::parse("instruction"));
+        QVERIFY_THROWS_EXCEPTION(moe::Error, moe::train::FieldMap::parse("question=answer"));
+        QVERIFY_THROWS_EXCEPTION(moe::Error, moe::train::FieldMap::parse("output="));
+        QCOMPARE(moe::train::FieldMap::parse(" output = answer ,instruction=q").to_string(),
+                 std::string("instruction=q,output=answer"));
     }
 
     void cutoffPackingAndEvalSplit() {

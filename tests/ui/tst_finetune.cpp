@@ -3,7 +3,11 @@
 // run recorded); a good one previews with trained tokens marked, the review page shows the
 // CLI config (saved and loaded back); the run starts in the monitor, its charts get points,
 // pause holds it, resume continues, stop leaves a checkpoint, and the history resumes the
-// stopped run to its end.
+// stopped run to its end; "Chat with adapter" on the finished run answers a prompt with the
+// base model and the adapter side by side without blocking the GUI. A dataset with renamed
+// fields is refused until its fields are mapped on the dataset page, then previews and lands
+// in the config; the pages show the estimate (fits this machine, the memory of each LoRA
+// target, RAM/VRAM/time on the review page).
 #include <QDir>
 #include <QPushButton>
 #include <QSignalSpy>
@@ -15,9 +19,15 @@
 #include "train_fixture.h"
 
 #ifdef MOE_HAVE_CHARTS
+#include <QCheckBox>
+#include <QComboBox>
+#include <QElapsedTimer>
 #include <QLineEdit>
 #include <QSpinBox>
 
+#include "adapter_chat_dialog.h"
+#include "engine_host.h"
+#include "field_map_editor.h"
 #include "finetune_wizard.h"
 #include "model/model.h"
 #include "store/training_runs.h"
@@ -164,6 +174,96 @@ class TestFinetune : public QObject {
         QVERIFY(monitor.logText().contains("Merged model written to"));
         moe::LoadOptions lo;
         QVERIFY(moe::load_model(out.filePath("merged").toStdString(), lo) != nullptr);
+
+        // Chat with this adapter: the run's base model and adapter, side by side.
+        QSignalSpy chat(&monitor, &moeui::TrainingMonitor::chatWithAdapterRequested);
+        runs->setCurrentCell(0, 0);
+        monitor.chatWithSelected();
+        QCOMPARE(chat.size(), 1);
+        QCOMPARE(chat.front().at(0).toString(), model_);
+        const QString adapter = chat.front().at(1).toString();
+        QCOMPARE(adapter, tmp_.filePath("run") + "/adapter");
+        moeui::EngineHost host(tmp_.filePath("chat.db"));
+        moeui::AdapterChatDialog dialog(&host, model_, adapter);
+        dialog.show();
+        dialog.maxTokensSpin->setValue(8);
+        QSignalSpy answered(&dialog, &moeui::AdapterChatDialog::answered);
+        QElapsedTimer clock;
+        clock.start();
+        dialog.ask("Count to 3.");
+        QVERIFY(clock.elapsed() < 200);  // the engine loads and answers on its own thread
+        QVERIFY(dialog.running());
+        QVERIFY(!dialog.sendButton->isEnabled());
+        QTRY_COMPARE_WITH_TIMEOUT(answered.size(), 1, 60000);
+        QVERIFY2(answered.front().front().toString().isEmpty(),
+                 qPrintable(answered.front().front().toString()));
+        QVERIFY(!dialog.running());
+        QVERIFY(dialog.status().startsWith("Done"));
+        QVERIFY(!dialog.baseText().isEmpty() && !dialog.adaptedText().isEmpty());
+#endif
+    }
+
+    // A dataset naming Alpaca's fields otherwise: refused with its keys, mapped on the page,
+    // then previewed and kept in the config; the estimate on every page.
+    void fieldMappingAndEstimate() {
+#ifndef MOE_HAVE_CHARTS
+        QSKIP("built without QtCharts");
+#else
+        std::string renamed = moetest::alpaca_jsonl(6);
+        for (auto [from, to] :
+             {std::pair{"\"instruction\"", "\"question\""}, std::pair{"\"output\"", "\"answer\""}})
+            for (size_t at; (at = renamed.find(from)) != std::string::npos;)
+                renamed.replace(at, std::string(from).size(), to);
+        const QString data = write("renamed.jsonl", QByteArray::fromStdString(renamed));
+        moeui::FinetuneWizard w(model_, db_);
+        w.outEdit->setText(tmp_.filePath("mapped-run"));
+        w.dataEdit->setText(data);
+        w.show();
+        // The model page says whether it fits, once the model is measured (off the GUI thread).
+        QTRY_VERIFY_WITH_TIMEOUT(w.estimate().has_value(), 30000);
+        QVERIFY2(w.fitText().contains("fits this machine"), qPrintable(w.fitText()));
+        w.next();
+        QCOMPARE(w.currentId(), 1);
+        QVERIFY2(w.datasetError().contains("cannot tell the format") &&
+                     w.datasetError().contains("\"question\""),
+                 qPrintable(w.datasetError()));
+        QVERIFY(!w.currentPage()->isComplete());
+        moeui::FieldMapEditor* map = w.fieldMap();
+        QVERIFY(map->isVisible());  // shown when a file does not load
+        QCOMPARE(map->shownFormat(), QString("alpaca"));
+        QVERIFY(map->box("instruction")->findText("question") > 0);
+        map->box("instruction")->setCurrentText("question");
+        map->box("output")->setCurrentText("answer");
+        QVERIFY(!w.currentPage()->isComplete());  // stale until checked again
+        QVERIFY2(w.checkDataset(), qPrintable(w.datasetError()));
+        QVERIFY(w.currentPage()->isComplete());
+        QVERIFY(w.previewHtml().contains("#c8f0c8"));
+        QCOMPARE(w.spec().field_map.to_string(), std::string("instruction=question,output=answer"));
+
+        w.next();  // LoRA: what each target adds, from the estimator
+        QCOMPARE(w.currentId(), 2);
+        QVERIFY2(w.targetCostText("experts").contains("43008 parameters at rank 8"),
+                 qPrintable(w.targetCostText("experts")));
+        QVERIFY(w.targetCostText("mlp").contains("5376 parameters"));
+        w.rankSpin->setValue(4);
+        QVERIFY(w.targetCostText("attention").contains("9216 parameters at rank 4"));
+        const int64_t without = w.estimate()->adapter_params;
+        w.expertsCheck->setChecked(true);
+        QCOMPARE(w.estimate()->adapter_params, without + 21504);
+        w.next();
+        w.checkpointCheck->setChecked(true);
+        w.next();
+        QCOMPARE(w.currentId(), 4);
+        QVERIFY2(w.estimateText().contains("RAM:") && w.estimateText().contains("VRAM: none") &&
+                     w.estimateText().contains("Time:"),
+                 qPrintable(w.estimateText()));
+        QVERIFY(w.reviewText().contains("--field-map instruction=question,output=answer"));
+        QVERIFY(w.reviewText().contains("--gradient-checkpointing"));
+        const QString cfg = tmp_.filePath("mapped.json");
+        QVERIFY(w.saveConfig(cfg));
+        moeui::FinetuneWizard w2({}, db_);
+        QVERIFY(w2.loadConfig(cfg));
+        QCOMPARE(w2.spec().to_json(), w.spec().to_json());
 #endif
     }
 
@@ -203,6 +303,13 @@ class TestFinetune : public QObject {
         QTableWidget* runs = monitor.runsTable();
         QCOMPARE(runs->rowCount(), 1);
         QCOMPARE(runs->item(0, 1)->text(), QString("stopped"));
+        // A stopped run's adapter is its steps so far, and the monitor says so.
+        QSignalSpy chat(&monitor, &moeui::TrainingMonitor::chatWithAdapterRequested);
+        runs->setCurrentCell(0, 0);
+        monitor.chatWithSelected();
+        QCOMPARE(chat.size(), 1);
+        QVERIFY2(monitor.statusText().contains("is stopped: chatting with its adapter so far"),
+                 qPrintable(monitor.statusText()));
         runs->setCurrentCell(0, 0);
         monitor.resumeSelected();
         QTRY_COMPARE_WITH_TIMEOUT(monitor.state(), QString("finished"), 120000);

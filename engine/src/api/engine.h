@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "api/adapter_chat.h"
 #include "api/chat_session.h"
 #include "hybrid/cost_model.h"
 #include "hybrid/placement.h"
@@ -123,6 +124,19 @@ class Engine {
     void predict_placement(
         Placement placement,
         std::function<void(const std::optional<Prediction>&, const std::string& error)> done);
+    // "Chat with this adapter" (api/adapter_chat.h): `prompt` answered by the model at
+    // `model_path`, then by the same model carrying `adapter_path`, streamed to `on_text` with
+    // the side (0 base, 1 adapter). The pair stays loaded, beside the chat's model, for the next
+    // prompt to the same paths until close_adapter_chat(). cancel() stops the side running and
+    // the other is not started; `done` then gets what there was.
+    struct AdapterAnswers {
+        AdapterChat::Answer base, adapted;
+    };
+    void adapter_chat(
+        std::string model_path, std::string adapter_path, std::string prompt, ChatSettings settings,
+        std::function<void(int side, const std::string& piece)> on_text,
+        std::function<void(const std::optional<AdapterAnswers>&, const std::string& error)> done);
+    void close_adapter_chat(std::function<void()> done = {});
     // Runs `fn` with the store on the engine thread (reads and writes off the caller's thread);
     // an exception it throws is passed to `on_error` (when given) as text.
     void with_store(std::function<void(ConversationStore&)> fn,
@@ -153,6 +167,8 @@ class Engine {
     std::unique_ptr<PlacementProfileStore> profiles_;  // opened on first use
     std::unique_ptr<ChatSession> session_;
     uint64_t gpu_budget_ = 0;  // of the loaded model
+    // "Chat with this adapter"'s two models (engine_adapter_chat.cpp), loaded on demand.
+    std::unique_ptr<AdapterChat> adapter_chat_;
     std::atomic<bool> cancel_{false};
     std::mutex m_;
     std::condition_variable cv_;

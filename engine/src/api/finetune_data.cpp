@@ -50,6 +50,7 @@ train::Dataset load_finetune_data(const FinetuneSpec& spec, const FinetuneText& 
     o.train_on_prompt = spec.train_on_prompt;
     o.eval_fraction = spec.eval_fraction;
     o.seed = spec.seed;
+    o.fields = spec.field_map;
     train::Dataset all;
     for (const std::string& path : spec.data) {
         check_utf8_file(path);

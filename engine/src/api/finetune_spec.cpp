@@ -11,7 +11,7 @@ namespace moe {
 namespace {
 
 // One table drives both forms (JSON keys = flag names), so they cannot drift apart.
-enum class Kind { Flag, Str, List, Int, Uint, Real };
+enum class Kind { Flag, Str, List, Int, Uint, Real, Map };
 struct Field {
     const char* name;
     Kind kind;
@@ -24,6 +24,7 @@ constexpr Field kFields[] = {
     {"cutoff", Kind::Int},
     {"packing", Kind::Flag},
     {"train-on-prompt", Kind::Flag},
+    {"field-map", Kind::Map},
     {"targets", Kind::List},
     {"rank", Kind::Int},
     {"alpha", Kind::Real},
@@ -136,6 +137,7 @@ nlohmann::json FinetuneSpec::to_json() const {
                           {"cutoff", cutoff},
                           {"packing", packing},
                           {"train-on-prompt", train_on_prompt},
+                          {"field-map", field_map.to_json()},
                           {"targets", targets},
                           {"rank", rank},
                           {"alpha", alpha},
@@ -177,6 +179,7 @@ FinetuneSpec FinetuneSpec::from_json(const nlohmann::json& j) {
     read(j, "cutoff", s.cutoff);
     read(j, "packing", s.packing);
     read(j, "train-on-prompt", s.train_on_prompt);
+    if (j.contains("field-map")) s.field_map = train::FieldMap::from_json(j["field-map"]);
     read(j, "rank", s.rank);
     read(j, "alpha", s.alpha);
     read(j, "dropout", s.dropout);
@@ -217,6 +220,9 @@ std::vector<std::string> FinetuneSpec::to_args() const {
                 break;
             case Kind::Real:
                 args.insert(args.end(), {flag, number(v.get<double>())});
+                break;
+            case Kind::Map:
+                args.insert(args.end(), {flag, train::FieldMap::from_json(v).to_string()});
                 break;
             case Kind::Str:
                 args.insert(args.end(), {flag, v.get<std::string>()});
@@ -295,12 +301,15 @@ void FinetuneSpec::check() const {
             "--warmup, --steps must be >= 0 and --epochs, --grad-accum >= 1");
     require(eval_every >= 0 && save_every >= 0, "--eval-every and --save-every must be >= 0");
     if (adapter.empty() && targets.empty()) throw Error("fine-tune: no LoRA targets");
+    field_map.check();
 }
 
 const char* finetune_usage() {
     return "usage: moestudio-cli train MODEL --data FILE[,FILE...] --out DIR [--config FILE.json]\n"
            "       [--format auto|text|alpaca|messages|sharegpt] [--eval-fraction 0] "
            "[--cutoff 1024] [--packing] [--train-on-prompt]\n"
+           "       [--field-map EXPECTED=KEY,... (the dataset's names, e.g. "
+           "instruction=question,output=answer,from=role,value=content,assistant_tag=bot)]\n"
            "       [--targets q_proj,k_proj,v_proj,o_proj[,gate_proj,up_proj,down_proj,experts]] "
            "[--rank 8] [--alpha 16]\n"
            "       [--adapter PEFT_DIR (continue training an adapter)] [--resume CHECKPOINT_DIR]\n"

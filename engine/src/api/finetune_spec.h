@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "train/field_map.h"
+
 namespace moe {
 
 struct FinetuneSpec {
@@ -20,6 +22,9 @@ struct FinetuneSpec {
     int64_t cutoff = 1024;          // tokens per sequence at most
     bool packing = false;
     bool train_on_prompt = false;  // false: the loss covers the assistant's tokens only
+    // The dataset's names for the fields the format expects ("field-map": {"instruction":
+    // "question"}; --field-map instruction=question,output=answer).
+    train::FieldMap field_map;
 
     // LoRA. `adapter`: continue training this PEFT folder (its layout wins over rank/targets).
     std::vector<std::string> targets = {"q_proj", "k_proj", "v_proj", "o_proj"};

@@ -77,71 +77,87 @@ std::vector<Record> read_records(const std::string& path) {
     return out;
 }
 
-DataFormat detect(const Record& r) {
+DataFormat detect(const Record& r, const FieldMap& fm) {
     if (r.value.is_string()) return DataFormat::Text;
     if (!r.value.is_object())
         throw Error(r.origin + ": a record must be a JSON object (or text in a .txt file)");
-    if (r.value.contains("messages")) return DataFormat::Messages;
-    if (r.value.contains("conversations")) return DataFormat::ShareGPT;
-    if (r.value.contains("instruction")) return DataFormat::Alpaca;
-    if (r.value.contains("text")) return DataFormat::Text;
-    throw Error(r.origin +
-                ": cannot tell the format: expected \"messages\", \"conversations\", "
-                "\"instruction\" or \"text\"");
+    if (r.value.contains(fm.key("messages"))) return DataFormat::Messages;
+    if (r.value.contains(fm.key("conversations"))) return DataFormat::ShareGPT;
+    if (r.value.contains(fm.key("instruction"))) return DataFormat::Alpaca;
+    if (r.value.contains(fm.key("text"))) return DataFormat::Text;
+    std::string keys;
+    for (const auto& [k, v] : r.value.items()) keys += (keys.empty() ? "\"" : ", \"") + k + "\"";
+    throw Error(r.origin + ": cannot tell the format: expected \"" + fm.key("messages") + "\", \"" +
+                fm.key("conversations") + "\", \"" + fm.key("instruction") + "\" or \"" +
+                fm.key("text") + "\", found " + (keys.empty() ? "no keys" : keys) +
+                " (map the fields, e.g. --field-map instruction=question,output=answer)");
 }
 
-std::string field(const Record& r, const json& obj, const char* key, bool required = true) {
+// `expected` is the loader's name for the field; the record is read under the map's name.
+std::string field(const Record& r, const json& obj, const FieldMap& fm, const char* expected,
+                  bool required = true) {
+    const std::string key = fm.key(expected);
     const auto it = obj.find(key);
     if (it == obj.end() || it->is_null()) {
-        if (required) throw Error(r.origin + ": missing \"" + key + "\"");
+        if (required)
+            throw Error(r.origin + ": missing \"" + key + "\"" +
+                        (key == expected ? "" : std::string(" (mapped from ") + expected + ")"));
         return {};
     }
     if (!it->is_string()) throw Error(r.origin + ": \"" + key + "\" must be a string");
     return it->get<std::string>();
 }
 
+// A turn's role value as a chat role: the map's tags first, then the names each format uses
+// ("" when none matches).
+std::string role_of(const std::string& v, DataFormat f, const FieldMap& fm) {
+    for (const char* role : {"user", "assistant", "system"})
+        if (const std::string t = fm.tag(std::string(role) + "_tag"); !t.empty() && v == t)
+            return role;
+    if (f == DataFormat::Messages)
+        return v == "system" || v == "user" || v == "assistant" || v == "tool" ? v : "";
+    return v == "human" || v == "user"      ? "user"
+           : v == "gpt" || v == "assistant" ? "assistant"
+           : v == "system"                  ? "system"
+                                            : "";
+}
+
 // The conversation of a record as chat messages.
-json messages_of(const Record& r, DataFormat f) {
+json messages_of(const Record& r, DataFormat f, const FieldMap& fm) {
     json msgs = json::array();
     const auto add = [&](const std::string& role, const std::string& content) {
         msgs.push_back({{"role", role}, {"content", content}});
     };
     if (f == DataFormat::Alpaca) {
-        if (const std::string sys = field(r, r.value, "system", false); !sys.empty())
+        if (const std::string sys = field(r, r.value, fm, "system", false); !sys.empty())
             add("system", sys);
-        std::string user = field(r, r.value, "instruction");
-        if (const std::string input = field(r, r.value, "input", false); !input.empty())
+        std::string user = field(r, r.value, fm, "instruction");
+        if (const std::string input = field(r, r.value, fm, "input", false); !input.empty())
             user += "\n\n" + input;
         add("user", user);
-        add("assistant", field(r, r.value, "output"));
+        add("assistant", field(r, r.value, fm, "output"));
         return msgs;
     }
-    const char* list_key = f == DataFormat::Messages ? "messages" : "conversations";
-    const auto& list = r.value.at(list_key);
-    if (!list.is_array() || list.empty())
+    const bool openai = f == DataFormat::Messages;
+    const std::string list_key = fm.key(openai ? "messages" : "conversations");
+    const auto list_it = r.value.find(list_key);
+    if (list_it == r.value.end() || !list_it->is_array() || list_it->empty())
         throw Error(r.origin + ": \"" + list_key + "\" must be a non-empty list");
+    const json& list = *list_it;
+    const char* role_field = openai ? "role" : "from";
     for (size_t i = 0; i < list.size(); ++i) {
         const json& m = list[i];
         if (!m.is_object())
             throw Error(r.origin + ": message " + std::to_string(i + 1) + " is not an object");
-        std::string role;
-        if (f == DataFormat::Messages) {
-            role = field(r, m, "role");
-            if (role != "system" && role != "user" && role != "assistant" && role != "tool")
-                throw Error(r.origin + ": message " + std::to_string(i + 1) + " has role '" + role +
-                            "' (expected system, user, assistant or tool)");
-            add(role, field(r, m, "content"));
-        } else {
-            const std::string from = field(r, m, "from");
-            role = from == "human" || from == "user"      ? "user"
-                   : from == "gpt" || from == "assistant" ? "assistant"
-                   : from == "system"                     ? "system"
-                                                          : "";
-            if (role.empty())
-                throw Error(r.origin + ": message " + std::to_string(i + 1) + " is from '" + from +
-                            "' (expected human, gpt or system)");
-            add(role, field(r, m, "value"));
-        }
+        const std::string v = field(r, m, fm, role_field);
+        const std::string role = role_of(v, f, fm);
+        if (role.empty())
+            throw Error(r.origin + ": message " + std::to_string(i + 1) + " has \"" +
+                        fm.key(role_field) + "\" '" + v + "' (expected " +
+                        (openai ? "system, user, assistant or tool" : "human, gpt or system") +
+                        ", or map it: user_tag=" + v + ", assistant_tag=" + v +
+                        " or system_tag=" + v + ")");
+        add(role, field(r, m, fm, openai ? "content" : "value"));
     }
     bool any_assistant = false;
     for (const auto& m : msgs) any_assistant |= m["role"] == "assistant";
@@ -237,7 +253,7 @@ Dataset load_dataset(const std::string& path, const Tokenizer& tok, const ChatTe
     const std::vector<Record> records = read_records(path);
     if (records.empty()) throw Error(path + ": the dataset holds no records");
     Dataset ds;
-    ds.format = o.format == DataFormat::Auto ? detect(records.front()) : o.format;
+    ds.format = o.format == DataFormat::Auto ? detect(records.front(), o.fields) : o.format;
     ds.records = int64_t(records.size());
     const bool chat = ds.format != DataFormat::Text;
     if (chat && !tmpl)
@@ -247,8 +263,8 @@ Dataset load_dataset(const std::string& path, const Tokenizer& tok, const ChatTe
     for (const Record& r : records) {
         Example ex;
         if (!chat) {
-            const std::string text =
-                r.value.is_string() ? r.value.get<std::string>() : field(r, r.value, "text");
+            const std::string text = r.value.is_string() ? r.value.get<std::string>()
+                                                         : field(r, r.value, o.fields, "text");
             if (text.empty()) throw Error(r.origin + ": empty text");
             ex.origin = r.origin;
             ex.ids = tok.encode(text, true);
@@ -257,7 +273,8 @@ Dataset load_dataset(const std::string& path, const Tokenizer& tok, const ChatTe
                 ex.ids.push_back(tok.special_ids().eos);
             ex.labels = ex.ids;
         } else {
-            ex = conversation_example(r, messages_of(r, ds.format), tok, *tmpl, o.train_on_prompt);
+            ex = conversation_example(r, messages_of(r, ds.format, o.fields), tok, *tmpl,
+                                      o.train_on_prompt);
         }
         ds.record_tokens.push_back(int64_t(ex.ids.size()));
         if (int64_t(ex.ids.size()) > o.cutoff && !o.packing) {
@@ -308,6 +325,25 @@ Dataset load_dataset(const std::string& path, const Tokenizer& tok, const ChatTe
     ds.train = std::move(train);
     std::erase_if(ds.eval, [&](const Example& e) { return !useful(e); });
     return ds;
+}
+
+DatasetKeys dataset_keys(const std::string& path) {
+    const std::vector<Record> records = read_records(path);
+    if (records.empty()) throw Error(path + ": the dataset holds no records");
+    DatasetKeys k;
+    const json& first = records.front().value;
+    if (!first.is_object()) return k;  // plain text: nothing to map
+    for (const auto& [key, value] : first.items()) {
+        k.record.push_back(key);
+        if (!k.turn.empty() || !value.is_array()) continue;
+        for (const json& turn : value) {
+            if (!turn.is_object()) continue;
+            for (const auto& [tk, tv] : turn.items())
+                if (std::find(k.turn.begin(), k.turn.end(), tk) == k.turn.end())
+                    k.turn.push_back(tk);
+        }
+    }
+    return k;
 }
 
 }  // namespace moe::train

@@ -5,13 +5,15 @@
 // Conversations are rendered with the model's chat template; the loss covers the assistant's
 // tokens only unless `train_on_prompt`. Sequences are cut at `cutoff` tokens, optionally packed
 // into sequences of `cutoff` tokens, and split into train and eval parts with a seed. A bad
-// record is an error naming the file and line (or record), never silently dropped.
+// record is an error naming the file and line (or record), never silently dropped. Fields named
+// otherwise are read through a FieldMap (field_map.h).
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
+#include "train/field_map.h"
 
 namespace moe::train {
 
@@ -32,6 +34,7 @@ struct DatasetOptions {
     bool packing = false;          // concatenate records into sequences of `cutoff` tokens
     double eval_fraction = 0.0;    // share of records held out for evaluation
     uint64_t seed = 0;             // the split's shuffle
+    FieldMap fields;               // the dataset's names for the fields (none: the usual ones)
 };
 
 struct Dataset {
@@ -45,5 +48,13 @@ struct Dataset {
 // message saying the model has no chat template). Throws moe::Error naming the file and line.
 Dataset load_dataset(const std::string& path, const Tokenizer& tokenizer,
                      const ChatTemplate* chat_template, const DatasetOptions& options);
+
+// The keys a dataset's first record has, for mapping them by hand: its own keys, and those of
+// the objects in its first list of objects (a conversation's turns). Throws moe::Error when the
+// file cannot be read or holds no records.
+struct DatasetKeys {
+    std::vector<std::string> record, turn;
+};
+DatasetKeys dataset_keys(const std::string& path);
 
 }  // namespace moe::train

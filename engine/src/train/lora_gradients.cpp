@@ -131,6 +131,9 @@ LossAndGrads lora_loss_and_grads(const DecoderModel& m, std::span<const int32_t>
         }
         rms_norm_backward(L.input_norm, tp.x_in.data(), dh.data(), T, H, d.data());
         for (size_t i = 0; i < dx.size(); ++i) dx[i] += d[i];
+        // The layer's tape was made again for this pass: drop it, or by the first layer every
+        // tape would be held again, the peak that checkpointing is there to avoid.
+        if (checkpoint) tapes[li] = LayerTape{};
     }
     return out;
 }
