@@ -3,10 +3,13 @@
 // tensors (tests/data/train-goldens, made by tools/make_train_goldens.py); the trained adapter
 // saved as a PEFT folder loads back to the same logits; gradient clipping and the learning-rate
 // schedules follow torch and transformers.
+#include <QDir>
+#include <QFile>
 #include <QTemporaryDir>
 #include <QtTest>
 #include <cmath>
 
+#include "api/training_job.h"
 #include "core/error.h"
 #include "formats/safetensors.h"
 #include "golden.h"
@@ -172,6 +175,58 @@ class LoraTraining : public QObject {
                                     .arg(4 + i)
                                     .arg(resumed[i], 0, 'g', 12)
                                     .arg(losses[3 + i], 0, 'g', 12)));
+    }
+
+    // Checkpoints are complete or absent: each is written in CHECKPOINT.partial and renamed, a
+    // leftover .partial folder (a run killed while saving) is not taken for a checkpoint, and a
+    // file damaged afterwards is named by the error instead of resuming from wrong values.
+    void checkpointsAreWholeAndChecked() {
+        const QString dir = moetest::data_dir() + "/hf-tiny/qwen3_moe-s1";
+        moe::LoadOptions o;
+        o.expert_format = "reference";
+        auto m = moe::load_model(dir.toStdString(), o);
+        auto& d = dynamic_cast<moe::DecoderModel&>(*m);
+        moe::train::NewAdapterOptions n;
+        n.targets = {"q_proj"};
+        n.rank = 2;
+        moe::train::Dataset data;
+        moe::train::Example e;
+        e.ids = {1, 2, 3, 4, 5, 6, 7, 8};
+        e.labels = e.ids;
+        data.train = {e};
+        moe::train::TrainConfig c;
+        c.max_steps = 2;
+        c.save_every = 1;
+        QTemporaryDir tmp;
+        c.out_dir = tmp.filePath("run").toStdString();
+        moe::train::LoraTrainer t(d, moe::train::add_new_adapter(d, n), c);
+        t.run(data, {});
+        const QDir run(tmp.filePath("run"));
+        QCOMPARE(run.entryList({"*.partial"}, QDir::Dirs).size(), 0);
+        QVERIFY(QFile::exists(run.filePath("checkpoint-2/checksums.json")));
+        // A save that was killed half-way: the latest complete checkpoint is still the answer.
+        QVERIFY(run.mkpath("checkpoint-3.partial/adapter"));
+        QFile half(run.filePath("checkpoint-3.partial/trainer_state.json"));
+        QVERIFY(half.open(QIODevice::WriteOnly));
+        half.write("{\"step\": 3, \"optim");
+        half.close();
+        QCOMPARE(QString::fromStdString(moe::latest_checkpoint(run.path().toStdString())),
+                 run.filePath("checkpoint-2"));
+        moe::train::LoraTrainer::verify_checkpoint(run.filePath("checkpoint-2").toStdString());
+        // One byte of the optimizer state flipped: refused, naming the file.
+        QFile opt(run.filePath("checkpoint-2/optimizer.safetensors"));
+        QVERIFY(opt.open(QIODevice::ReadWrite));
+        QByteArray bytes = opt.readAll();
+        bytes[bytes.size() - 3] = char(bytes[bytes.size() - 3] ^ 0x40);
+        opt.seek(0);
+        opt.write(bytes);
+        opt.close();
+        try {
+            t.resume(run.filePath("checkpoint-2").toStdString());
+            QFAIL("a damaged checkpoint was resumed");
+        } catch (const moe::Error& err) {
+            QVERIFY2(QString(err.what()).contains("optimizer.safetensors"), err.what());
+        }
     }
 
     void clippingFollowsTorch() {

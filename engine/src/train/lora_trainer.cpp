@@ -2,14 +2,18 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <random>
 #include <set>
 
 #include "core/error.h"
+#include "core/file_util.h"
+#include "core/hash.h"
 #include "formats/safetensors.h"
 #include "model/moe_block.h"
 #include "train/lora_gradients.h"
@@ -210,22 +214,72 @@ StepMetrics LoraTrainer::run(const Dataset& data,
     return m;
 }
 
+namespace {
+
+// The checksums of every file under `dir` (relative path -> FNV-1a of its bytes, hex), but
+// checksums.json itself.
+nlohmann::json checksums_of(const std::filesystem::path& dir) {
+    namespace fs = std::filesystem;
+    nlohmann::json sums = nlohmann::json::object();
+    for (const auto& e : fs::recursive_directory_iterator(dir)) {
+        if (!e.is_regular_file() || e.path().filename() == "checksums.json") continue;
+        std::ifstream in(e.path(), std::ios::binary);
+        const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+        if (!in.good() && !in.eof()) throw Error(e.path().string() + ": cannot read");
+        char hex[17];
+        std::snprintf(hex, sizeof hex, "%016llx",
+                      (unsigned long long)fnv1a(bytes.data(), bytes.size()));
+        sums[fs::relative(e.path(), dir).generic_string()] = hex;
+    }
+    return sums;
+}
+
+}  // namespace
+
 void LoraTrainer::save_checkpoint(const std::string& dir) const {
     namespace fs = std::filesystem;
-    save_peft_adapter((fs::path(dir) / "adapter").string(), layout_, peft_values(layout_, model_));
+    // Written whole into DIR.partial, then renamed to DIR: a run killed while writing leaves a
+    // .partial folder, which latest_checkpoint() does not take for a checkpoint and the next
+    // save replaces. checksums.json lets resume() refuse a checkpoint damaged afterwards.
+    const fs::path tmp = dir + ".partial";
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    fs::create_directories(tmp, ec);
+    if (ec) throw Error(tmp.string() + ": cannot create the checkpoint folder: " + ec.message());
+    save_peft_adapter((tmp / "adapter").string(), layout_, peft_values(layout_, model_));
     std::vector<TensorToWrite> tensors;
     for (const auto& [name, v] : opt_.moments())
         tensors.push_back({name, DType::F32, {int64_t(v.size())}, v.data()});
-    write_safetensors((fs::path(dir) / "optimizer.safetensors").string(), tensors);
+    write_safetensors((tmp / "optimizer.safetensors").string(), tensors);
     const nlohmann::json state = {
         {"step", step_}, {"optimizer_steps", opt_.steps()}, {"seed", cfg_.seed}};
-    std::ofstream out(fs::path(dir) / "trainer_state.json");
-    out << state.dump(2) << "\n";
-    if (!out) throw Error(dir + "/trainer_state.json: cannot write");
+    write_file_atomically((tmp / "trainer_state.json").string(), state.dump(2) + "\n");
+    write_file_atomically((tmp / "checksums.json").string(), checksums_of(tmp).dump(1) + "\n");
+    fs::remove_all(dir, ec);
+    fs::rename(tmp, dir, ec);
+    if (ec) throw Error(dir + ": cannot move the checkpoint in place: " + ec.message());
+}
+
+void LoraTrainer::verify_checkpoint(const std::string& dir) {
+    namespace fs = std::filesystem;
+    const fs::path list = fs::path(dir) / "checksums.json";
+    if (!fs::exists(list)) return;  // written before checksums were kept
+    const nlohmann::json want = read_json_file(list.string(), "checkpoint checksum list");
+    const nlohmann::json have = checksums_of(dir);
+    for (const auto& [file, sum] : want.items()) {
+        if (!have.contains(file))
+            throw Error(dir + ": the checkpoint lost " + file +
+                        "; resume from an earlier checkpoint");
+        if (have[file] != sum)
+            throw Error(dir + "/" + file +
+                        ": damaged (its checksum differs from checksums.json); resume from an "
+                        "earlier checkpoint");
+    }
 }
 
 void LoraTrainer::resume(const std::string& dir) {
     namespace fs = std::filesystem;
+    verify_checkpoint(dir);
     std::ifstream in(fs::path(dir) / "trainer_state.json");
     if (!in) throw Error(dir + ": no trainer_state.json (not a checkpoint folder)");
     nlohmann::json state;

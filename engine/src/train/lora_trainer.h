@@ -69,8 +69,12 @@ class LoraTrainer {
     int64_t step() const { return step_; }
     const LoraAdapter& layout() const { return layout_; }
 
-    // dir/adapter (PEFT folder), dir/optimizer.safetensors (moments), dir/trainer_state.json.
+    // dir/adapter (PEFT folder), dir/optimizer.safetensors (moments), dir/trainer_state.json and
+    // dir/checksums.json; written in dir.partial and renamed, so that dir is always complete.
     void save_checkpoint(const std::string& dir) const;
+    // Throws moe::Error naming the file when a checkpoint's files differ from its
+    // checksums.json (resume() checks this first).
+    static void verify_checkpoint(const std::string& dir);
     // Restores the adapter values, the optimizer and the step of a checkpoint of this layout.
     void resume(const std::string& dir);
 
