@@ -22,6 +22,8 @@ if(EXISTS "${PROJECT_SOURCE_DIR}/LICENSE")
 endif()
 
 set(CPACK_GENERATOR "TGZ;DEB")
+# The TGZ is relocatable: bin/, share/moestudio/demo-model, share/applications ... under one
+# folder; the app finds its demo model relative to its own binary.
 set(CPACK_SOURCE_GENERATOR "TGZ")
 set(CPACK_SOURCE_IGNORE_FILES "/\\.git/" "/build[^/]*/" "/\\.cache/")
 
@@ -30,6 +32,12 @@ set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${CPACK_PACKAGE_CONTACT}")
 set(CPACK_DEBIAN_PACKAGE_SECTION "science")
 set(CPACK_DEBIAN_PACKAGE_PRIORITY "optional")
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# What dpkg-shlibdeps cannot see: Qt's platform plugins are loaded at run time (the xcb, wayland
+# and offscreen platforms are in qt6-qpa-plugins).
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "qt6-qpa-plugins")
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "fonts-dejavu-core")
+# A build with CUDA links the toolkit's cuBLAS, which no Debian package provides: the package is
+# made from a CPU-only build (scripts/package-check.sh), which runs on any x86-64 machine.
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 
 include(CPack)
