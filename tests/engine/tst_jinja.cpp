@@ -65,6 +65,19 @@ class TestJinja : public QObject {
         }
     }
 
+    // Found by fuzz_jinja: a hex escape without hex digits threw std::invalid_argument out of
+    // the lexer. Now an error of the template, with its line; so are huge integer literals.
+    void malformedLiteralsAreTemplateErrors() {
+        try {
+            render("ok\n{{ 'a\\u12zz' }}");
+            QFAIL("expected an error");
+        } catch (const moe::Error& e) {
+            QVERIFY2(QString(e.what()).startsWith("t, line 2: bad escape"), e.what());
+        }
+        QVERIFY_THROWS_EXCEPTION(moe::Error, render("{{ '\\U00110000' }}"));
+        QVERIFY_THROWS_EXCEPTION(moe::Error, render("{{ 99999999999999999999999 }}"));
+    }
+
     void undefinedSemantics() {
         QCOMPARE(render("[{{ u }}|{{ u is defined }}|{{ u | length }}|{% for x in u %}x{% endfor "
                         "%}|{{ u == u }}]"),

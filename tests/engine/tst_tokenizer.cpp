@@ -11,6 +11,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
 
@@ -240,6 +241,23 @@ class TestTokenizer : public QObject {
             QFAIL("no error");
         } catch (const std::exception& e) {
             QVERIFY(QString(e.what()).contains("tokenizer.json"));
+        }
+    }
+
+    // Found by fuzz_tokenizer: a component missing a key (a Prepend normalizer without
+    // "prepend") threw nlohmann's out_of_range past the loader. Now a moe::Error naming the
+    // file.
+    void malformedComponentNamesTheFile() {
+        QTemporaryDir d;
+        std::ofstream(d.filePath("tokenizer.json").toStdString()) << R"({"version": "1.0",
+            "normalizer": {"type": "Sequence", "normalizers": [{"type": "Prepend", "pr%pend": "x"}]},
+            "pre_tokenizer": null, "decoder": null,
+            "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})";
+        try {
+            moe::load_tokenizer(d.path().toStdString());
+            QFAIL("no error");
+        } catch (const moe::Error& e) {
+            QVERIFY2(QString(e.what()).contains("tokenizer.json"), e.what());
         }
     }
 

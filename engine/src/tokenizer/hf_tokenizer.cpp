@@ -290,7 +290,13 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& model_dir) {
     json config;
     const bool have_config = std::filesystem::exists(config_path);
     if (have_config) config = read_json(config_path);
-    return std::make_unique<HfTokenizer>(j, have_config ? &config : nullptr, path.string());
+    try {
+        return std::make_unique<HfTokenizer>(j, have_config ? &config : nullptr, path.string());
+    } catch (const json::exception& e) {
+        // A field of the wrong type or a missing key deep in a component (found by fuzzing:
+        // a Prepend normalizer without "prepend"): still an error naming the file.
+        throw Error(path.string() + ": unexpected structure: " + e.what());
+    }
 }
 
 }  // namespace moe

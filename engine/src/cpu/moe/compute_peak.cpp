@@ -21,6 +21,10 @@ std::atomic<uint64_t> g_sink{0};  // keeps the loops' results alive
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
+// clang ignores GCC target pragmas; its own form gives the region the same ISA.
+#ifdef __clang__
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#endif
 double avx2_loop(PeakOp op) {
     const bool int8 = op == PeakOp::Int8;
     // 10 independent accumulators cover the FMA latency (4-5 cycles) on two ports.
@@ -45,10 +49,18 @@ double avx2_loop(PeakOp op) {
     g_sink += uint64_t(s);
     return double(kIters) * 10 * 8 * 2;
 }
+#ifdef __clang__
+#pragma clang attribute pop
+#endif
 #pragma GCC pop_options
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512bf16,avx512vnni")
+#ifdef __clang__
+#pragma clang attribute push(                                                                 \
+    __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512bf16,avx512vnni"))), \
+    apply_to = function)
+#endif
 double avx512_loop(PeakOp op) {
     if (op == PeakOp::F32) {
         __m512 acc[10];
@@ -86,11 +98,20 @@ double avx512_loop(PeakOp op) {
     g_sink += uint64_t(s);
     return double(kIters) * 10 * 32 * 2;
 }
+#ifdef __clang__
+#pragma clang attribute pop
+#endif
 #pragma GCC pop_options
 
 #pragma GCC push_options
 #pragma GCC target( \
     "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512bf16,avx512vnni,amx-tile,amx-int8,amx-bf16")
+#ifdef __clang__
+#pragma clang attribute push(                                                                          \
+    __attribute__((target(                                                                             \
+        "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512bf16,avx512vnni,amx-tile,amx-int8,amx-bf16"))), \
+    apply_to = function)
+#endif
 double amx_loop(PeakOp op) {
     const bool int8 = op == PeakOp::Int8;
     kern::configure_amx_tiles();  // the kernels' layout: 8 tiles of 16 x 64 bytes
@@ -124,6 +145,9 @@ double amx_loop(PeakOp op) {
     // 16 x 16 outputs x 32 bf16 (64 int8) products per tile instruction.
     return double(kIters / 4) * 4 * 16 * 16 * (int8 ? 64 : 32) * 2;
 }
+#ifdef __clang__
+#pragma clang attribute pop
+#endif
 #pragma GCC pop_options
 
 }  // namespace

@@ -14,6 +14,8 @@
 //    vpmaddubsw/vpdpwssd keep ggml's lanes.
 #include "cpu/moe/gguf_gemm.h"
 
+#include "core/cpu_info.h"
+
 #include <immintrin.h>
 
 #include <algorithm>
@@ -474,11 +476,8 @@ void k_gemm(const void* w, size_t rb, int64_t rows, const void* act, size_t ar, 
 }
 
 bool avx512vnni_supported() {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
-           __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-           __builtin_cpu_supports("f16c");
+    const CpuFeatures& f = cpu_info().features;
+    return f.avx512f && f.avx512bw && f.avx512vl && f.avx512_vnni && f.avx2 && f.fma && f.f16c;
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // Run-time selection and registration of the GGUF SIMD row kernels (gguf_simd_kernels.h).
 #include "cpu/moe/gguf_simd_kernels.h"
 
+#include "core/cpu_info.h"
+
 #include "cpu/float_rows.h"
 
 #include <cstdlib>
@@ -31,17 +33,18 @@ struct Variant {
 };
 
 #if defined(__x86_64__) || defined(__i386__)
-// __builtin_cpu_supports also checks that the OS saves the AVX/AVX-512 register state.
+// CPUID with the OS's register-state check (XCR0): core/cpu_info.h. (Not
+// __builtin_cpu_supports: clang 14 knows neither "f16c" nor "avxvnni" there.)
 bool has_avx2() {
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-           __builtin_cpu_supports("f16c");
+    const CpuFeatures& f = cpu_info().features;
+    return f.avx2 && f.fma && f.f16c;
 }
 bool has_avx512vnni() {
-    return has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+    const CpuFeatures& f = cpu_info().features;
+    return has_avx2() && f.avx512f && f.avx512bw && f.avx512vl && f.avx512_vnni;
 }
 bool has_avxvnni() {
-    return has_avx2() && __builtin_cpu_supports("avxvnni");
+    return has_avx2() && cpu_info().features.avx_vnni;
 }
 #else
 bool has_avx2() {

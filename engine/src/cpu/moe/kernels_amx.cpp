@@ -24,6 +24,13 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC target( \
     "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512bf16,avx512vnni,amx-tile,amx-int8,amx-bf16")
+// clang ignores GCC target pragmas; its own form gives the region the same ISA.
+#ifdef __clang__
+#pragma clang attribute push(                                                                          \
+    __attribute__((target(                                                                             \
+        "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512bf16,avx512vnni,amx-tile,amx-int8,amx-bf16"))), \
+    apply_to = function)
+#endif
 
 namespace moe::kern {
 
@@ -169,6 +176,9 @@ void q4k_amx(const PackedMatrix& w, const PackedActs& a, int64_t b0, int64_t b1,
 }  // namespace moe::kern
 
 #pragma GCC diagnostic pop
+#ifdef __clang__
+#pragma clang attribute pop
+#endif
 #pragma GCC pop_options
 
 namespace moe::kern {

@@ -12,6 +12,10 @@
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
+// clang ignores GCC target pragmas; its own form gives the region the same ISA.
+#ifdef __clang__
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#endif
 
 namespace moe::kern {
 namespace {
@@ -239,6 +243,9 @@ void q4k_avx2(const PackedMatrix& w, const PackedActs& a, int64_t b0, int64_t b1
 }  // namespace
 }  // namespace moe::kern
 
+#ifdef __clang__
+#pragma clang attribute pop
+#endif
 #pragma GCC pop_options
 
 namespace moe::kern {

@@ -19,6 +19,12 @@
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512bf16,avx512vnni")
+// clang ignores GCC target pragmas; its own form gives the region the same ISA.
+#ifdef __clang__
+#pragma clang attribute push(                                                                 \
+    __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512bf16,avx512vnni"))), \
+    apply_to = function)
+#endif
 
 namespace moe::kern {
 namespace {
@@ -280,6 +286,9 @@ void q4k_avx512(const PackedMatrix& w, const PackedActs& a, int64_t b0, int64_t 
 }  // namespace moe::kern
 
 #pragma GCC diagnostic pop
+#ifdef __clang__
+#pragma clang attribute pop
+#endif
 #pragma GCC pop_options
 
 namespace moe::kern {

@@ -299,7 +299,14 @@ class Lexer {
                     size_t n = e == 'x' ? 2 : e == 'u' ? 4 : 8;
                     if (pos_ + n > src_.size())
                         throw Failure("bad escape in string literal", line_);
-                    uint32_t cp = uint32_t(std::stoul(src_.substr(pos_, n), nullptr, 16));
+                    for (size_t i = 0; i < n; ++i)
+                        if (!std::isxdigit(static_cast<unsigned char>(src_[pos_ + i])))
+                            throw Failure("bad escape in string literal: expected " +
+                                              std::to_string(n) + " hex digits",
+                                          line_);
+                    const uint32_t cp = uint32_t(std::stoul(src_.substr(pos_, n), nullptr, 16));
+                    if (cp > 0x10FFFF)
+                        throw Failure("bad escape in string literal: no such code point", line_);
                     pos_ += n;
                     append_utf8(out, cp);
                     break;

@@ -1,5 +1,7 @@
 #include "tokenizer/jinja/template.h"
 
+#include <stdexcept>
+
 #include "core/error.h"
 #include "tokenizer/jinja/builtins.h"
 #include "tokenizer/jinja/interpreter.h"
@@ -17,6 +19,13 @@ Error located(const std::string& name, const Failure& f) {
     return Error(name + ", line " + std::to_string(f.line) + ": " + f.what());
 }
 
+// std::stoll and friends on a literal out of range, or another check of the standard library
+// (fuzz_jinja found a hex escape without hex digits): still an error of the template, without
+// a line.
+Error unlocated(const std::string& name, const std::logic_error& e) {
+    return Error(name + ": malformed template (" + e.what() + ")");
+}
+
 }  // namespace
 
 Template::Template(const std::string& source, std::string name, RenderLimits limits)
@@ -29,6 +38,8 @@ Template::Template(const std::string& source, std::string name, RenderLimits lim
         holder->body = parse(tokenize(source), hooks);
     } catch (const Failure& f) {
         throw located(name_, f);
+    } catch (const std::logic_error& e) {
+        throw unlocated(name_, e);
     }
     body_ = std::move(holder);
 }
@@ -45,6 +56,8 @@ std::string Template::render(const std::vector<std::pair<std::string, Value>>& v
         interpreter.exec(body_->body, root, out);
     } catch (const Failure& f) {
         throw located(name_, f);
+    } catch (const std::logic_error& e) {
+        throw unlocated(name_, e);
     }
     return out;
 }
