@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "formats/safetensors.h"
+#include "tokenizer/unicode.h"
 
 namespace moecli {
 
@@ -54,30 +55,6 @@ DemoShape preset(const std::string& name) {
                          "' (demo, qwen3-30b-a3b, deepseek-v2-lite)");
     }
     return d;
-}
-
-// GPT-2's byte -> printable unicode character map (so every byte has a visible token).
-std::string byte_level_char(int b) {
-    int cp = b;
-    const bool printable =
-        (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
-    if (!printable) {
-        int n = 0;
-        for (int x = 0; x < b; ++x) {
-            const bool p =
-                (x >= '!' && x <= '~') || (x >= 0xA1 && x <= 0xAC) || (x >= 0xAE && x <= 0xFF);
-            if (!p) ++n;
-        }
-        cp = 256 + n;
-    }
-    std::string out;
-    if (cp < 0x80) {
-        out += char(cp);
-    } else {
-        out += char(0xC0 | (cp >> 6));
-        out += char(0x80 | (cp & 0x3F));
-    }
-    return out;
 }
 
 // The tensors, declared first and generated while the file is written: each from its own
@@ -306,7 +283,8 @@ int cmd_make_demo(const std::vector<std::string>& argv) {
     write_json(dir / "generation_config.json",
                {{"eos_token_id", eos}, {"do_sample", true}, {"temperature", 0.8}, {"top_p", 0.95}});
     nlohmann::json vocab = nlohmann::json::object();
-    for (int byte = 0; byte < kBytes; ++byte) vocab[byte_level_char(byte)] = byte;
+    for (int byte = 0; byte < kBytes; ++byte)
+        vocab[moe::utf8::byte_to_char(static_cast<unsigned char>(byte))] = byte;
     nlohmann::json added = nlohmann::json::array();
     for (int i = 0; i < 3; ++i) {
         added.push_back({{"id", kBytes + i},

@@ -32,6 +32,7 @@
 #include "server/served_model.h"
 #include "server/stop_strings.h"
 #include "test_paths.h"
+#include "tokenizer/unicode.h"
 
 namespace fs = std::filesystem;
 
@@ -44,27 +45,6 @@ using namespace moe::server;
 namespace {
 
 constexpr int kEos = 258;  // <|im_end|>
-
-// GPT-2's byte -> printable character map, as byte-level tokenizer.json vocabularies use it.
-std::string byte_level_char(int b) {
-    const auto printable = [](int x) {
-        return (x >= '!' && x <= '~') || (x >= 0xA1 && x <= 0xAC) || (x >= 0xAE && x <= 0xFF);
-    };
-    int cp = b;
-    if (!printable(b)) {
-        int n = 0;
-        for (int x = 0; x < b; ++x) n += printable(x) ? 0 : 1;
-        cp = 256 + n;
-    }
-    std::string out;
-    if (cp < 0x80) {
-        out += char(cp);
-    } else {
-        out += char(0xC0 | (cp >> 6));
-        out += char(0x80 | (cp & 0x3F));
-    }
-    return out;
-}
 
 void write_json(const fs::path& p, const json& j) {
     std::ofstream(p) << j.dump(1);
@@ -80,7 +60,7 @@ void make_model_folder(const fs::path& fixture, const fs::path& dir) {
     write_json(dir / "config.json", config);
     fs::create_symlink(fixture / "model.safetensors", dir / "model.safetensors");
     json v = json::object();
-    for (int b = 0; b < 256; ++b) v[byte_level_char(b)] = b;
+    for (int b = 0; b < 256; ++b) v[moe::utf8::byte_to_char(static_cast<unsigned char>(b))] = b;
     for (int id = 259; id < vocab; ++id) v["t" + std::to_string(id)] = id;
     json added = json::array();
     const char* specials[] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};

@@ -6,33 +6,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tokenizer/unicode.h"
+
 namespace moetest {
 
 namespace fs = std::filesystem;
-
-namespace {
-
-// GPT-2's byte -> printable code point map (the ByteLevel pre-tokenizer's alphabet), as UTF-8.
-std::string byte_symbol(int b) {
-    int cp = b;
-    const bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174);
-    if (!printable) {
-        int n = 0;
-        for (int x = 0; x < b; ++x)
-            if (!((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174))) ++n;
-        cp = 256 + n;
-    }
-    std::string s;
-    if (cp < 0x80) {
-        s += char(cp);
-    } else {
-        s += char(0xC0 | (cp >> 6));
-        s += char(0x80 | (cp & 0x3F));
-    }
-    return s;
-}
-
-}  // namespace
 
 std::string make_trainable_model(const std::string& data_dir, const std::string& dir) {
     const fs::path src = fs::path(data_dir) / "hf-tiny" / "qwen3_moe-s1";
@@ -42,7 +20,7 @@ std::string make_trainable_model(const std::string& data_dir, const std::string&
     for (const char* f : {"config.json", "model.safetensors"})
         fs::copy_file(src / f, fs::path(dir) / f, fs::copy_options::overwrite_existing);
     nlohmann::json vocab = nlohmann::json::object();
-    for (int b = 0; b < 256; ++b) vocab[byte_symbol(b)] = b;
+    for (int b = 0; b < 256; ++b) vocab[moe::utf8::byte_to_char(static_cast<unsigned char>(b))] = b;
     nlohmann::json added = nlohmann::json::array();
     int id = 256;
     for (const char* t : {"<|im_start|>", "<|im_end|>", "<|endoftext|>"})
