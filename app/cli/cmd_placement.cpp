@@ -1,10 +1,12 @@
 // moestudio-cli placement: plan where a model's weights live for a GPU budget, and show or
 // check saved placements (hybrid/placement.h).
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "api/model_library.h"
 #include "args.h"
 #include "commands.h"
 #include "core/error.h"
@@ -40,7 +42,7 @@ constexpr const char* kUsage =
     "[--usage USAGE.json | --workload NAME --store DB] [--defer-experts N] [--json]\n"
     "       moestudio-cli placement show FILE.json [--model MODEL]\n"
     "       moestudio-cli placement export FILE.json --format llama.cpp|sglang-kt [--frequency] "
-    "[--out FILE]\n"
+    "[--out FILE] [--launch HF_MODEL_DIR [--threads N] [--port P] [--name NAME]]\n"
     "       moestudio-cli placement record MODEL --prompts FILE [--out TRACE.jsonl] "
     "[--max-new-tokens N] [--usage-out USAGE.json [--coactivation]] [--workload NAME --store "
     "DB]\n"
@@ -310,7 +312,8 @@ int cmd_placement(const std::vector<std::string>& argv) {
     if (verb == "export") {
         // Another engine's options for this placement (approximated where it cannot say as
         // much; the note says how). sglang-kt also gets the exact per-layer GPU experts.
-        const Args args(rest, {"frequency"}, {"format", "out"});
+        const Args args(rest, {"frequency"},
+                        {"format", "out", "launch", "threads", "port", "name"});
         if (args.positional().size() != 1 || !args.has("format")) throw moe::Error(kUsage);
         const moe::Placement p = moe::Placement::load(args.positional()[0]);
         const std::string format = *args.get("format");
@@ -327,7 +330,21 @@ int cmd_placement(const std::vector<std::string>& argv) {
         } else {
             throw moe::Error("--format: expected llama.cpp or sglang-kt, got '" + format + "'");
         }
-        std::printf("%s\n", e.options.c_str());
+        if (args.has("launch")) {  // the whole SGLang + KTransformers command line
+            if (format != "sglang-kt") throw moe::Error("--launch goes with --format sglang-kt");
+            const moe::ModelDescription d = moe::describe_model(*args.get("launch"));
+            if (!d.error.empty()) throw moe::Error(d.error);
+            moe::SglangLaunch l;
+            l.model_path =
+                std::filesystem::absolute(*args.get("launch")).lexically_normal().string();
+            l.served_name = args.get_or("name", "");
+            l.weight_dtype = d.dtype;
+            l.cpu_threads = int(args.get_int("threads", 0));
+            l.port = int(args.get_int("port", 30000));
+            std::printf("%s", moe::sglang_kt_launch_command(p, args.flag("frequency"), l).c_str());
+        } else {
+            std::printf("%s\n", e.options.c_str());
+        }
         std::fprintf(stderr, "%s\n", e.note.c_str());
         return 0;
     }

@@ -281,6 +281,27 @@ class TestPlacement : public QObject {
                  std::string("--kt-num-gpu-experts 3 --kt-expert-placement-strategy frequency"));
         QCOMPARE(moe::export_sglang_kt(p, false).options,
                  std::string("--kt-num-gpu-experts 3 --kt-expert-placement-strategy uniform"));
+        // The launch command for scaling out: the same split, KTransformers' method for the
+        // checkpoint's type, loopback; GGUF files and other types refused with the reason.
+        moe::SglangLaunch launch{"/models/Qwen3 30B/", "", "BF16", 32, 30000};
+        QCOMPARE(moe::sglang_kt_launch_command(p, true, launch),
+                 std::string("python -m sglang.launch_server \\\n"
+                             "  --host 127.0.0.1 --port 30000 \\\n"
+                             "  --model '/models/Qwen3 30B/' \\\n"
+                             "  --kt-weight-path '/models/Qwen3 30B/' \\\n"
+                             "  --kt-method BF16 \\\n"
+                             "  --kt-cpuinfer 32 \\\n"
+                             "  --kt-num-gpu-experts 3 --kt-expert-placement-strategy frequency "
+                             "\\\n"
+                             "  --served-model-name 'Qwen3 30B' \\\n"
+                             "  --trust-remote-code\n"));
+        launch.weight_dtype = "F8_E4M3";
+        QVERIFY(moe::sglang_kt_launch_command(p, false, launch).find("--kt-method FP8") !=
+                std::string::npos);
+        launch.model_path = "/models/q.gguf";
+        QVERIFY_THROWS_EXCEPTION(moe::Error, moe::sglang_kt_launch_command(p, false, launch));
+        launch = {"/models/m", "", "F32", 0, 30000};
+        QVERIFY_THROWS_EXCEPTION(moe::Error, moe::sglang_kt_launch_command(p, false, launch));
     }
 
     // The GPU weight bytes of a placement: what the placement editor's budget bar adds up.

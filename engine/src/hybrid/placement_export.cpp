@@ -1,8 +1,11 @@
 #include "hybrid/placement_export.h"
 
 #include <cmath>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <vector>
+
+#include "core/error.h"
 
 namespace moe {
 
@@ -79,6 +82,42 @@ nlohmann::json sglang_kt_experts(const Placement& p) {
         layers.push_back(std::move(ids));
     }
     return {{"gpu_experts_per_layer", std::move(layers)}};
+}
+
+std::string sglang_kt_launch_command(const Placement& p, bool frequency, const SglangLaunch& l) {
+    namespace fs = std::filesystem;
+    if (fs::path(l.model_path).extension() == ".gguf")
+        throw Error(l.model_path +
+                    ": SGLang with KTransformers loads Hugging Face folders (safetensors), not "
+                    "GGUF files; launch it on the model's original folder");
+    std::string method;
+    if (l.weight_dtype == "BF16") {
+        method = "BF16";
+    } else if (l.weight_dtype == "F8_E4M3") {
+        method = "FP8";
+    } else {
+        throw Error(l.model_path + ": experts stored as " + l.weight_dtype +
+                    "; KTransformers' native methods take BF16 or FP8 (E4M3) checkpoints");
+    }
+    fs::path folder = fs::path(l.model_path).lexically_normal();
+    if (folder.filename().empty()) folder = folder.parent_path();  // "dir/"
+    const std::string name = l.served_name.empty() ? folder.filename().string() : l.served_name;
+    const auto quoted = [](const std::string& s) {
+        std::string q = "'";
+        for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+        return q + "'";
+    };
+    std::string cmd = "python -m sglang.launch_server \\\n";
+    const auto opt = [&](const std::string& o) { cmd += "  " + o + " \\\n"; };
+    opt("--host 127.0.0.1 --port " + std::to_string(l.port));
+    opt("--model " + quoted(l.model_path));
+    opt("--kt-weight-path " + quoted(l.model_path));
+    opt("--kt-method " + method);
+    if (l.cpu_threads > 0) opt("--kt-cpuinfer " + std::to_string(l.cpu_threads));
+    opt(export_sglang_kt(p, frequency).options);
+    opt("--served-model-name " + quoted(name));
+    cmd += "  --trust-remote-code\n";
+    return cmd;
 }
 
 }  // namespace moe

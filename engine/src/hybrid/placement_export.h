@@ -30,4 +30,20 @@ ExportedPlacement export_sglang_kt(const Placement& p, bool frequency);
 // {"gpu_experts_per_layer": [[expert, ...] per layer]}.
 nlohmann::json sglang_kt_experts(const Placement& p);
 
+// What an SGLang + KTransformers launch needs beyond the placement.
+struct SglangLaunch {
+    std::string model_path;    // a Hugging Face folder (sglang-kt does not load GGUF files)
+    std::string served_name;   // --served-model-name; empty: the folder's name
+    std::string weight_dtype;  // the checkpoint's expert type: "BF16", "F8_E4M3", ...
+    int cpu_threads = 0;       // --kt-cpuinfer; 0: left out (KTransformers' default)
+    int port = 30000;
+};
+// The whole `python -m sglang.launch_server ...` command line (one option per line, shell
+// continuation) that serves this placement's model with SGLang and KTransformers' CPU expert
+// kernels: the model, KTransformers' weight path and method for the checkpoint's type
+// (--kt-method BF16 or FP8), its CPU threads, export_sglang_kt's expert options, and loopback
+// host and port, so that the same OpenAI clients reach it. Throws moe::Error for a GGUF file
+// or a weight type KTransformers does not take natively.
+std::string sglang_kt_launch_command(const Placement& p, bool frequency, const SglangLaunch& l);
+
 }  // namespace moe
