@@ -21,5 +21,6 @@ int placement_calibrate(const std::vector<std::string>& argv);  // cmd_placement
 int cmd_train(const std::vector<std::string>& argv);
 int cmd_export_adapter(const std::vector<std::string>& argv);
 int cmd_serve(const std::vector<std::string>& argv);
+int cmd_remote(const std::vector<std::string>& argv);
 
 }  // namespace moecli

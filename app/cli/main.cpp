@@ -77,6 +77,11 @@ commands:
                                      an OpenAI-compatible HTTP server (/v1/chat/completions,
                                      /v1/completions, /v1/models, /health, /metrics); a host
                                      other than loopback needs --api-key; no MODEL: the demo
+  remote models URL | remote chat URL --model NAME --prompt TEXT [--system TEXT] [--max-tokens N]
+           [--temperature T] [--stop TEXT] [--api-key KEY]
+                                     chat with a remote OpenAI-compatible server (SGLang with
+                                     KTransformers, vLLM, llama-server, another moestudio-cli
+                                     serve), streamed, with its token counts
   make-demo --out DIR                write the built-in demo model (random weights)
 
 MODEL is a Hugging Face folder (config.json + *.safetensors) or a .gguf file;
@@ -113,6 +118,7 @@ int main(int argc, char** argv) {
         if (cmd == "placement") return moecli::cmd_placement(rest);
         if (cmd == "devices") return moecli::cmd_devices(rest);
         if (cmd == "serve") return moecli::cmd_serve(rest);
+        if (cmd == "remote") return moecli::cmd_remote(rest);
         std::fprintf(stderr, "moestudio-cli: unknown command '%s' (try --help)\n", cmd.c_str());
         return 2;
     } catch (const moe::Error& e) {

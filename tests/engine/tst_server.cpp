@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "api/remote_chat.h"
 #include "core/error.h"
 #include "model/generator.h"
 #include "model/model.h"
@@ -156,6 +157,7 @@ class TestServer : public QObject {
     void queueFullRefuses();
     void hostPolicy();
     void httpEndToEnd();
+    void remoteChatClient();
 
   private:
     std::unique_ptr<moe::Model> load(const char* fixture_name, QTemporaryDir& dir);
@@ -746,6 +748,78 @@ void TestServer::httpEndToEnd() {
     QCOMPARE(cli.Get("/health")->status, 503);
     server.stop();
     scheduler.stop();
+}
+
+// The client side of remote engines (api/remote_chat.h) against this server: the model list,
+// a streamed answer equal to generate()'s with the server's token counts, stop on request,
+// and errors that say what is wrong (key, address, URL form).
+void TestServer::remoteChatClient() {
+    if (!model_) QSKIP("no model");
+    Metrics metrics;
+    Scheduler scheduler(*model_, *tokenizer_, SchedulerOptions{}, metrics);
+    ServerOptions o;
+    o.port = 0;
+    o.api_key = "sk-remote";
+    HttpServer server(*served_, scheduler, metrics, o);
+    server.bind();
+    scheduler.start();
+    server.start_background();
+    const std::string url = "http://127.0.0.1:" + std::to_string(server.port());
+
+    const moe::RemoteChat remote({url + "/v1/", "sk-remote"});
+    QCOMPARE(remote.models(), std::vector<std::string>{"tiny"});
+    QCOMPARE(remote.check(), std::string());
+
+    const json body = chat_body("tiny", "Hello", 10);
+    const GenerationJob job =
+        served_->make_job(parse_chat_request(body.dump(), served_->default_sampling));
+    const auto [ref_text, ref_tokens] = reference(job);
+    moe::RemoteSampling s;
+    s.temperature = 0;
+    s.max_tokens = 10;
+    std::string streamed;
+    int pieces = 0;
+    const moe::RemoteAnswer a =
+        remote.chat("tiny", nlohmann::ordered_json::parse(body["messages"].dump()), s,
+                    [&](const std::string& piece) {
+                        streamed += piece;
+                        ++pieces;
+                        return true;
+                    });
+    QCOMPARE(a.text, ref_text);
+    QCOMPARE(streamed, ref_text);
+    QVERIFY(pieces > 1);
+    QCOMPARE(a.completion_tokens, ref_tokens);
+    QCOMPARE(a.prompt_tokens, int64_t(job.prompt.size()));
+    QVERIFY(a.finish_reason == "stop" || a.finish_reason == "length");
+
+    const moe::RemoteAnswer cut =
+        remote.chat("tiny", nlohmann::ordered_json::parse(body["messages"].dump()), s,
+                    [](const std::string&) { return false; });
+    QCOMPARE(cut.finish_reason, std::string("cancelled"));
+    QVERIFY(cut.text.size() < ref_text.size());
+
+    const auto message = [](const std::function<void()>& f) {
+        try {
+            f();
+        } catch (const moe::Error& e) {
+            return std::string(e.what());
+        }
+        return std::string();
+    };
+    QVERIFY(message([&] {
+                moe::RemoteChat({url, "wrong"}).models();
+            }).find("API key") != std::string::npos);
+    QVERIFY(message([&] {
+                remote.chat("other", nlohmann::ordered_json::parse(body["messages"].dump()), s, {});
+            }).find("404") != std::string::npos);
+    server.stop();
+    scheduler.stop();
+    const std::string down = moe::RemoteChat({url, "sk-remote"}).check();
+    QVERIFY2(down.find("cannot connect") != std::string::npos, down.c_str());
+    QVERIFY_THROWS_EXCEPTION(moe::Error, moe::RemoteChat({"https://example.invalid/v1", ""}));
+    QVERIFY_THROWS_EXCEPTION(moe::Error, moe::RemoteChat({"127.0.0.1:8080", ""}));
+    QVERIFY_THROWS_EXCEPTION(moe::Error, moe::RemoteChat({"http://host:99999", ""}));
 }
 
 QTEST_GUILESS_MAIN(TestServer)
