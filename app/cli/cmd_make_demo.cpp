@@ -14,7 +14,7 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "formats/safetensors.h"
-#include "tokenizer/unicode.h"
+#include "tokenizer/byte_level_files.h"
 
 namespace moecli {
 
@@ -282,41 +282,9 @@ int cmd_make_demo(const std::vector<std::string>& argv) {
     const int eos = kBytes;  // <|endoftext|>
     write_json(dir / "generation_config.json",
                {{"eos_token_id", eos}, {"do_sample", true}, {"temperature", 0.8}, {"top_p", 0.95}});
-    nlohmann::json vocab = nlohmann::json::object();
-    for (int byte = 0; byte < kBytes; ++byte)
-        vocab[moe::utf8::byte_to_char(static_cast<unsigned char>(byte))] = byte;
-    nlohmann::json added = nlohmann::json::array();
-    for (int i = 0; i < 3; ++i) {
-        added.push_back({{"id", kBytes + i},
-                         {"content", kSpecialTokens[i]},
-                         {"special", true},
-                         {"single_word", false},
-                         {"lstrip", false},
-                         {"rstrip", false},
-                         {"normalized", false}});
-    }
-    const nlohmann::json byte_level = {{"type", "ByteLevel"},
-                                       {"add_prefix_space", false},
-                                       {"trim_offsets", true},
-                                       {"use_regex", true}};
-    write_json(dir / "tokenizer.json", {{"version", "1.0"},
-                                        {"added_tokens", added},
-                                        {"normalizer", nullptr},
-                                        {"pre_tokenizer", byte_level},
-                                        {"post_processor", nullptr},
-                                        {"decoder", byte_level},
-                                        {"model",
-                                         {{"type", "BPE"},
-                                          {"byte_fallback", false},
-                                          {"vocab", vocab},
-                                          {"merges", nlohmann::json::array()}}}});
-    write_json(
-        dir / "tokenizer_config.json",
-        {{"eos_token", kSpecialTokens[0]},
-         {"add_bos_token", false},
-         {"chat_template",
-          "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
-          "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"}});
+    moe::write_byte_level_tokenizer(
+        dir.string(),
+        {{kSpecialTokens[0], kSpecialTokens[1], kSpecialTokens[2]}, 0, kSpecialTokens[0]});
     std::ofstream(dir / "README.md")
         << "# MoE Studio built-in demo model\n\nA " << d.arch << "-shaped model (" << d.layers
         << " layers, hidden " << d.hidden << ", " << d.experts << " experts, top-" << d.top_k

@@ -33,7 +33,7 @@
 #include "server/served_model.h"
 #include "server/stop_strings.h"
 #include "test_paths.h"
-#include "tokenizer/unicode.h"
+#include "tokenizer/byte_level_files.h"
 
 namespace fs = std::filesystem;
 
@@ -60,41 +60,8 @@ void make_model_folder(const fs::path& fixture, const fs::path& dir) {
     config["eos_token_id"] = kEos;
     write_json(dir / "config.json", config);
     fs::create_symlink(fixture / "model.safetensors", dir / "model.safetensors");
-    json v = json::object();
-    for (int b = 0; b < 256; ++b) v[moe::utf8::byte_to_char(static_cast<unsigned char>(b))] = b;
-    for (int id = 259; id < vocab; ++id) v["t" + std::to_string(id)] = id;
-    json added = json::array();
-    const char* specials[] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
-    for (int i = 0; i < 3; ++i) {
-        added.push_back({{"id", 256 + i},
-                         {"content", specials[i]},
-                         {"special", true},
-                         {"single_word", false},
-                         {"lstrip", false},
-                         {"rstrip", false},
-                         {"normalized", false}});
-    }
-    const json byte_level = {{"type", "ByteLevel"},
-                             {"add_prefix_space", false},
-                             {"trim_offsets", true},
-                             {"use_regex", true}};
-    write_json(
-        dir / "tokenizer.json",
-        {{"version", "1.0"},
-         {"added_tokens", added},
-         {"normalizer", nullptr},
-         {"pre_tokenizer", byte_level},
-         {"post_processor", nullptr},
-         {"decoder", byte_level},
-         {"model",
-          {{"type", "BPE"}, {"byte_fallback", false}, {"vocab", v}, {"merges", json::array()}}}});
-    write_json(dir / "tokenizer_config.json",
-               {{"eos_token", "<|im_end|>"},
-                {"add_bos_token", false},
-                {"chat_template",
-                 "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}"
-                 "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n"
-                 "{% endif %}"}});
+    moe::write_byte_level_tokenizer(
+        dir.string(), {{"<|endoftext|>", "<|im_start|>", "<|im_end|>"}, vocab, "<|im_end|>"});
 }
 
 json chat_body(const std::string& model, const std::string& user, int max_tokens) {
