@@ -261,6 +261,26 @@ class TestTokenizer : public QObject {
         }
     }
 
+    // Found by fuzz_tokenizer under UBSan: an id written as a huge number (a JSON float) was
+    // converted to an integer, undefined behaviour; ids far beyond the vocabulary allocated
+    // gigabytes. Both are errors naming the file and the token.
+    void absurdTokenIdsAreErrors() {
+        for (const char* id : {"288888888888888888888", "2.5", "-1", "1000000000"}) {
+            QTemporaryDir d;
+            std::ofstream(d.filePath("tokenizer.json").toStdString())
+                << R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": )" << id
+                << R"(}, "merges": []}})";
+            try {
+                moe::load_tokenizer(d.path().toStdString());
+                QFAIL(qPrintable(QString("no error for id ") + id));
+            } catch (const moe::Error& e) {
+                QVERIFY2(QString(e.what()).contains("tokenizer.json") &&
+                             QString(e.what()).contains("'b'"),
+                         e.what());
+            }
+        }
+    }
+
     // Not a benchmark (no assertion on time): prints how long 1 MB takes, for the record.
     void encodeOneMegabyte() {
         std::string text;

@@ -34,6 +34,18 @@ std::string token_content(const json& j) {
     return {};
 }
 
+// A token id as the file gives it: a JSON integer in [0, limit]. (A float such as 2.9e20 would
+// make get<int64_t>() undefined behaviour — found by fuzz_tokenizer.)
+int64_t token_id(const json& v, int64_t limit, const std::string& origin, const std::string& what) {
+    if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(limit)))
+        throw Error(origin + ": " + what + " has an id that is not an integer from 0 to " +
+                    std::to_string(limit) + ": " + v.dump());
+    const int64_t id = v.get<int64_t>();
+    if (id < 0 || id > limit)
+        throw Error(origin + ": " + what + " has invalid id " + std::to_string(id));
+    return id;
+}
+
 std::string string_or_empty(const json& obj, const char* key) {
     return obj.contains(key) && obj[key].is_string() ? obj[key].get<std::string>() : "";
 }
@@ -53,10 +65,10 @@ class HfTokenizer : public Tokenizer {
 
         std::vector<std::string> tokens;
         for (auto it = m["vocab"].begin(); it != m["vocab"].end(); ++it) {
-            const int64_t id = it->get<int64_t>();
-            if (id < 0 || id > (int64_t(1) << 30))
-                throw Error(origin + ": token '" + it.key() + "' has invalid id " +
-                            std::to_string(id));
+            // Ids are dense in real vocabularies: a bound near the entry count keeps a bad id
+            // from allocating gigabytes.
+            const int64_t id = token_id(*it, int64_t(m["vocab"].size()) + (int64_t(1) << 20),
+                                        origin, "token '" + it.key() + "'");
             if (size_t(id) >= tokens.size()) tokens.resize(size_t(id) + 1);
             tokens[size_t(id)] = it.key();
         }
@@ -99,7 +111,7 @@ class HfTokenizer : public Tokenizer {
         std::vector<AddedToken> raw, normalized;
         for (const auto& a : j.value("added_tokens", json::array())) {
             AddedToken t;
-            t.id = a.at("id").get<int32_t>();
+            t.id = int32_t(token_id(a.at("id"), int64_t(1) << 30, origin, "an added token"));
             t.content = a.at("content").get<std::string>();
             t.special = a.value("special", false);
             t.lstrip = a.value("lstrip", false);
@@ -209,7 +221,9 @@ class HfTokenizer : public Tokenizer {
         if (!item.contains("SpecialToken")) return;
         const std::string name = item["SpecialToken"].at("id");
         if (specials.contains(name)) {
-            for (const auto& id : specials[name].at("ids")) to.push_back(id.get<int32_t>());
+            for (const auto& id : specials[name].at("ids"))
+                to.push_back(
+                    int32_t(token_id(id, int64_t(1) << 30, origin, "a post-processor token")));
         } else {
             const int32_t id = token_to_id(name);
             if (id < 0)
@@ -234,8 +248,10 @@ class HfTokenizer : public Tokenizer {
                 add_template_item(item, specials, after ? suffix_ : prefix_, origin);
             }
         } else if (type == "RobertaProcessing" || type == "BertProcessing") {
-            prefix_.push_back(p.at("cls").at(1).get<int32_t>());
-            suffix_.push_back(p.at("sep").at(1).get<int32_t>());
+            prefix_.push_back(
+                int32_t(token_id(p.at("cls").at(1), int64_t(1) << 30, origin, "cls")));
+            suffix_.push_back(
+                int32_t(token_id(p.at("sep").at(1), int64_t(1) << 30, origin, "sep")));
         } else if (type != "ByteLevel") {
             throw Error(origin + ": post-processor type '" + type +
                         "' is not supported (supported: TemplateProcessing, ByteLevel, Sequence, "
