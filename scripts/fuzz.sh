@@ -7,6 +7,8 @@
 #   scripts/fuzz.sh [TARGET...]       (default: every target)
 # Environment:
 #   MOE_FUZZ_SECONDS    seconds per target (default 30)
+#   MOE_FUZZ_SEED       libFuzzer's random seed (default 1: CI explores the same inputs each
+#                       run, so a red CI is a change's doing; 0 = a new seed each run)
 #   MOE_FUZZ_BUILD_DIR  build directory (default build-fuzz)
 #   MOE_JOBS            parallel build jobs (default nproc)
 set -euo pipefail
@@ -15,6 +17,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 B=${MOE_FUZZ_BUILD_DIR:-$ROOT/build-fuzz}
 SECONDS_PER_TARGET=${MOE_FUZZ_SECONDS:-30}
+SEED=${MOE_FUZZ_SEED:-1}
 JOBS=${MOE_JOBS:-$(nproc)}
 ALL=(gguf safetensors tokenizer jinja dataset adapter openai_request)
 TARGETS=("${@:-${ALL[@]}}")
@@ -57,7 +60,7 @@ for t in "${TARGETS[@]}"; do
     log=$B/fuzz_$t.log
     echo "== fuzz_$t (${SECONDS_PER_TARGET}s)"
     result=ok
-    "$B/fuzz/fuzz_$t" -max_total_time="$SECONDS_PER_TARGET" -timeout=20 -rss_limit_mb=4096 \
+    "$B/fuzz/fuzz_$t" -max_total_time="$SECONDS_PER_TARGET" -seed="$SEED" -timeout=20 -rss_limit_mb=4096 \
         -max_len="${MAX_LEN[$t]}" -print_final_stats=1 -artifact_prefix="$B/findings/$t-" \
         "$C/$t" > "$log" 2>&1 || { result=FOUND; status=1; tail -n 40 "$log"; }
     execs=$(awk '/stat::number_of_executed_units/ {print $2}' "$log" | tail -n 1)
