@@ -10,6 +10,7 @@
 #include <QJsonDocument>
 #include <QLabel>
 #include <QLineSeries>
+#include <QMenu>
 #include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QPointer>
@@ -123,6 +124,14 @@ TrainingMonitor::TrainingMonitor(TrainingController* controller, const QString& 
     runs_->setSelectionMode(QAbstractItemView::ExtendedSelection);  // several runs to compare
     runs_->setEditTriggers(QAbstractItemView::NoEditTriggers);
     resume_run_ = new QPushButton(tr("Resume selected run"));
+    export_adapter_ = new QPushButton(tr("Export adapter"));
+    export_adapter_->setToolTip(
+        tr("The run's adapter as a PEFT folder (transformers, SGLang, vLLM) "
+           "or a llama.cpp LoRA GGUF (GGUF base models)"));
+    auto* adapter_menu = new QMenu(export_adapter_);
+    adapter_menu->addAction(tr("PEFT folder..."), this, [this] { exportAdapter("peft"); });
+    adapter_menu->addAction(tr("llama.cpp GGUF..."), this, [this] { exportAdapter("gguf"); });
+    export_adapter_->setMenu(adapter_menu);
     export_merged_ = new QPushButton(tr("Export merged model..."));
     export_merged_->setToolTip(
         tr("The selected run's adapter merged into its base model, as a new model folder"));
@@ -141,6 +150,7 @@ TrainingMonitor::TrainingMonitor(TrainingController* controller, const QString& 
            "side"));
     history_buttons->addWidget(resume_run_);
     history_buttons->addWidget(export_merged_);
+    history_buttons->addWidget(export_adapter_);
     history_buttons->addWidget(compare_runs_);
     history_buttons->addWidget(chat_run_);
     history_buttons->addWidget(duplicate_run_);
@@ -266,6 +276,38 @@ void TrainingMonitor::refreshRuns() {
 }
 
 void TrainingMonitor::exportMerged(const QString& out_dir_in) {
+    QString out_dir = out_dir_in;
+    if (out_dir.isEmpty())
+        out_dir = QFileDialog::getExistingDirectory(this, tr("Folder for the merged model"));
+    if (out_dir.isEmpty()) return;
+    runExport(tr("the merged model"), tr("Merged model written to %1").arg(out_dir),
+              [out = out_dir.toStdString()](const std::string& base, const std::string& adapter,
+                                            const std::function<void(size_t, size_t)>& progress) {
+                  moe::export_merged_model(base, adapter, out, progress);
+              });
+}
+
+void TrainingMonitor::exportAdapter(const QString& format, const QString& out_in) {
+    QString out = out_in;
+    if (out.isEmpty()) {
+        out = format == "gguf"
+                  ? QFileDialog::getSaveFileName(this, tr("llama.cpp LoRA adapter"), {},
+                                                 tr("GGUF (*.gguf)"))
+                  : QFileDialog::getExistingDirectory(this, tr("Folder for the PEFT adapter"));
+    }
+    if (out.isEmpty()) return;
+    runExport(tr("the adapter"), tr("Adapter (%1) written to %2").arg(format, out),
+              [out = out.toStdString(), f = format.toStdString()](
+                  const std::string& base, const std::string& adapter,
+                  const std::function<void(size_t, size_t)>&) {
+                  moe::convert_adapter(base, adapter, f, out);
+              });
+}
+
+void TrainingMonitor::runExport(const QString& what, const QString& done_text,
+                                std::function<void(const std::string&, const std::string&,
+                                                   const std::function<void(size_t, size_t)>&)>
+                                    work) {
     const int row = runs_->currentRow();
     if (row < 0) {
         emit exportFinished(tr("select a run first"));
@@ -280,37 +322,32 @@ void TrainingMonitor::exportMerged(const QString& out_dir_in) {
         emit exportFinished(status_->text());
         return;
     }
-    QString out_dir = out_dir_in;
-    if (out_dir.isEmpty())
-        out_dir = QFileDialog::getExistingDirectory(this, tr("Folder for the merged model"));
-    if (out_dir.isEmpty()) return;
     const std::string adapter = spec.out + "/adapter", base = spec.model;
     export_merged_->setEnabled(false);
-    status_->setText(tr("Exporting the merged model..."));
-    // The merge reads and writes the whole model: off the GUI thread, progress posted back.
+    export_adapter_->setEnabled(false);
+    status_->setText(tr("Exporting %1...").arg(what));
+    // Exports read and write whole models: off the GUI thread, progress posted back.
     QPointer<TrainingMonitor> self(this);
-    std::thread([self, base, adapter, out = out_dir.toStdString()] {
+    std::thread([self, base, adapter, what, done_text, work = std::move(work)] {
         QString error;
         try {
-            moe::export_merged_model(base, adapter, out, [self](size_t done, size_t total) {
-                QMetaObject::invokeMethod(qApp, [self, done, total] {
+            work(base, adapter, [self, what](size_t done, size_t total) {
+                QMetaObject::invokeMethod(qApp, [self, what, done, total] {
                     if (self)
-                        self->status_->setText(
-                            self->tr("Exporting the merged model: %1 of %2 tensors")
-                                .arg(done)
-                                .arg(total));
+                        self->status_->setText(self->tr("Exporting %1: %2 of %3 tensors")
+                                                   .arg(what)
+                                                   .arg(done)
+                                                   .arg(total));
                 });
             });
         } catch (const std::exception& e) {
             error = QString::fromStdString(e.what());
         }
-        QMetaObject::invokeMethod(qApp, [self, error, out] {
+        QMetaObject::invokeMethod(qApp, [self, error, done_text] {
             if (!self) return;
             self->export_merged_->setEnabled(true);
-            self->status_->setText(
-                error.isEmpty()
-                    ? self->tr("Merged model written to %1").arg(QString::fromStdString(out))
-                    : error);
+            self->export_adapter_->setEnabled(true);
+            self->status_->setText(error.isEmpty() ? done_text : error);
             self->log_->appendPlainText(self->status_->text());
             emit self->exportFinished(error);
         });

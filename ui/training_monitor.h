@@ -5,6 +5,8 @@
 // or interrupted) can be resumed from its last checkpoint.
 #include <QElapsedTimer>
 #include <QWidget>
+#include <functional>
+#include <string>
 
 #include "api/finetune_spec.h"
 #include "training_controller.h"
@@ -45,6 +47,10 @@ class TrainingMonitor : public QWidget {
     // thread of its own with progress in the status line; "" asks for the folder. Emits
     // exportFinished with "" or the reason it failed.
     void exportMerged(const QString& out_dir = {});
+    // The selected run's adapter as a PEFT folder ("peft", what transformers, SGLang and vLLM
+    // load) or a llama.cpp LoRA GGUF ("gguf", for a GGUF base model) at `out`; "" asks where.
+    // Emits exportFinished like exportMerged.
+    void exportAdapter(const QString& format, const QString& out = {});
 
     // Deletes the selected run from the history and its output folder (checkpoints, adapter),
     // after a confirmation unless `confirmed`. A running run is not deleted.
@@ -67,6 +73,12 @@ class TrainingMonitor : public QWidget {
     void chatWithAdapterRequested(const QString& model, const QString& adapter);
 
   private:
+    // Runs `work(progress)` off the GUI thread for the selected run's base model and adapter,
+    // with `what` and the progress in the status line, then emits exportFinished.
+    void runExport(const QString& what, const QString& done_text,
+                   std::function<void(const std::string& base, const std::string& adapter,
+                                      const std::function<void(size_t, size_t)>& progress)>
+                       work);
     void beginRun(const QString& title);
     void onStep(const TrainingStep& s);
     void onState(const QString& state, const QString& message);
@@ -79,8 +91,8 @@ class TrainingMonitor : public QWidget {
     QProgressBar* progress_;
     QLabel *status_, *timing_;
     QPlainTextEdit* log_;
-    QPushButton *pause_, *stop_, *resume_run_, *export_merged_, *delete_run_, *duplicate_run_,
-        *compare_runs_, *chat_run_;
+    QPushButton *pause_, *stop_, *resume_run_, *export_merged_, *export_adapter_, *delete_run_,
+        *duplicate_run_, *compare_runs_, *chat_run_;
     QList<QLineSeries*> overlays_;  // compared runs' loss curves
     QTableWidget* runs_;
 };

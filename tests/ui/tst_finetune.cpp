@@ -15,6 +15,7 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include "model/lora_adapter.h"
 #include "test_paths.h"
 #include "train_fixture.h"
 
@@ -174,6 +175,19 @@ class TestFinetune : public QObject {
         QVERIFY(monitor.logText().contains("Merged model written to"));
         moe::LoadOptions lo;
         QVERIFY(moe::load_model(out.filePath("merged").toStdString(), lo) != nullptr);
+
+        // The adapter as a PEFT folder (the engine loads it) and, for this Hugging Face base,
+        // a GGUF export refused with the reason.
+        exported.clear();
+        monitor.exportAdapter("peft", out.filePath("peft"));
+        QTRY_COMPARE_WITH_TIMEOUT(exported.size(), 1, 60000);
+        QVERIFY2(exported.front().front().toString().isEmpty(),
+                 qPrintable(exported.front().front().toString()));
+        QVERIFY(!moe::load_peft_adapter(out.filePath("peft").toStdString()).layers.empty());
+        exported.clear();
+        monitor.exportAdapter("gguf", out.filePath("a.gguf"));
+        QTRY_COMPARE_WITH_TIMEOUT(exported.size(), 1, 60000);
+        QVERIFY(!exported.front().front().toString().isEmpty());
 
         // Chat with this adapter: the run's base model and adapter, side by side.
         QSignalSpy chat(&monitor, &moeui::TrainingMonitor::chatWithAdapterRequested);
