@@ -20,7 +20,7 @@ SECONDS_PER_TARGET=${MOE_FUZZ_SECONDS:-30}
 SEED=${MOE_FUZZ_SEED:-1}
 JOBS=${MOE_JOBS:-$(nproc)}
 ALL=(gguf safetensors tokenizer jinja dataset adapter openai_request)
-TARGETS=("${@:-${ALL[@]}}")
+TARGETS=("$@")
 [[ $# -gt 0 ]] || TARGETS=("${ALL[@]}")
 
 command -v clang++ > /dev/null || { echo "fuzz: clang++ is missing: run scripts/install-deps.sh" >&2; exit 1; }

@@ -30,7 +30,26 @@ std::string connect_failure(const std::string& url, httplib::Error e) {
     return url + ": cannot connect (" + why + "); is the server running, and is the address right?";
 }
 
+// Throws for an answer other than 200: a refused key said as such (of the endpoint `url`),
+// else the server's words about `where`, followed by `hint`.
+void require_ok(const std::string& url, const std::string& where, int status,
+                const std::string& body, const std::string& hint = {}) {
+    if (status == 401 || status == 403)
+        throw Error(url + ": the server refused the API key (HTTP " + std::to_string(status) +
+                    ": " + server_message(body) + ")");
+    if (status != 200)
+        throw Error(where + ": HTTP " + std::to_string(status) + ": " + server_message(body) +
+                    hint);
+}
+
 }  // namespace
+
+httplib::Client RemoteChat::client() const {
+    httplib::Client cli(host_, port_);
+    cli.set_connection_timeout(5, 0);
+    cli.set_read_timeout(endpoint_.timeout_seconds, 0);
+    return cli;
+}
 
 RemoteChat::RemoteChat(RemoteEndpoint endpoint) : endpoint_(std::move(endpoint)) {
     const std::string& u = endpoint_.url;
@@ -60,20 +79,13 @@ RemoteChat::RemoteChat(RemoteEndpoint endpoint) : endpoint_(std::move(endpoint))
 }
 
 std::vector<std::string> RemoteChat::models() const {
-    httplib::Client cli(host_, port_);
-    cli.set_connection_timeout(5, 0);
-    cli.set_read_timeout(endpoint_.timeout_seconds, 0);
+    httplib::Client cli = client();
     httplib::Headers headers;
     if (!endpoint_.api_key.empty()) headers.emplace("Authorization", "Bearer " + endpoint_.api_key);
     const auto r = cli.Get(prefix_ + "/models", headers);
     if (!r) throw Error(connect_failure(endpoint_.url, r.error()));
-    if (r->status == 401 || r->status == 403)
-        throw Error(endpoint_.url + ": the server refused the API key (HTTP " +
-                    std::to_string(r->status) + ": " + server_message(r->body) + ")");
-    if (r->status != 200)
-        throw Error(endpoint_.url + prefix_ + "/models: HTTP " + std::to_string(r->status) + ": " +
-                    server_message(r->body) +
-                    " (is this an OpenAI-compatible server? the address usually ends in /v1)");
+    require_ok(endpoint_.url, endpoint_.url + prefix_ + "/models", r->status, r->body,
+               " (is this an OpenAI-compatible server? the address usually ends in /v1)");
     const auto j = nlohmann::json::parse(r->body, nullptr, false);
     if (!j.is_object() || !j.contains("data") || !j["data"].is_array())
         throw Error(endpoint_.url + ": /models answered without a model list");
@@ -150,9 +162,7 @@ RemoteAnswer RemoteChat::chat(const std::string& model, const nlohmann::ordered_
         }
         return true;
     };
-    httplib::Client cli(host_, port_);
-    cli.set_connection_timeout(5, 0);
-    cli.set_read_timeout(endpoint_.timeout_seconds, 0);
+    httplib::Client cli = client();
     httplib::Response res;
     httplib::Error err = httplib::Error::Success;
     const bool ok = cli.send(req, res, err);
@@ -161,13 +171,7 @@ RemoteAnswer RemoteChat::chat(const std::string& model, const nlohmann::ordered_
         return answer;
     }
     if (!ok && res.status <= 0) throw Error(connect_failure(endpoint_.url, err));
-    const std::string& text = raw.empty() ? res.body : raw;
-    if (res.status == 401 || res.status == 403)
-        throw Error(endpoint_.url + ": the server refused the API key (HTTP " +
-                    std::to_string(res.status) + ": " + server_message(text) + ")");
-    if (res.status != 200)
-        throw Error(endpoint_.url + ": HTTP " + std::to_string(res.status) + ": " +
-                    server_message(text));
+    require_ok(endpoint_.url, endpoint_.url, res.status, raw.empty() ? res.body : raw);
     return answer;
 }
 

@@ -11,6 +11,10 @@
 #include <string>
 #include <vector>
 
+namespace httplib {
+class Client;
+}
+
 namespace moe {
 
 struct RemoteEndpoint {
@@ -53,6 +57,8 @@ class RemoteChat {
     const std::string& url() const { return endpoint_.url; }
 
   private:
+    httplib::Client client() const;  // with this endpoint's timeouts
+
     RemoteEndpoint endpoint_;
     std::string host_;
     int port_ = 80;

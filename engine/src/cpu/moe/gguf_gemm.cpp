@@ -14,8 +14,6 @@
 //    vpmaddubsw/vpdpwssd keep ggml's lanes.
 #include "cpu/moe/gguf_gemm.h"
 
-#include "core/cpu_info.h"
-
 #include <immintrin.h>
 
 #include <algorithm>
@@ -25,6 +23,7 @@
 #include <type_traits>
 
 #include "core/error.h"
+#include "cpu/moe/gguf_simd_kernels.h"
 #include "cpu/quants_blocks.h"
 
 #if defined(__clang__)
@@ -475,9 +474,12 @@ void k_gemm(const void* w, size_t rb, int64_t rows, const void* act, size_t ar, 
         w, rb, rows, act, ar, tokens, n, out, ldo, QK_K);
 }
 
+// The same ISA as the row kernels' "avx512vnni" variant (GG_TARGET = its GK_TARGET): asked of
+// them, so that the check lives in one place.
 bool avx512vnni_supported() {
-    const CpuFeatures& f = cpu_info().features;
-    return f.avx512f && f.avx512bw && f.avx512vl && f.avx512_vnni && f.avx2 && f.fma && f.f16c;
+    for (const GgufSimdVariant& v : gguf_simd_variants())
+        if (std::string(v.name) == "avx512vnni") return v.supported;
+    return false;
 }
 
 }  // namespace

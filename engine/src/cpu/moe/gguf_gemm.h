@@ -14,9 +14,9 @@
 // ggml's scalar float operation order (see gguf_simd_impl.h for the scheme).
 //
 // Types: Q4_K, Q5_K, Q6_K and Q8_0 (variant "avx512vnni": AVX512_VNNI + AVX512VL/BW on 256-bit
-// vectors, function-level target attributes, chosen at run time via __builtin_cpu_supports). Other
-// types, and CPUs without the variant, get a null `gemm` and callers keep the row kernels.
-// MOE_GGUF_SIMD=<variant> in the environment (see gguf_simd_kernels.h) disables the GEMM
+// vectors, function-level target attributes, chosen at run time by CPUID, as gguf_simd_kernels.h
+// does). Other types, and CPUs without the variant, get a null `gemm` and callers keep the row
+// kernels. MOE_GGUF_SIMD=<variant> in the environment (see gguf_simd_kernels.h) disables the GEMM
 // unless it names the GEMM's variant; MOE_GGUF_GEMM=0 disables it (row kernels only, for
 // comparisons).
 #include <cstddef>

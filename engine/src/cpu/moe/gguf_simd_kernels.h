@@ -4,10 +4,10 @@
 //
 // Usage: call register_gguf_simd_kernels() once at start-up, before the MoE operator runs (it
 // is idempotent and thread-safe, but must not race with kernels in use, see
-// register_gguf_row_dot). It picks, per type, the best variant this CPU supports (CPUID via
-// __builtin_cpu_supports) and registers it; on a CPU without AVX2+FMA+F16C it registers
-// nothing and the scalar fallback stays in place. MOE_GGUF_SIMD=<variant> in the environment
-// restricts the choice to that variant ("scalar" = register nothing) — for comparisons.
+// register_gguf_row_dot). It picks, per type, the best variant this CPU supports (CPUID with the
+// OS's register-state check, core/cpu_info.h) and registers it; on a CPU without AVX2+FMA+F16C it
+// registers nothing and the scalar fallback stays in place. MOE_GGUF_SIMD=<variant> in the
+// environment restricts the choice to that variant ("scalar" = register nothing) — for comparisons.
 //
 // Variants (each compiled with function-level target attributes only, so the binary runs on
 // any x86-64; best first):
